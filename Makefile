@@ -1,0 +1,116 @@
+# ringslot — build, test, demo, install.
+#
+#   make            release build: ./ringslot (-O2 -g, jemalloc)
+#   make deps       install missing Debian packages (root) or say which
+#   make test       deps, build, unit tests (ASan+UBSan), snapshot stress
+#                   test (TSan), integration tests against the ASan build
+#   make demo       3 masters + 3 replicas on loopback, ringslot on :7777
+#   make asan|tsan  sanitizer builds in build/asan, build/tsan
+#   make install    PREFIX=/usr/local: ringslot + redis-cluster-proxy link
+
+PREFIX ?= /usr/local
+CC ?= cc
+PYTHON := /usr/bin/python3
+COMMA := ,
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+STD := -std=gnu11 -D_GNU_SOURCE
+CFLAGS ?= -O2 -g
+CFLAGS += $(WARN) $(STD) -pthread -MMD -MP
+LIBS := -luring -linih -lpthread
+
+LIB_SRC := $(wildcard resp/*.c cluster/*.c config/*.c consensus/*.c) \
+           $(filter-out core/main.c,$(wildcard core/*.c))
+MAIN_SRC := core/main.c
+UNIT_SRC := $(wildcard test/unit/test_*.c)
+UNIT_NAMES := $(patsubst test/unit/%.c,%,$(UNIT_SRC))
+
+# The tsan build runs only what exercises threads: the snapshot/queue stress.
+TSAN_TESTS := test_snapshot
+
+DEPS_DEB := build-essential pkg-config liburing-dev libinih-dev libjemalloc-dev \
+            libcmocka-dev redis-server redis-tools python3-pytest python3-redis \
+            clang libclang-rt-14-dev procps
+
+.PHONY: all release asan tsan deps test unit-test tsan-test integration-test \
+        demo install clean
+
+all: release
+
+# --- builds -------------------------------------------------------------
+
+define build_variant
+# $(1) = name, $(2) = extra CFLAGS, $(3) = extra LIBS
+build/$(1)/%.o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $(2) -c $$< -o $$@
+
+build/$(1)/ringslot: $$(patsubst %.c,build/$(1)/%.o,$$(LIB_SRC) $$(MAIN_SRC))
+	$$(CC) $$(CFLAGS) $(2) -o $$@ $$^ $$(LIBS) $(3)
+
+build/$(1)/test/unit/%: build/$(1)/test/unit/%.o $$(patsubst %.c,build/$(1)/%.o,$$(LIB_SRC))
+	$$(CC) $$(CFLAGS) $(2) -o $$@ $$^ $$(LIBS) -lcmocka $(3)
+endef
+
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -DRINGSLOT_SANITIZED
+$(eval $(call build_variant,release,,-ljemalloc))
+$(eval $(call build_variant,asan,$(SAN_FLAGS) -fsanitize=address$(COMMA)undefined -fno-sanitize-recover=undefined,))
+$(eval $(call build_variant,tsan,$(SAN_FLAGS) -fsanitize=thread,))
+
+
+release: build/release/ringslot
+	cp build/release/ringslot ringslot
+
+asan: build/asan/ringslot $(addprefix build/asan/test/unit/,$(UNIT_NAMES))
+tsan: $(addprefix build/tsan/test/unit/,$(TSAN_TESTS))
+
+# --- dependencies -------------------------------------------------------
+
+deps:
+	@missing=""; for p in $(DEPS_DEB); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	else \
+	  echo "missing packages; run as root: apt-get update && apt-get install -y$$missing"; exit 1; \
+	fi
+
+# --- tests --------------------------------------------------------------
+
+test: deps
+	$(MAKE) release
+	$(MAKE) asan
+	$(MAKE) unit-test
+	$(MAKE) tsan-test
+	$(MAKE) integration-test
+
+unit-test: asan
+	@set -e; for t in $(UNIT_NAMES); do echo "== $$t (asan)"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test/unit/$$t; done
+
+tsan-test: tsan
+	@set -e; for t in $(TSAN_TESTS); do echo "== $$t (tsan)"; \
+	  TSAN_OPTIONS=halt_on_error=1 RINGSLOT_STRESS=1 build/tsan/test/unit/$$t; done
+
+integration-test: asan
+	RINGSLOT_BIN=$(CURDIR)/build/asan/ringslot \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	$(PYTHON) -m pytest -q -x test/integration
+
+# --- demo / install -----------------------------------------------------
+
+demo: deps release
+	$(PYTHON) test/demo.py --ringslot $(CURDIR)/ringslot --port 7777
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 ringslot $(DESTDIR)$(PREFIX)/bin/ringslot
+	ln -sf ringslot $(DESTDIR)$(PREFIX)/bin/redis-cluster-proxy
+
+clean:
+	rm -rf build ringslot
+
+-include $(shell find build -name '*.d' 2>/dev/null)

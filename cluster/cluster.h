@@ -1,0 +1,152 @@
+/*
+ * cluster — what ringslot knows about the backend Redis Cluster, as pure data.
+ *
+ *   - Hash slots: CRC16 (XMODEM) of the key, or of its first non-empty
+ *     {hash tag}, modulo 16384, exactly as Redis computes it.
+ *   - Topology: nodes (masters and their replicas) and the slot → master
+ *     table, built from a parsed CLUSTER SLOTS reply. A topology is
+ *     immutable once built; the control thread publishes it as a snapshot
+ *     and workers only read it.
+ *   - Command table: arity, flags and key positions of every command, from
+ *     a built-in table of Redis 7.0's commands (so ringslot can route before
+ *     the backend answers) or from the backend's own COMMAND reply (Redis 7
+ *     key specs, subcommands included, so new commands and modules just
+ *     work). Also immutable once built.
+ *
+ * No I/O here: the control thread fetches the replies and hands them in.
+ */
+#ifndef RINGSLOT_CLUSTER_H
+#define RINGSLOT_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../resp/resp.h"
+
+#define CLUSTER_SLOTS 16384
+
+uint16_t cluster_crc16(const char *buf, size_t len);
+/* Slot of a key, with {hash tag} rules. */
+unsigned cluster_keyslot(const char *key, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Topology                                                                 */
+
+#define CLUSTER_NO_NODE 0xffff
+#define CLUSTER_ADDR_MAX 64 /* "host:port" text, NUL-terminated */
+
+struct cluster_node {
+    char addr[CLUSTER_ADDR_MAX]; /* "ip:port" as the cluster announces it
+                                    (IPv6 as "[::1]:port") */
+    char host[CLUSTER_ADDR_MAX - 8]; /* ip alone, for connect() */
+    uint16_t port;
+    char id[41];                 /* node id, "" when the reply has none */
+    bool is_master;
+    uint16_t master;             /* index of its master (replicas only) */
+};
+
+struct cluster_topology {
+    size_t nnodes;
+    struct cluster_node *nodes;        /* owned; masters first */
+    size_t nmasters;
+    uint16_t slot_master[CLUSTER_SLOTS]; /* node index or CLUSTER_NO_NODE */
+    uint64_t version;                  /* set by the publisher, grows */
+};
+
+/*
+ * Build a topology from a CLUSTER SLOTS reply. Nodes are de-duplicated by
+ * address. A node entry whose ip is empty means "the address you asked"
+ * (Redis does this for a node that does not know its own ip): `asked_host`
+ * fills it in. Returns NULL and sets *err (static text) on a malformed reply.
+ */
+struct cluster_topology *cluster_topology_from_slots(const struct resp_value *reply,
+                                                     const char *asked_host,
+                                                     const char **err);
+void cluster_topology_free(struct cluster_topology *t);
+/* Index of the node with this "ip:port" address, or CLUSTER_NO_NODE. */
+unsigned cluster_topology_find(const struct cluster_topology *t, const char *addr);
+/* Number of slots that have a master. */
+unsigned cluster_topology_covered(const struct cluster_topology *t);
+
+/* ------------------------------------------------------------------------ */
+/* Command table                                                            */
+
+/* Flags from Redis's COMMAND reply that routing cares about. */
+enum cmd_flag {
+    CMD_WRITE = 1u << 0,
+    CMD_READONLY = 1u << 1,
+    CMD_BLOCKING = 1u << 2,     /* may block (BLPOP, XREAD BLOCK …) */
+    CMD_NOSCRIPT = 1u << 3,
+    CMD_PUBSUB = 1u << 4,
+    CMD_MOVABLE_KEYS = 1u << 5, /* key positions depend on the arguments */
+    CMD_ADMIN = 1u << 6,
+    CMD_NO_KEYS_ALL_NODES = 1u << 7, /* reserved for the proxy's own table */
+};
+
+/* One Redis 7 key spec (COMMAND DOCS / COMMAND INFO "key_specs"). */
+enum keyspec_begin { KS_BEGIN_INDEX, KS_BEGIN_KEYWORD, KS_BEGIN_UNKNOWN };
+enum keyspec_find { KS_FIND_RANGE, KS_FIND_KEYNUM, KS_FIND_UNKNOWN };
+/* Added: the key-spec flags that change how keys are found. */
+enum keyspec_flag {
+    KS_FLAG_INCOMPLETE = 1u << 0,     /* may miss keys: the command's own
+                                         key finder decides (MIGRATE KEYS) */
+    KS_FLAG_NOT_KEY = 1u << 1,        /* a sharded channel, routed like a key */
+    KS_FLAG_VARIABLE_FLAGS = 1u << 2, /* key access flags vary (SET GET) */
+};
+
+struct keyspec {
+    enum keyspec_begin begin;
+    int index;               /* KS_BEGIN_INDEX: argv position */
+    const char *keyword;     /* KS_BEGIN_KEYWORD: search this (case-insens.) */
+    int startfrom;           /*   from here; negative counts from the end */
+    enum keyspec_find find;
+    int lastkey, keystep, limit;          /* KS_FIND_RANGE */
+    int keynumidx, firstkey, keynumstep;  /* KS_FIND_KEYNUM */
+    uint32_t flags;          /* added: enum keyspec_flag */
+};
+
+struct command_info {
+    const char *name;        /* lower case; "object|encoding" for subcommands */
+    int arity;               /* Redis's: -N means at least N */
+    uint32_t flags;          /* enum cmd_flag */
+    int first_key, last_key, key_step; /* legacy range, used when there are
+                                          no key specs */
+    size_t nspecs;
+    const struct keyspec *specs;
+    size_t nsubcommands;
+    const struct command_info *subcommands; /* matched on argv[1] */
+};
+
+struct command_table; /* immutable after build; opaque */
+
+/* The built-in table (Redis 7.0's commands), built once, never freed. */
+const struct command_table *command_table_builtin(void);
+/* Build from a parsed COMMAND reply (Redis 7 format; Redis 6's shorter
+ * entries without key specs are accepted too). NULL + *err on bad input. */
+struct command_table *command_table_from_reply(const struct resp_value *reply,
+                                               const char **err);
+void command_table_free(struct command_table *t);
+size_t command_table_size(const struct command_table *t);
+
+/*
+ * Look up argv[0] (and argv[1] for commands with subcommands), case
+ * insensitive, without allocating. Returns NULL for an unknown command.
+ */
+const struct command_info *command_lookup(const struct command_table *t,
+                                          int argc, const char *const *argv,
+                                          const size_t *lens);
+/* Redis's arity rule. */
+bool command_arity_ok(const struct command_info *c, int argc);
+
+/*
+ * Positions of the keys of this call, in argv order, into keys[] (at most
+ * max). Returns how many, or -1 when the arguments are malformed for the key
+ * spec (e.g. numkeys larger than argc): the backend will answer that call
+ * with its own error, so route it anywhere.
+ */
+int command_key_positions(const struct command_info *c, int argc,
+                          const char *const *argv, const size_t *lens,
+                          int *keys, int max);
+
+#endif

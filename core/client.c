@@ -1,0 +1,417 @@
+/*
+ * Client connections: bytes in, commands cut, replies out in request order.
+ *
+ *   recv (provided buffer) ──► parse ──► dispatch ──► request FIFO ──► links
+ *        │  incomplete tail copied into c->tail; the ring buffer goes back
+ *        ▼  to the kernel at once
+ *   replies attach to their request; the FIFO head's reply moves to c->out;
+ *   one send in flight per socket (c->sending), gathered from chunks.
+ *
+ * Lifetime: a client is freed when it is CLOSING and no op is in flight.
+ * Requests still queued on links are orphaned (client = NULL) and freed by
+ * the link when their reply arrives, so a shared link never loses its
+ * reply/request pairing.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define FALLBACK_RECV_SIZE 16384
+
+static void client_maybe_free(struct client *c);
+
+static void flush_later(struct client *c)
+{
+    if (c->flush_listed || c->state != CLIENT_OPEN)
+        return;
+    c->flush_listed = true;
+    c->flush_next = c->w->flush_list;
+    c->w->flush_list = c;
+}
+
+static void arm_recv(struct client *c)
+{
+    struct worker *w = c->w;
+    if (c->recv_armed || c->state != CLIENT_OPEN || c->reading_stopped)
+        return;
+    struct io_uring_sqe *sqe = worker_sqe(w);
+    if (w->use_bufring) {
+        io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = 1;
+    } else {
+        if (!c->recv_buf)
+            c->recv_buf = malloc(FALLBACK_RECV_SIZE);
+        io_uring_prep_recv(sqe, c->fd, c->recv_buf, FALLBACK_RECV_SIZE, 0);
+    }
+    io_uring_sqe_set_data(sqe, &c->recv_op);
+    c->recv_armed = true;
+    c->ops++;
+}
+
+void client_rearm(struct client *c)
+{
+    arm_recv(c);
+}
+
+void client_accepted(struct worker *w, int fd)
+{
+    struct client *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->w = w;
+    c->fd = fd;
+    c->id = atomic_fetch_add(&w->rt->next_client_id, 1) + 1;
+    c->recv_op.kind = OP_CLIENT_RECV;
+    c->send_op.kind = OP_CLIENT_SEND;
+    resp_req_init(&c->parser);
+    c->parser.max_bulk = w->rt->cfg->proto_max_bulk_len;
+    c->parser.max_query = w->rt->cfg->client_query_buffer_limit;
+    c->next = w->clients;
+    if (w->clients)
+        w->clients->prev = c;
+    w->clients = c;
+    atomic_fetch_add_explicit(&w->stats->clients, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->stats->clients_total, 1, memory_order_relaxed);
+    arm_recv(c);
+}
+
+/* Close: shut the socket so in-flight ops complete. Requests on links
+ * become orphans. Freeing is the outermost caller's job (client_handle,
+ * client_flush, client_shutdown): a handler deeper in the stack may still
+ * hold the pointer. */
+static void client_close(struct client *c)
+{
+    if (c->state == CLIENT_CLOSING)
+        return;
+    c->state = CLIENT_CLOSING;
+    shutdown(c->fd, SHUT_RDWR);
+    struct request *r = c->rhead;
+    while (r) {
+        struct request *next = r->cnext;
+        r->cnext = NULL;
+        if (r->state == REQ_QUEUED && r->link) {
+            r->client = NULL; /* the link frees it when its reply comes */
+        } else {
+            request_free(r);
+        }
+        r = next;
+    }
+    c->rhead = c->rtail = NULL;
+    c->nreqs = 0;
+}
+
+static void client_maybe_free(struct client *c)
+{
+    if (c->state != CLIENT_CLOSING || c->ops)
+        return;
+    struct worker *w = c->w;
+    /* unlink from the worker's lists */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    for (struct client **p = &w->flush_list; *p; p = &(*p)->flush_next)
+        if (*p == c) {
+            *p = c->flush_next;
+            break;
+        }
+    for (struct client **p = &w->need_rearm; *p; p = &(*p)->flush_next)
+        if (*p == c) {
+            *p = c->flush_next;
+            break;
+        }
+    close(c->fd);
+    resp_req_free(&c->parser);
+    obuf_free(&c->out);
+    obuf_free(&c->sending);
+    free(c->tail);
+    free(c->recv_buf);
+    atomic_fetch_sub_explicit(&w->stats->clients, 1, memory_order_relaxed);
+    free(c);
+}
+
+void client_shutdown(struct client *c)
+{
+    client_close(c);
+    client_maybe_free(c);
+}
+
+void client_free_all(struct worker *w)
+{
+    while (w->clients) {
+        struct client *c = w->clients;
+        client_close(c);
+        c->ops = 0; /* the ring is about to go; nothing will complete */
+        client_maybe_free(c);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests and replies                                                      */
+
+void request_free(struct request *r)
+{
+    if (r->buf != r->inline_bytes)
+        free(r->buf);
+    free(r->reply);
+    free(r);
+}
+
+/* Move every answered request at the FIFO head into the output. */
+static void deliver_ready(struct client *c)
+{
+    while (c->rhead && c->rhead->state == REQ_DONE) {
+        struct request *r = c->rhead;
+        c->rhead = r->cnext;
+        if (!c->rhead)
+            c->rtail = NULL;
+        c->nreqs--;
+        obuf_append(&c->out, r->reply, r->reply_len);
+        request_free(r);
+    }
+    if (c->out.bytes)
+        flush_later(c);
+}
+
+void request_reply(struct request *r, const char *data, size_t len)
+{
+    struct client *c = r->client;
+    assert(r->state == REQ_QUEUED);
+    if (!c) {
+        request_free(r);
+        return;
+    }
+    r->link = NULL;
+    r->state = REQ_DONE;
+    if (c->rhead == r) { /* in order: straight to the output, no copy */
+        c->rhead = r->cnext;
+        if (!c->rhead)
+            c->rtail = NULL;
+        c->nreqs--;
+        obuf_append(&c->out, data, len);
+        request_free(r);
+        deliver_ready(c);
+        return;
+    }
+    r->reply = malloc(len);
+    if (!r->reply)
+        abort();
+    memcpy(r->reply, data, len);
+    r->reply_len = len;
+}
+
+void request_fail(struct request *r, const char *err)
+{
+    char line[256];
+    int n = snprintf(line, sizeof line, "-%s\r\n", err);
+    if (r->client)
+        atomic_fetch_add_explicit(&r->client->w->stats->errors, 1, memory_order_relaxed);
+    request_reply(r, line, (size_t)n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Input                                                                     */
+
+static void protocol_error(struct client *c, const char *text)
+{
+    struct request *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->client = c;
+    r->buf = r->inline_bytes;
+    if (c->rtail)
+        c->rtail->cnext = r;
+    else
+        c->rhead = r;
+    c->rtail = r;
+    c->nreqs++;
+    request_fail(r, text);
+    c->reading_stopped = true;
+    c->close_after_reply = true;
+}
+
+/*
+ * Cut and dispatch every complete command in buf[0, len). Returns the
+ * number of bytes consumed; the rest is an incomplete command (or input
+ * after an error, which is discarded).
+ */
+static size_t parse_commands(struct client *c, const char *buf, size_t len)
+{
+    size_t off = 0;
+    while (off < len && !c->reading_stopped) {
+        enum resp_result res = resp_parse_request(&c->parser, buf + off, len - off);
+        if (res == RESP_NEED_MORE)
+            break;
+        if (res == RESP_ERROR) {
+            protocol_error(c, c->parser.error);
+            return len;
+        }
+        if (c->parser.argc > 0)
+            dispatch_command(c, buf + off);
+        off += c->parser.len;
+        resp_req_next(&c->parser);
+    }
+    return off;
+}
+
+static void tail_append(struct client *c, const char *data, size_t len)
+{
+    if (c->tail_len + len > c->tail_cap) {
+        size_t cap = c->tail_cap ? c->tail_cap : 1024;
+        while (cap < c->tail_len + len)
+            cap *= 2;
+        char *t = realloc(c->tail, cap);
+        if (!t)
+            abort();
+        c->tail = t;
+        c->tail_cap = cap;
+    }
+    memcpy(c->tail + c->tail_len, data, len);
+    c->tail_len += len;
+}
+
+static void client_input(struct client *c, const char *data, size_t len)
+{
+    atomic_fetch_add_explicit(&c->w->stats->bytes_in, len, memory_order_relaxed);
+    if (c->tail_len == 0) {
+        size_t used = parse_commands(c, data, len);
+        if (used < len)
+            tail_append(c, data + used, len - used);
+        return;
+    }
+    tail_append(c, data, len);
+    size_t used = parse_commands(c, c->tail, c->tail_len);
+    memmove(c->tail, c->tail + used, c->tail_len - used);
+    c->tail_len -= used;
+    if (c->tail_len == 0 && c->tail_cap > 65536) { /* give big buffers back */
+        free(c->tail);
+        c->tail = NULL;
+        c->tail_cap = 0;
+    }
+}
+
+static void return_buffer(struct worker *w, unsigned bid)
+{
+    io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * w->buf_size, w->buf_size,
+                          (unsigned short)bid, w->br_mask, 0);
+    io_uring_buf_ring_advance(w->br, 1);
+    w->bufs_returned = true;
+}
+
+static void handle_recv(struct client *c, int res, unsigned flags)
+{
+    struct worker *w = c->w;
+    bool more = (flags & IORING_CQE_F_MORE) != 0;
+    if (!more) {
+        c->recv_armed = false;
+        c->ops--;
+    }
+    if (res == -ENOBUFS && c->state == CLIENT_OPEN) {
+        /* The ring is empty: wait until a buffer goes back. */
+        c->flush_next = w->need_rearm;
+        w->need_rearm = c;
+        return;
+    }
+    if (res <= 0) {
+        if (flags & IORING_CQE_F_BUFFER)
+            return_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
+        client_close(c);
+        return;
+    }
+    const char *data;
+    if (flags & IORING_CQE_F_BUFFER) {
+        unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+        data = w->bufs + (size_t)bid * w->buf_size;
+        if (c->state == CLIENT_OPEN && !c->reading_stopped)
+            client_input(c, data, (size_t)res);
+        return_buffer(w, bid);
+    } else {
+        data = c->recv_buf;
+        if (c->state == CLIENT_OPEN && !c->reading_stopped)
+            client_input(c, data, (size_t)res);
+    }
+    if (!c->recv_armed)
+        arm_recv(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output                                                                    */
+
+void client_flush(struct client *c)
+{
+    if (c->send_armed || c->state != CLIENT_OPEN)
+        return;
+    if (c->out.bytes == 0) {
+        if (c->close_after_reply && c->nreqs == 0) {
+            client_close(c);
+            client_maybe_free(c);
+        }
+        return;
+    }
+    /* hand the whole pending chain to this send */
+    assert(c->sending.bytes == 0);
+    c->sending = c->out;
+    memset(&c->out, 0, sizeof c->out);
+    int n = obuf_iov(&c->sending, c->iov, CLIENT_SEND_IOV);
+    memset(&c->msg, 0, sizeof c->msg);
+    c->msg.msg_iov = c->iov;
+    c->msg.msg_iovlen = (size_t)n;
+    struct io_uring_sqe *sqe = worker_sqe(c->w);
+    io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, &c->send_op);
+    c->send_armed = true;
+    c->ops++;
+}
+
+static void handle_send(struct client *c, int res)
+{
+    c->send_armed = false;
+    c->ops--;
+    if (res < 0) {
+        obuf_free(&c->sending);
+        client_close(c);
+        return;
+    }
+    atomic_fetch_add_explicit(&c->w->stats->bytes_out, (uint64_t)res, memory_order_relaxed);
+    obuf_consume(&c->sending, (size_t)res);
+    if (c->sending.bytes) {
+        /* partial send: what is left goes first, ahead of newer output */
+        struct obuf rest = c->sending;
+        if (c->out.head) {
+            rest.tail->next = c->out.head;
+            rest.tail = c->out.tail;
+            rest.bytes += c->out.bytes;
+        }
+        c->out = rest;
+        memset(&c->sending, 0, sizeof c->sending);
+    }
+    if (c->state == CLIENT_OPEN)
+        flush_later(c);
+}
+
+void client_handle(struct worker *w, struct op *op, int res, unsigned flags)
+{
+    struct client *c;
+    if (op->kind == OP_CLIENT_RECV) {
+        c = container_of(op, struct client, recv_op);
+        handle_recv(c, res, flags);
+    } else {
+        c = container_of(op, struct client, send_op);
+        handle_send(c, res);
+    }
+    client_maybe_free(c);
+}

@@ -1,0 +1,464 @@
+/*
+ * Backend links: one shared, multiplexed connection per worker and node.
+ *
+ *   FIFO:  head ... unsent ... tail
+ *          └ written, awaiting ┘└ not written yet ┘
+ *
+ * Requests are written as the client sent them (the bytes the request
+ * owns), gathered into one sendmsg per loop iteration; replies come back
+ * in the same order, so the reply parser's boundaries pair each reply with
+ * the FIFO head. Nothing is ever removed from the written part except by
+ * its reply (or by the link dying): that is what keeps a shared link in
+ * sync when clients come and go.
+ *
+ * States: IDLE ──connect──► CONNECTING ──ok──► READY ──error/EOF──► CLOSING
+ *           ▲                    │ fail                                 │
+ *           └────── backoff ─────┴──────────── ops drained ◄────────────┘
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define LINK_IN_MIN_FREE 16384
+#define ASKING_CMD "*1\r\n$6\r\nASKING\r\n"
+#define ASKING_LEN (sizeof(ASKING_CMD) - 1)
+
+static void link_fail_all(struct link *l, const char *err, bool keep_unsent);
+
+/* "1.2.3.4:6379" or "[::1]:6379" → sockaddr. */
+static int parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *len)
+{
+    char host[CLUSTER_ADDR_MAX];
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return -1;
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= sizeof host)
+        return -1;
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    int port = atoi(colon + 1);
+    if (port <= 0 || port > 65535)
+        return -1;
+    memset(sa, 0, sizeof *sa);
+    if (host[0] == '[') {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+        size_t n = strlen(host);
+        if (n < 2 || host[n - 1] != ']')
+            return -1;
+        host[n - 1] = '\0';
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+            return -1;
+        *len = sizeof *s6;
+        return 0;
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+        return -1;
+    *len = sizeof *s4;
+    return 0;
+}
+
+struct link *link_get(struct worker *w, const char *addr)
+{
+    for (struct link *l = w->links; l; l = l->next)
+        if (strcmp(l->addr, addr) == 0)
+            return l;
+    struct link *l = calloc(1, sizeof *l);
+    if (!l)
+        abort();
+    l->w = w;
+    snprintf(l->addr, sizeof l->addr, "%s", addr);
+    l->fd = -1;
+    l->state = LINK_IDLE;
+    l->connect_op.kind = OP_LINK_CONNECT;
+    l->timeout_op.kind = OP_LINK_TIMEOUT;
+    l->recv_op.kind = OP_LINK_RECV;
+    l->send_op.kind = OP_LINK_SEND;
+    resp_reply_init(&l->rp);
+    if (parse_addr(addr, &l->sa, &l->salen) < 0)
+        l->salen = 0; /* every request on it fails; see link_connect */
+    l->next = w->links;
+    w->links = l;
+    return l;
+}
+
+static void mark_dirty(struct link *l)
+{
+    if (l->dirty)
+        return;
+    l->dirty = true;
+    l->dirty_next = l->w->dirty_links;
+    l->w->dirty_links = l;
+}
+
+void link_enqueue(struct link *l, struct request *r)
+{
+    r->link = l;
+    r->lnext = NULL;
+    r->state = REQ_QUEUED;
+    r->asking_reply_due = r->asking;
+    if (l->tail)
+        l->tail->lnext = r;
+    else
+        l->head = r;
+    l->tail = r;
+    if (!l->unsent)
+        l->unsent = r;
+    l->nqueued++;
+    mark_dirty(l);
+}
+
+static struct request *pop_head(struct link *l)
+{
+    struct request *r = l->head;
+    assert(r && r != l->unsent);
+    l->head = r->lnext;
+    if (l->tail == r)
+        l->tail = NULL;
+    r->lnext = NULL;
+    r->link = NULL;
+    l->nqueued--;
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connecting                                                                */
+
+static void link_connect(struct link *l)
+{
+    struct worker *w = l->w;
+    assert(l->state == LINK_IDLE && l->ops == 0);
+    if (l->salen == 0) {
+        link_fail_all(l, "ERR invalid backend node address", false);
+        return;
+    }
+    int fd = socket(l->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        link_fail_all(l, "ERR cannot create a socket to the backend", false);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    l->fd = fd;
+    l->state = LINK_CONNECTING;
+    int ms = w->rt->cfg->connect_timeout_ms > 0 ? w->rt->cfg->connect_timeout_ms : 1000;
+    static _Thread_local struct __kernel_timespec ts; /* read at submit */
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long long)(ms % 1000) * 1000000;
+    struct io_uring_sqe *sqe = worker_sqe(w);
+    io_uring_prep_connect(sqe, fd, (struct sockaddr *)&l->sa, l->salen);
+    io_uring_sqe_set_data(sqe, &l->connect_op);
+    sqe->flags |= IOSQE_IO_LINK;
+    sqe = worker_sqe(w);
+    io_uring_prep_link_timeout(sqe, &ts, 0);
+    io_uring_sqe_set_data(sqe, &l->timeout_op);
+    l->ops += 2;
+    /* The timespec must stay valid until the kernel has the SQE. */
+    io_uring_submit(&w->ring);
+}
+
+static void arm_recv(struct link *l)
+{
+    if (l->recv_armed || l->state != LINK_READY)
+        return;
+    if (l->in_off > 0 && l->in_off == l->in_len)
+        l->in_off = l->in_len = 0;
+    if (l->in_cap - l->in_len < LINK_IN_MIN_FREE) {
+        if (l->in_off > 0) {
+            memmove(l->in, l->in + l->in_off, l->in_len - l->in_off);
+            l->in_len -= l->in_off;
+            l->in_off = 0;
+        }
+        size_t cap = l->in_cap ? l->in_cap : 65536;
+        while (cap - l->in_len < LINK_IN_MIN_FREE)
+            cap *= 2;
+        if (cap != l->in_cap) {
+            char *in = realloc(l->in, cap);
+            if (!in)
+                abort();
+            l->in = in;
+            l->in_cap = cap;
+        }
+    }
+    struct io_uring_sqe *sqe = worker_sqe(l->w);
+    io_uring_prep_recv(sqe, l->fd, l->in + l->in_len, l->in_cap - l->in_len, 0);
+    io_uring_sqe_set_data(sqe, &l->recv_op);
+    l->recv_armed = true;
+    l->ops++;
+}
+
+static void link_ready(struct link *l)
+{
+    l->state = LINK_READY;
+    l->failures = 0;
+    resp_reply_init(&l->rp);
+    l->in_off = l->in_len = 0;
+    arm_recv(l);
+    mark_dirty(l);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Failure                                                                   */
+
+/*
+ * Fail the written requests (their fate on the backend is unknown) and,
+ * unless keep_unsent, the unwritten ones too. Unwritten requests that are
+ * kept go out again from their first byte once the link reconnects.
+ */
+static void link_fail_all(struct link *l, const char *err, bool keep_unsent)
+{
+    struct request *stop = keep_unsent ? l->unsent : NULL;
+    if (keep_unsent && l->unsent) { /* a partial write is redone whole */
+        l->unsent_off = 0;
+        for (struct request *r = l->unsent; r; r = r->lnext)
+            r->asking_reply_due = r->asking;
+    }
+    while (l->head && l->head != stop) {
+        struct request *r = l->head;
+        l->head = r->lnext;
+        if (l->tail == r)
+            l->tail = NULL;
+        r->lnext = NULL;
+        r->link = NULL;
+        l->nqueued--;
+        if (l->unsent == r)
+            l->unsent = r->lnext;
+        request_fail(r, err);
+    }
+    if (!keep_unsent) {
+        l->unsent = NULL;
+        l->unsent_off = 0;
+    }
+}
+
+static void link_maybe_idle(struct link *l)
+{
+    if (l->state != LINK_CLOSING || l->ops)
+        return;
+    close(l->fd);
+    l->fd = -1;
+    l->state = LINK_IDLE;
+    l->recv_armed = l->send_armed = false;
+    if (l->nqueued)
+        mark_dirty(l);
+}
+
+static void link_lost(struct link *l, const char *why)
+{
+    if (l->state == LINK_CLOSING || l->state == LINK_IDLE)
+        return;
+    struct worker *w = l->w;
+    bool was_connecting = l->state == LINK_CONNECTING;
+    log_warn("link to %s %s: %s", l->addr, was_connecting ? "failed" : "lost", why);
+    l->failures++;
+    int64_t backoff = 50ll << (l->failures < 6 ? l->failures : 6);
+    l->retry_at_ms = w->now_ms + (backoff > 2000 ? 2000 : backoff);
+    shutdown(l->fd, SHUT_RDWR);
+    l->state = LINK_CLOSING;
+    char err[160];
+    snprintf(err, sizeof err, "ERR connection to node %s %s", l->addr,
+             was_connecting ? "failed" : "lost");
+    /* Unwritten requests wait for the reconnection unless it never came up. */
+    link_fail_all(l, err, !was_connecting);
+    control_request_refresh(w->rt, w->id, l->addr);
+    link_maybe_idle(l);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sending                                                                   */
+
+static size_t wire_len(const struct request *r)
+{
+    return r->len + (r->asking ? ASKING_LEN : 0);
+}
+
+static int build_iov(struct link *l)
+{
+    int n = 0;
+    size_t skip = l->unsent_off;
+    for (struct request *r = l->unsent; r && n + 2 <= LINK_SEND_IOV; r = r->lnext) {
+        if (r->asking) {
+            if (skip < ASKING_LEN) {
+                l->iov[n].iov_base = (char *)ASKING_CMD + skip;
+                l->iov[n++].iov_len = ASKING_LEN - skip;
+                skip = 0;
+            } else {
+                skip -= ASKING_LEN;
+            }
+        }
+        l->iov[n].iov_base = r->buf + skip;
+        l->iov[n++].iov_len = r->len - skip;
+        skip = 0;
+    }
+    return n;
+}
+
+void link_flush(struct link *l)
+{
+    struct worker *w = l->w;
+    if (w->quiescing)
+        return;
+    if (l->state == LINK_IDLE && l->nqueued) {
+        if (w->now_ms >= l->retry_at_ms)
+            link_connect(l);
+        return; /* the tick retries after the backoff */
+    }
+    if (l->state != LINK_READY || l->send_armed || !l->unsent)
+        return;
+    int n = build_iov(l);
+    memset(&l->msg, 0, sizeof l->msg);
+    l->msg.msg_iov = l->iov;
+    l->msg.msg_iovlen = (size_t)n;
+    struct io_uring_sqe *sqe = worker_sqe(w);
+    io_uring_prep_sendmsg(sqe, l->fd, &l->msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, &l->send_op);
+    l->send_armed = true;
+    l->ops++;
+}
+
+/* n bytes went out: move `unsent` past every request fully written. */
+static void sent(struct link *l, size_t n)
+{
+    n += l->unsent_off;
+    while (l->unsent && n >= wire_len(l->unsent)) {
+        n -= wire_len(l->unsent);
+        l->unsent = l->unsent->lnext;
+    }
+    l->unsent_off = l->unsent ? n : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Receiving                                                                 */
+
+static void one_reply(struct link *l, const char *data, size_t len, char first)
+{
+    if (first == '>')
+        return; /* RESP3 push on a shared link: nobody asked for it */
+    struct request *r = l->head;
+    if (!r || r == l->unsent) {
+        link_lost(l, "reply without a request");
+        return;
+    }
+    if (r->asking_reply_due) { /* the +OK of ASKING */
+        r->asking_reply_due = false;
+        return;
+    }
+    pop_head(l);
+    if (first == '-')
+        dispatch_redirect(l->w, r, data, len);
+    else
+        request_reply(r, data, len);
+}
+
+static void replies(struct link *l)
+{
+    while (l->state == LINK_READY && l->in_off < l->in_len) {
+        const char *p = l->in + l->in_off;
+        enum resp_result res = resp_parse_reply(&l->rp, p, l->in_len - l->in_off);
+        if (res == RESP_NEED_MORE)
+            return;
+        if (res == RESP_ERROR) {
+            link_lost(l, l->rp.error ? l->rp.error : "protocol error");
+            return;
+        }
+        size_t len = l->rp.len;
+        char first = l->rp.first;
+        resp_reply_next(&l->rp);
+        l->in_off += len;
+        one_reply(l, p, len, first);
+    }
+}
+
+void link_handle(struct worker *w, struct op *op, int res, unsigned flags)
+{
+    struct link *l;
+    switch (op->kind) {
+    case OP_LINK_CONNECT:
+        l = container_of(op, struct link, connect_op);
+        l->ops--;
+        if (res == 0 && l->state == LINK_CONNECTING)
+            link_ready(l);
+        else
+            link_lost(l, res == -ECANCELED ? "connect timeout" : strerror(-res));
+        break;
+    case OP_LINK_TIMEOUT:
+        l = container_of(op, struct link, timeout_op);
+        l->ops--;
+        break;
+    case OP_LINK_RECV:
+        l = container_of(op, struct link, recv_op);
+        l->ops--;
+        l->recv_armed = false;
+        if (res <= 0) {
+            link_lost(l, res == 0 ? "closed by the node" : strerror(-res));
+            break;
+        }
+        l->in_len += (size_t)res;
+        replies(l);
+        arm_recv(l);
+        break;
+    default:
+        l = container_of(op, struct link, send_op);
+        l->ops--;
+        l->send_armed = false;
+        if (res < 0) {
+            link_lost(l, strerror(-res));
+            break;
+        }
+        sent(l, (size_t)res);
+        if (l->unsent)
+            mark_dirty(l);
+        break;
+    }
+    (void)w;
+    (void)flags;
+    link_maybe_idle(l);
+}
+
+void link_tick(struct link *l)
+{
+    if (l->state == LINK_IDLE && l->nqueued && l->w->now_ms >= l->retry_at_ms)
+        mark_dirty(l);
+}
+
+void link_shutdown_all(struct worker *w)
+{
+    for (struct link *l = w->links; l; l = l->next) {
+        if (l->state == LINK_READY || l->state == LINK_CONNECTING) {
+            shutdown(l->fd, SHUT_RDWR);
+            l->state = LINK_CLOSING;
+        }
+        link_fail_all(l, "ERR proxy is shutting down", false);
+        link_maybe_idle(l);
+    }
+}
+
+void link_free_all(struct worker *w)
+{
+    while (w->links) {
+        struct link *l = w->links;
+        w->links = l->next;
+        while (l->head) {
+            struct request *r = l->head;
+            l->head = r->lnext;
+            request_free(r);
+        }
+        if (l->fd >= 0)
+            close(l->fd);
+        free(l->in);
+        free(l);
+    }
+}

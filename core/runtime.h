@@ -1,0 +1,296 @@
+/*
+ * Private to core/: the objects of the running proxy and who owns them.
+ *
+ *   struct runtime   one per process, built by main; read-only after start
+ *                    except its atomics. Holds the config, the snapshot
+ *                    domain and slots, the control queue, the stats.
+ *   struct worker    one per thread; owns its io_uring, clients, links and
+ *                    requests. No other thread touches them.
+ *   struct client    a client connection (owned by its worker)
+ *   struct link      a backend connection to one node (owned by its worker)
+ *   struct request   one client command: owned by its client's FIFO while
+ *                    the client lives, and also queued on at most one link;
+ *                    freed when its reply has been delivered (or dropped
+ *                    for an orphaned request whose client left).
+ *
+ * io_uring user_data is always a pointer to a struct op embedded in the
+ * owning object; the op's kind says which container_of to apply.
+ */
+#ifndef RINGSLOT_CORE_RUNTIME_H
+#define RINGSLOT_CORE_RUNTIME_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "../cluster/cluster.h"
+#include "../config/config.h"
+#include "../resp/resp.h"
+#include "core.h"
+#include "log.h"
+
+#define RINGSLOT_VERSION "0.1.0"
+
+#define container_of(ptr, type, member) \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* ------------------------------------------------------------------------ */
+/* Shared between threads                                                    */
+
+/* Counters: written by one thread each (relaxed), summed by readers. */
+struct worker_stats {
+    _Atomic uint64_t commands;
+    _Atomic uint64_t errors;         /* error replies sent to clients */
+    _Atomic uint64_t moved;          /* MOVED redirections followed */
+    _Atomic uint64_t ask;            /* ASK redirections followed */
+    _Atomic uint64_t clients;        /* connected now */
+    _Atomic uint64_t clients_total;  /* accepted since start */
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    char pad[64];
+};
+
+enum snapshot_slot_id { SLOT_TOPOLOGY, SLOT_COMMANDS, SLOT_COUNT };
+
+struct runtime {
+    const struct config *cfg;
+    struct snapshot_domain snap;          /* readers: 0..threads-1 */
+    struct snapshot_slot slots[SLOT_COUNT];
+    struct mq ctl_queue;                  /* workers → control */
+    int ctl_wakeup_fd;                    /* eventfd for the queue */
+    _Atomic bool stopping;                /* set by main on SIGTERM/SIGINT */
+    _Atomic bool topology_ready;          /* a topology was published once */
+    _Atomic uint64_t refreshes;           /* topology refreshes done */
+    _Atomic uint64_t next_client_id;
+    _Atomic int workers_done;             /* workers whose loop has ended */
+    int64_t start_ms;
+    int nworkers;
+    struct worker **workers;
+    struct worker_stats *stats;           /* [nworkers] */
+};
+
+int64_t clock_ms(void);
+
+/* Ask the control thread to refresh the topology (any thread). */
+void control_request_refresh(struct runtime *rt, int worker, const char *reason_addr);
+/* Set the snapshot slots' destructors (before any publish). */
+void control_init_slots(struct runtime *rt);
+/* The control thread's body; returns when rt->stopping is set. */
+void *control_main(void *rt);
+
+/* ------------------------------------------------------------------------ */
+/* Worker-owned objects                                                      */
+
+enum op_kind {
+    OP_ACCEPT, OP_CLIENT_RECV, OP_CLIENT_SEND,
+    OP_LINK_CONNECT, OP_LINK_TIMEOUT, OP_LINK_RECV, OP_LINK_SEND,
+    OP_TICK, OP_CANCEL,
+};
+
+struct op {
+    enum op_kind kind;
+};
+
+/* Output waiting to go to a socket: a chain of chunks, gathered into one
+ * vectored send. */
+struct obuf_chunk {
+    struct obuf_chunk *next;
+    size_t len, cap, sent; /* sent: bytes already written from the front */
+    char data[];
+};
+
+struct obuf {
+    struct obuf_chunk *head, *tail;
+    size_t bytes; /* unsent bytes in the chain */
+};
+
+void obuf_append(struct obuf *o, const void *data, size_t len);
+/* Fill iov from the unsent bytes; returns how many entries. */
+int obuf_iov(const struct obuf *o, struct iovec *iov, int max);
+/* n bytes were written; free drained chunks. */
+void obuf_consume(struct obuf *o, size_t n);
+void obuf_free(struct obuf *o);
+
+enum request_state {
+    REQ_QUEUED,  /* waiting on a link (sent or not) */
+    REQ_DONE,    /* reply attached, waiting for earlier replies */
+};
+
+#define REQ_INLINE_BYTES 96
+#define REQ_MAX_REDIRECTS 5
+
+struct request {
+    struct client *client;    /* NULL once the client has gone (orphan) */
+    struct request *cnext;    /* client FIFO */
+    struct request *lnext;    /* link FIFO */
+    struct link *link;        /* the link it is queued on, or NULL */
+    enum request_state state;
+    bool asking;              /* send ASKING first; its +OK is dropped */
+    bool asking_reply_due;    /* the ASKING reply is still to come */
+    uint8_t redirects;
+    size_t len;               /* command bytes */
+    char *buf;                /* == inline_bytes when len fits */
+    char *reply;              /* owned copy when the reply arrived early */
+    size_t reply_len;
+    char inline_bytes[REQ_INLINE_BYTES];
+};
+
+enum link_state {
+    LINK_IDLE,        /* no socket; connects when a request arrives */
+    LINK_CONNECTING,
+    LINK_READY,
+    LINK_CLOSING,     /* socket shut down; waiting for its ops to finish */
+};
+
+#define LINK_SEND_IOV 256
+
+struct link {
+    struct worker *w;
+    struct link *next;        /* worker's list of links */
+    char addr[CLUSTER_ADDR_MAX];
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    int fd;
+    enum link_state state;
+    unsigned ops;             /* ops in flight */
+    struct op connect_op, timeout_op, recv_op, send_op;
+    bool recv_armed, send_armed, dirty;
+    struct link *dirty_next;  /* worker's list of links with unsent bytes */
+
+    /* FIFO: [head, unsent) are written and await replies; [unsent, tail]
+     * are not written yet. unsent_off: bytes of `unsent` already written. */
+    struct request *head, *tail, *unsent;
+    size_t unsent_off;
+    size_t nqueued;
+
+    /* the send in flight */
+    struct iovec iov[LINK_SEND_IOV];
+    struct msghdr msg;
+
+    /* replies */
+    char *in;
+    size_t in_len, in_cap, in_off;
+    struct resp_reply_parser rp;
+
+    int64_t retry_at_ms;      /* no reconnect before this (backoff) */
+    unsigned failures;
+};
+
+enum client_state { CLIENT_OPEN, CLIENT_CLOSING };
+
+#define CLIENT_SEND_IOV 64
+
+struct client {
+    struct worker *w;
+    struct client *prev, *next;      /* worker's list */
+    int fd;
+    uint64_t id;
+    enum client_state state;
+    unsigned ops;
+    struct op recv_op, send_op;
+    bool recv_armed, send_armed;
+    bool close_after_reply;          /* QUIT or protocol error */
+    bool reading_stopped;            /* input refused after an error/QUIT */
+    bool flush_listed;
+    struct client *flush_next;       /* worker's list of clients to flush */
+
+    struct resp_req_parser parser;
+    char *tail;                      /* incomplete command bytes (owned) */
+    size_t tail_len, tail_cap;
+    char *recv_buf;                  /* single-shot recv fallback only */
+
+    struct request *rhead, *rtail;   /* FIFO in request order */
+    size_t nreqs;
+
+    struct obuf out;                 /* not yet handed to the kernel */
+    struct obuf sending;             /* handed to the in-flight send */
+    struct iovec iov[CLIENT_SEND_IOV];
+    struct msghdr msg;
+};
+
+struct worker {
+    int id;
+    struct runtime *rt;
+    struct worker_stats *stats;
+    struct io_uring ring;
+    bool use_bufring;                /* multishot recv + provided buffers */
+    bool ring_disabled;              /* enabled by the worker thread */
+    int listen_fd;
+    struct op accept_op;
+    bool accept_armed;
+    struct op tick_op;
+    struct __kernel_timespec tick_ts;
+    unsigned ops;                    /* worker-level ops in flight */
+
+    struct io_uring_buf_ring *br;
+    char *bufs;
+    unsigned nbufs, buf_size, br_mask;
+    bool bufs_returned;              /* some buffer went back this batch */
+
+    struct client *clients;
+    struct client *need_rearm;       /* clients whose recv hit -ENOBUFS */
+    struct client *flush_list;       /* clients with output to send */
+    struct link *links;
+    struct link *dirty_links;
+
+    /* Per-batch view of the snapshots (valid only inside a batch). */
+    const struct cluster_topology *topo;
+    const struct command_table *cmds;
+    /* node index of `topo` → link; rebuilt when the topology changes */
+    struct link **node_links;
+    size_t node_links_len;
+    uint64_t node_links_version;
+    unsigned rr;                     /* round robin over masters */
+
+    /* scratch for command lookup */
+    const char **argv;
+    size_t *lens;
+    int *keys;
+    size_t scratch_cap;
+
+    int64_t now_ms;
+    int64_t stop_deadline_ms;
+    bool draining;                   /* SIGTERM: no new connections */
+    bool quiescing;                  /* exiting: no new ops at all */
+    pthread_t thread;
+};
+
+int worker_create(struct runtime *rt, int id, struct worker **out);
+void *worker_main(void *w);
+void worker_destroy(struct worker *w);
+
+/* links (link.c) */
+struct link *link_get(struct worker *w, const char *addr);
+void link_enqueue(struct link *l, struct request *r);
+void link_flush(struct link *l);
+void link_handle(struct worker *w, struct op *op, int res, unsigned flags);
+void link_tick(struct link *l);
+void link_shutdown_all(struct worker *w);
+void link_free_all(struct worker *w);
+
+/* clients and requests (client.c) */
+void client_accepted(struct worker *w, int fd);
+void client_handle(struct worker *w, struct op *op, int res, unsigned flags);
+void client_flush(struct client *c);
+void client_rearm(struct client *c);
+void client_shutdown(struct client *c);
+void client_free_all(struct worker *w);
+/* The reply for r arrived (bytes copied); delivers in request order. */
+void request_reply(struct request *r, const char *data, size_t len);
+void request_free(struct request *r);
+/* Route a request (new, or redirected) to a node by address. */
+void request_fail(struct request *r, const char *err);
+
+/* dispatch (dispatch.c): one parsed command */
+void dispatch_command(struct client *c, const char *buf);
+void dispatch_redirect(struct worker *w, struct request *r, const char *reply, size_t len);
+
+/* io helpers (worker.c) */
+struct io_uring_sqe *worker_sqe(struct worker *w);
+
+#endif

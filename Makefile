@@ -33,7 +33,7 @@ DEPS_DEB := build-essential pkg-config liburing-dev libinih-dev libjemalloc-dev 
             clang libclang-rt-14-dev procps
 
 .PHONY: all release asan tsan deps test unit-test tsan-test integration-test \
-        demo install clean
+        demo install clean bench
 
 all: release
 
@@ -59,7 +59,7 @@ $(eval $(call build_variant,tsan,$(SAN_FLAGS) -fsanitize=thread,))
 
 
 release: build/release/ringslot
-	cp build/release/ringslot ringslot
+	cp --remove-destination build/release/ringslot ringslot
 
 asan: build/asan/ringslot $(addprefix build/asan/test/unit/,$(UNIT_NAMES))
 tsan: $(addprefix build/tsan/test/unit/,$(TSAN_TESTS))
@@ -104,6 +104,10 @@ integration-test: asan
 
 demo: deps release
 	$(PYTHON) test/demo.py --ringslot $(CURDIR)/ringslot --port 7777
+
+# BENCH_ARGS: e.g. --quick (1 round, small -n) or --rounds 7; see bench/README.md
+bench: deps release
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin

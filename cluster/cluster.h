@@ -127,7 +127,7 @@ const struct command_table *command_table_builtin(void);
 struct command_table *command_table_from_reply(const struct resp_value *reply,
                                                const char **err);
 void command_table_free(struct command_table *t);
-size_t command_table_size(const struct command_table *t);
+size_t command_table_size(const struct command_table *t); /* top-level commands */
 
 /*
  * Look up argv[0] (and argv[1] for commands with subcommands), case
@@ -144,6 +144,10 @@ bool command_arity_ok(const struct command_info *c, int argc);
  * max). Returns how many, or -1 when the arguments are malformed for the key
  * spec (e.g. numkeys larger than argc): the backend will answer that call
  * with its own error, so route it anywhere.
+ * (Added notes:) positions are distinct argv indexes, so max >= argc is
+ * always enough; a smaller array that cannot hold them all also gives -1.
+ * Sharded pub/sub channels ("not_key" specs: SPUBLISH, SSUBSCRIBE) are
+ * returned as keys, since they are routed by slot the same way.
  */
 int command_key_positions(const struct command_info *c, int argc,
                           const char *const *argv, const size_t *lens,

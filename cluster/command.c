@@ -72,7 +72,7 @@ static inline unsigned char fold(unsigned char c)
  * would not fit (so the name cannot be in the index). */
 static size_t fold_into(char *buf, size_t at, const char *s, size_t len)
 {
-    if (len > NAME_MAX_LEN - at)
+    if (at > NAME_MAX_LEN || len > NAME_MAX_LEN - at)
         return 0;
     for (size_t i = 0; i < len; i++)
         buf[at + i] = (char)fold((unsigned char)s[i]);

@@ -207,12 +207,12 @@ static int replica_cmp(const void *a, const void *b, void *ctx)
  * replicas grouped by master (whose final index the first sort assigns). */
 static void sort_pending(struct builder *b, size_t *order)
 {
-    size_t nm = 0, k = 0;
+    size_t nm = 0;
 
     for (size_t i = 0; i < b->n; i++)
         if (b->nodes[i].node.is_master)
             order[nm++] = i;
-    k = nm;
+    size_t k = nm;
     for (size_t i = 0; i < b->n; i++)
         if (!b->nodes[i].node.is_master)
             order[k++] = i;

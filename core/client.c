@@ -73,6 +73,7 @@ void client_accepted(struct worker *w, int fd)
     c->w = w;
     c->fd = fd;
     c->id = atomic_fetch_add(&w->rt->next_client_id, 1) + 1;
+    c->multi_slot = -1;
     c->recv_op.kind = OP_CLIENT_RECV;
     c->send_op.kind = OP_CLIENT_SEND;
     resp_req_init(&c->parser);
@@ -101,8 +102,9 @@ static void client_close(struct client *c)
     while (r) {
         struct request *next = r->cnext;
         r->cnext = NULL;
-        if (r->state == REQ_QUEUED && r->link) {
-            r->client = NULL; /* the link frees it when its reply comes */
+        if (r->state == REQ_QUEUED && (r->link || r->fan)) {
+            /* the link (or the last child's reply) frees it */
+            r->client = NULL;
         } else {
             request_free(r);
         }
@@ -140,6 +142,7 @@ static void client_maybe_free(struct client *c)
     obuf_free(&c->sending);
     free(c->tail);
     free(c->recv_buf);
+    resp_buf_free(&c->multi_buf);
     atomic_fetch_sub_explicit(&w->stats->clients, 1, memory_order_relaxed);
     free(c);
 }
@@ -165,6 +168,8 @@ void client_free_all(struct worker *w)
 
 void request_free(struct request *r)
 {
+    if (r->fan)
+        fanout_free(r);
     if (r->buf != r->inline_bytes)
         free(r->buf);
     free(r->reply);
@@ -191,6 +196,10 @@ void request_reply(struct request *r, const char *data, size_t len)
 {
     struct client *c = r->client;
     assert(r->state == REQ_QUEUED);
+    if (r->parent) {
+        fanout_child_reply(r, data, len);
+        return;
+    }
     if (!c) {
         request_free(r);
         return;
@@ -226,20 +235,47 @@ void request_fail(struct request *r, const char *err)
 /* ------------------------------------------------------------------------ */
 /* Input                                                                     */
 
-static void protocol_error(struct client *c, const char *text)
+struct request *client_request_new(struct client *c)
 {
     struct request *r = calloc(1, sizeof *r);
     if (!r)
         abort();
     r->client = c;
     r->buf = r->inline_bytes;
+    client_append(c, r);
+    return r;
+}
+
+void client_append(struct client *c, struct request *r)
+{
+    r->client = c;
     if (c->rtail)
         c->rtail->cnext = r;
     else
         c->rhead = r;
     c->rtail = r;
     c->nreqs++;
-    request_fail(r, text);
+}
+
+void client_reply_bytes(struct client *c, const char *data, size_t len)
+{
+    request_reply(client_request_new(c), data, len);
+}
+
+void client_reply_error(struct client *c, const char *text)
+{
+    request_fail(client_request_new(c), text);
+}
+
+void client_reply_buf(struct client *c, struct resp_buf *b)
+{
+    client_reply_bytes(c, b->data, b->len);
+    resp_buf_free(b);
+}
+
+static void protocol_error(struct client *c, const char *text)
+{
+    client_reply_error(c, text);
     c->reading_stopped = true;
     c->close_after_reply = true;
 }

@@ -16,40 +16,6 @@
 
 #include "runtime.h"
 
-static struct request *request_new(struct client *c)
-{
-    struct request *r = calloc(1, sizeof *r);
-    if (!r)
-        abort();
-    r->client = c;
-    r->buf = r->inline_bytes;
-    if (c->rtail)
-        c->rtail->cnext = r;
-    else
-        c->rhead = r;
-    c->rtail = r;
-    c->nreqs++;
-    return r;
-}
-
-static void reply_bytes(struct client *c, const char *data, size_t len)
-{
-    struct request *r = request_new(c);
-    request_reply(r, data, len);
-}
-
-static void reply_error(struct client *c, const char *text)
-{
-    struct request *r = request_new(c);
-    request_fail(r, text);
-}
-
-static void reply_buf(struct client *c, struct resp_buf *b)
-{
-    reply_bytes(c, b->data, b->len);
-    resp_buf_free(b);
-}
-
 /* Make sure the worker's scratch arrays hold n arguments. */
 static void scratch_reserve(struct worker *w, size_t n)
 {
@@ -64,119 +30,6 @@ static void scratch_reserve(struct worker *w, size_t n)
     if (!w->argv || !w->lens || !w->keys)
         abort();
     w->scratch_cap = cap;
-}
-
-static bool arg_is(struct worker *w, size_t i, const char *s)
-{
-    return w->lens[i] == strlen(s) && strncasecmp(w->argv[i], s, w->lens[i]) == 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Answered by the proxy                                                     */
-
-static void proxy_info(struct client *c)
-{
-    struct runtime *rt = c->w->rt;
-    uint64_t sum[8] = {0};
-    for (int i = 0; i < rt->nworkers; i++) {
-        struct worker_stats *s = &rt->stats[i];
-        sum[0] += atomic_load_explicit(&s->commands, memory_order_relaxed);
-        sum[1] += atomic_load_explicit(&s->errors, memory_order_relaxed);
-        sum[2] += atomic_load_explicit(&s->moved, memory_order_relaxed);
-        sum[3] += atomic_load_explicit(&s->ask, memory_order_relaxed);
-        sum[4] += atomic_load_explicit(&s->clients, memory_order_relaxed);
-        sum[5] += atomic_load_explicit(&s->clients_total, memory_order_relaxed);
-        sum[6] += atomic_load_explicit(&s->bytes_in, memory_order_relaxed);
-        sum[7] += atomic_load_explicit(&s->bytes_out, memory_order_relaxed);
-    }
-    const struct cluster_topology *t = c->w->topo;
-    char text[2048];
-    int n = snprintf(text, sizeof text,
-        "# Proxy\r\nproxy_version:%s\r\nthreads:%d\r\nio_backend:io_uring%s\r\n"
-        "uptime_in_seconds:%lld\r\n"
-        "# Clients\r\nconnected_clients:%llu\r\ntotal_connections_received:%llu\r\n"
-        "# Stats\r\ntotal_commands_processed:%llu\r\nerror_replies:%llu\r\n"
-        "moved_followed:%llu\r\nask_followed:%llu\r\ntopology_refreshes:%llu\r\n"
-        "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
-        "# Cluster\r\nnodes:%zu\r\nmasters:%zu\r\nslots_covered:%u\r\n",
-        RINGSLOT_VERSION, rt->nworkers,
-        c->w->use_bufring ? " (multishot recv, buffer ring)" : " (single-shot recv)",
-        (long long)((clock_ms() - rt->start_ms) / 1000),
-        (unsigned long long)sum[4], (unsigned long long)sum[5],
-        (unsigned long long)sum[0], (unsigned long long)sum[1],
-        (unsigned long long)sum[2], (unsigned long long)sum[3],
-        (unsigned long long)atomic_load(&rt->refreshes),
-        (unsigned long long)sum[6], (unsigned long long)sum[7],
-        t ? t->nnodes : 0, t ? t->nmasters : 0,
-        t ? cluster_topology_covered(t) : 0);
-    struct resp_buf b = {0};
-    resp_write_bulk(&b, text, (size_t)n);
-    reply_buf(c, &b);
-}
-
-static void cmd_proxy(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    if (argc >= 2 && arg_is(w, 1, "info")) {
-        proxy_info(c);
-    } else if (argc >= 2 && arg_is(w, 1, "ping")) {
-        reply_bytes(c, "+PONG\r\n", 7);
-    } else {
-        reply_error(c, "ERR Unknown PROXY subcommand or wrong number of arguments");
-    }
-}
-
-static void cmd_ping(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    if (argc > 2) {
-        reply_error(c, "ERR wrong number of arguments for 'ping' command");
-    } else if (argc == 2) {
-        struct resp_buf b = {0};
-        resp_write_bulk(&b, w->argv[1], w->lens[1]);
-        reply_buf(c, &b);
-    } else {
-        reply_bytes(c, "+PONG\r\n", 7);
-    }
-}
-
-static void cmd_select(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    if (argc != 2)
-        reply_error(c, "ERR wrong number of arguments for 'select' command");
-    else if (w->lens[1] == 1 && w->argv[1][0] == '0')
-        reply_bytes(c, "+OK\r\n", 5);
-    else
-        reply_error(c, "ERR SELECT is not allowed in cluster mode");
-}
-
-/* Commands the proxy answers itself. Returns false if not one of them. */
-static bool local_command(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    if (arg_is(w, 0, "ping")) {
-        cmd_ping(c, argc);
-    } else if (arg_is(w, 0, "echo")) {
-        struct resp_buf b = {0};
-        if (argc != 2) {
-            reply_error(c, "ERR wrong number of arguments for 'echo' command");
-            return true;
-        }
-        resp_write_bulk(&b, w->argv[1], w->lens[1]);
-        reply_buf(c, &b);
-    } else if (arg_is(w, 0, "quit")) {
-        reply_bytes(c, "+OK\r\n", 5);
-        c->close_after_reply = true;
-        c->reading_stopped = true;
-    } else if (arg_is(w, 0, "select")) {
-        cmd_select(c, argc);
-    } else if (arg_is(w, 0, "proxy")) {
-        cmd_proxy(c, argc);
-    } else {
-        return false;
-    }
-    return true;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -194,7 +47,19 @@ static void unknown_command(struct client *c, size_t argc)
     for (char *p = msg; *p; p++) /* keep the reply one line */
         if (*p == '\r' || *p == '\n')
             *p = ' ';
-    reply_error(c, msg);
+    client_reply_error(c, msg);
+}
+
+static void wrong_arity(struct client *c)
+{
+    struct worker *w = c->w;
+    char msg[200];
+    snprintf(msg, sizeof msg, "ERR wrong number of arguments for '%.*s' command",
+             (int)(w->lens[0] > 64 ? 64 : w->lens[0]), w->argv[0]);
+    for (char *q = msg; *q; q++)
+        if (*q >= 'A' && *q <= 'Z')
+            *q = (char)(*q - 'A' + 'a');
+    client_reply_error(c, msg);
 }
 
 /* Slot of the call, -1 when it has no key, -2 when keys span slots. */
@@ -239,33 +104,165 @@ static void request_set_bytes(struct client *c, struct request *r, const char *b
     memcpy(r->buf, buf, r->len);
 }
 
+void route_to_node(struct worker *w, struct request *r, unsigned node)
+{
+    const struct cluster_topology *t = w->topo;
+    if (!t || node >= t->nnodes) {
+        request_fail(r, "CLUSTERDOWN The cluster is down");
+        return;
+    }
+    link_enqueue(node_link(w, node), r);
+}
+
+/* The link for a slot (-1: any master), or NULL with *err set. */
+static struct link *slot_link(struct worker *w, int slot, const char **err)
+{
+    const struct cluster_topology *t = w->topo;
+    if (!t || t->nmasters == 0) {
+        *err = "CLUSTERDOWN The cluster is down";
+        return NULL;
+    }
+    unsigned node = slot >= 0 ? t->slot_master[slot] : w->rr++ % (unsigned)t->nmasters;
+    if (node == CLUSTER_NO_NODE) {
+        *err = "CLUSTERDOWN Hash slot not served";
+        return NULL;
+    }
+    return node_link(w, node);
+}
+
+void route_to_slot(struct worker *w, struct request *r, int slot)
+{
+    const char *err = NULL;
+    struct link *l = slot_link(w, slot, &err);
+    if (l)
+        link_enqueue(l, r);
+    else
+        request_fail(r, err);
+}
+
+int dispatch_slot(struct worker *w, const struct command_info *ci, size_t argc)
+{
+    return call_slot(w, ci, argc);
+}
+
+/* Remember the links a client wrote through, for WAIT. */
+static void note_write(struct client *c, struct link *l)
+{
+    for (unsigned i = 0; i < c->nwritten; i++)
+        if (c->written[i] == l)
+            return;
+    if (c->nwritten < CLIENT_WRITTEN_MAX)
+        c->written[c->nwritten++] = l;
+}
+
 static void route(struct client *c, const char *buf, const struct command_info *ci,
                   size_t argc)
 {
     struct worker *w = c->w;
-    const struct cluster_topology *t = w->topo;
-    if (!t || t->nmasters == 0) {
-        reply_error(c, "CLUSTERDOWN The cluster is down");
+    int slot = call_slot(w, ci, argc);
+    if (slot == -2) {
+        if (!w->rt->cfg->enable_cross_slot || !fanout_split(c, ci, argc))
+            client_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
+        return;
+    }
+    const char *err = NULL;
+    struct link *l = slot_link(w, slot, &err);
+    if (!l) {
+        client_reply_error(c, err);
+        return;
+    }
+    struct request *r = client_request_new(c);
+    request_set_bytes(c, r, buf);
+    if (ci->flags & CMD_WRITE)
+        note_write(c, l);
+    link_enqueue(l, r);
+}
+
+void dispatch_forward_any(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    const char *err = NULL;
+    struct link *l = slot_link(w, -1, &err);
+    if (!l) {
+        client_reply_error(c, err);
+        return;
+    }
+    struct request *r = request_from_args(w, (int)argc, w->argv, w->lens);
+    r->client = c;
+    client_append(c, r);
+    link_enqueue(l, r);
+}
+
+/* Is this one of the commands that act on the transaction itself? */
+static bool multi_control(struct worker *w)
+{
+    return arg_is(w, 0, "exec") || arg_is(w, 0, "discard") || arg_is(w, 0, "multi") ||
+           arg_is(w, 0, "watch") || arg_is(w, 0, "quit") || arg_is(w, 0, "reset");
+}
+
+static void multi_refuse(struct client *c, const char *err)
+{
+    c->multi_abort = true;
+    client_reply_error(c, err);
+}
+
+/* Inside MULTI: check the command as Redis would at queue time, keep its
+ * bytes for EXEC, answer +QUEUED. */
+static void multi_queue(struct client *c, const char *buf, size_t argc)
+{
+    struct worker *w = c->w;
+    const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->argv, w->lens);
+    if (!ci) {
+        c->multi_abort = true;
+        unknown_command(c, argc);
+        return;
+    }
+    if (!command_arity_ok(ci, (int)argc)) {
+        c->multi_abort = true;
+        wrong_arity(c);
         return;
     }
     int slot = call_slot(w, ci, argc);
-    if (slot == -2) {
-        reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
+    if (slot == -2 || (slot >= 0 && c->multi_slot >= 0 && slot != c->multi_slot)) {
+        multi_refuse(c, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
     }
-    unsigned node;
-    if (slot >= 0) {
-        node = t->slot_master[slot];
-        if (node == CLUSTER_NO_NODE) {
-            reply_error(c, "CLUSTERDOWN Hash slot not served");
-            return;
-        }
-    } else {
-        node = w->rr++ % (unsigned)t->nmasters;
+    if (slot >= 0)
+        c->multi_slot = slot;
+    if (c->parser.is_inline)
+        resp_write_command(&c->multi_buf, (int)argc, w->argv, w->lens);
+    else
+        resp_buf_append(&c->multi_buf, buf, c->parser.len);
+    c->multi_cmds++;
+    client_reply_bytes(c, "+QUEUED\r\n", 9);
+}
+
+#define MULTI_CMD "*1\r\n$5\r\nMULTI\r\n"
+#define EXEC_CMD "*1\r\n$4\r\nEXEC\r\n"
+
+/* EXEC: the whole block in one request, contiguous on one link, so it is
+ * atomic even on a shared link. */
+void dispatch_exec(struct client *c)
+{
+    struct worker *w = c->w;
+    const char *err = NULL;
+    struct link *l = slot_link(w, c->multi_slot, &err);
+    if (!l) {
+        client_reply_error(c, err);
+        return;
     }
-    struct request *r = request_new(c);
-    request_set_bytes(c, r, buf);
-    link_enqueue(node_link(w, node), r);
+    struct request *r = client_request_new(c);
+    r->len = sizeof MULTI_CMD - 1 + c->multi_buf.len + sizeof EXEC_CMD - 1;
+    r->buf = malloc(r->len);
+    if (!r->buf)
+        abort();
+    memcpy(r->buf, MULTI_CMD, sizeof MULTI_CMD - 1);
+    memcpy(r->buf + sizeof MULTI_CMD - 1, c->multi_buf.data, c->multi_buf.len);
+    memcpy(r->buf + r->len - (sizeof EXEC_CMD - 1), EXEC_CMD, sizeof EXEC_CMD - 1);
+    r->is_block = true;
+    r->block_cmds = c->multi_cmds;
+    note_write(c, l);
+    link_enqueue(l, r);
 }
 
 void dispatch_command(struct client *c, const char *buf)
@@ -279,21 +276,22 @@ void dispatch_command(struct client *c, const char *buf)
         w->lens[i] = p->argv[i].len;
     }
     atomic_fetch_add_explicit(&w->stats->commands, 1, memory_order_relaxed);
-    if (local_command(c, argc))
+    if (c->in_multi && !multi_control(w)) {
+        multi_queue(c, buf, argc);
         return;
+    }
+    const struct proxy_command *pc = proxy_command_lookup(w->argv[0], w->lens[0]);
+    if (pc) {
+        pc->fn(c, argc);
+        return;
+    }
     const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->argv, w->lens);
     if (!ci) {
         unknown_command(c, argc);
         return;
     }
     if (!command_arity_ok(ci, (int)argc)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "ERR wrong number of arguments for '%.*s' command",
-                 (int)(w->lens[0] > 64 ? 64 : w->lens[0]), w->argv[0]);
-        for (char *q = msg; *q; q++)
-            if (*q >= 'A' && *q <= 'Z')
-                *q = (char)(*q - 'A' + 'a');
-        reply_error(c, msg);
+        wrong_arity(c);
         return;
     }
     route(c, buf, ci, argc);
@@ -336,12 +334,34 @@ static bool parse_redirect(const char *reply, size_t len, bool *is_ask,
  * The reply to r is an error: if it is a redirection we can follow, send r
  * there and return; otherwise deliver the error to the client.
  */
+void dispatch_note_block_redirect(struct request *r, const char *reply, size_t len)
+{
+    bool is_ask;
+    if (parse_redirect(reply, len, &is_ask, r->block_redirect, sizeof r->block_redirect))
+        r->block_redirect_ask = is_ask;
+    else
+        r->block_redirect[0] = '\0';
+}
+
+/* Is anyone still waiting for this request's reply? */
+static bool request_wanted(const struct request *r)
+{
+    return r->parent ? r->parent->client != NULL : r->client != NULL;
+}
+
 void dispatch_redirect(struct worker *w, struct request *r, const char *reply, size_t len)
 {
     bool is_ask;
     char addr[CLUSTER_ADDR_MAX];
-    if (!r->client || r->redirects >= REQ_MAX_REDIRECTS ||
-        !parse_redirect(reply, len, &is_ask, addr, sizeof addr)) {
+    bool redirect;
+    if (r->block_redirect[0]) {
+        is_ask = r->block_redirect_ask;
+        snprintf(addr, sizeof addr, "%s", r->block_redirect);
+        redirect = true;
+    } else {
+        redirect = reply[0] == '-' && parse_redirect(reply, len, &is_ask, addr, sizeof addr);
+    }
+    if (!redirect || !request_wanted(r) || r->redirects >= REQ_MAX_REDIRECTS) {
         request_reply(r, reply, len);
         return;
     }

@@ -71,6 +71,13 @@ static int parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *
     return 0;
 }
 
+/* Replies that come back before the one the client waits for. */
+static void request_expect_replies(struct request *r)
+{
+    r->skip_replies = (r->asking ? 1u : 0u) + (r->is_block ? 1u + r->block_cmds : 0u);
+    r->block_redirect[0] = '\0';
+}
+
 struct link *link_get(struct worker *w, const char *addr)
 {
     for (struct link *l = w->links; l; l = l->next)
@@ -109,7 +116,7 @@ void link_enqueue(struct link *l, struct request *r)
     r->link = l;
     r->lnext = NULL;
     r->state = REQ_QUEUED;
-    r->asking_reply_due = r->asking;
+    request_expect_replies(r);
     if (l->tail)
         l->tail->lnext = r;
     else
@@ -224,7 +231,7 @@ static void link_fail_all(struct link *l, const char *err, bool keep_unsent)
     if (keep_unsent && l->unsent) { /* a partial write is redone whole */
         l->unsent_off = 0;
         for (struct request *r = l->unsent; r; r = r->lnext)
-            r->asking_reply_due = r->asking;
+            request_expect_replies(r);
     }
     while (l->head && l->head != stop) {
         struct request *r = l->head;
@@ -352,8 +359,13 @@ static void one_reply(struct link *l, const char *data, size_t len, char first)
         link_lost(l, "reply without a request");
         return;
     }
-    if (r->asking_reply_due) { /* the +OK of ASKING */
-        r->asking_reply_due = false;
+    if (r->skip_replies) {
+        /* ASKING's +OK, or MULTI's +OK / +QUEUED. A MOVED or ASK for a
+         * command inside a block means the block (which EXEC will abort)
+         * must go to that node whole. */
+        r->skip_replies--;
+        if (r->is_block && first == '-' && !r->block_redirect[0])
+            dispatch_note_block_redirect(r, data, len);
         return;
     }
     pop_head(l);

@@ -124,14 +124,47 @@ enum request_state {
 #define REQ_INLINE_BYTES 96
 #define REQ_MAX_REDIRECTS 5
 
+/* How a fan-out parent combines its children's replies (fanout.c). */
+enum merge_kind {
+    MERGE_MGET,          /* arrays → one array in the original key order */
+    MERGE_OK,            /* all +OK → +OK, else the first error */
+    MERGE_SUM,           /* integers summed */
+    MERGE_MIN,           /* integers, the smallest (WAIT, LASTSAVE) */
+    MERGE_CONCAT,        /* arrays concatenated (KEYS) */
+    MERGE_FIRST_NONNULL, /* RANDOMKEY */
+    MERGE_FIRST,         /* every node says the same (SCRIPT LOAD) */
+    MERGE_AND_ARRAY,     /* arrays of 0/1 ANDed element-wise (SCRIPT EXISTS) */
+    MERGE_SCAN,          /* one node's SCAN reply, cursor re-encoded */
+};
+
+struct fanout {
+    enum merge_kind kind;
+    size_t n, pending;
+    struct request **children; /* owned */
+    uint32_t *key_child;       /* MGET: key i is element key_pos[i] of … */
+    uint32_t *key_pos;         /* … child key_child[i] */
+    size_t nkeys;
+    unsigned scan_shard;       /* MERGE_SCAN: which master was asked */
+    uint8_t scan_check;        /* MERGE_SCAN: check bits of that node */
+    unsigned scan_nshards;
+};
+
 struct request {
-    struct client *client;    /* NULL once the client has gone (orphan) */
+    struct client *client;    /* NULL once the client has gone (orphan), and
+                                 for fan-out children (see parent) */
+    struct request *parent;   /* fan-out child: the request it answers for */
+    struct fanout *fan;       /* fan-out parent: its children (owned) */
     struct request *cnext;    /* client FIFO */
     struct request *lnext;    /* link FIFO */
     struct link *link;        /* the link it is queued on, or NULL */
     enum request_state state;
-    bool asking;              /* send ASKING first; its +OK is dropped */
-    bool asking_reply_due;    /* the ASKING reply is still to come */
+    bool asking;              /* send ASKING first */
+    bool is_block;            /* MULTI … EXEC written as one unit */
+    uint32_t block_cmds;      /* commands inside the block */
+    uint32_t skip_replies;    /* replies still to drop before the real one
+                                 (ASKING's +OK, MULTI's +OK and +QUEUED) */
+    char block_redirect[CLUSTER_ADDR_MAX]; /* a skipped reply was MOVED/ASK … */
+    bool block_redirect_ask;  /* … of this kind: the block goes there whole */
     uint8_t redirects;
     size_t len;               /* command bytes */
     char *buf;                /* == inline_bytes when len fits */
@@ -184,6 +217,7 @@ struct link {
 enum client_state { CLIENT_OPEN, CLIENT_CLOSING };
 
 #define CLIENT_SEND_IOV 64
+#define CLIENT_WRITTEN_MAX 16
 
 struct client {
     struct worker *w;
@@ -206,6 +240,17 @@ struct client {
 
     struct request *rhead, *rtail;   /* FIFO in request order */
     size_t nreqs;
+
+    struct link *written[CLIENT_WRITTEN_MAX]; /* links written through since
+                                                 the last WAIT (worker-owned) */
+    unsigned nwritten;
+
+    /* MULTI: commands are queued here and written as one block at EXEC */
+    bool in_multi;
+    bool multi_abort;                /* a queued command was refused */
+    int multi_slot;                  /* -1: no key yet */
+    uint32_t multi_cmds;
+    struct resp_buf multi_buf;
 
     struct obuf out;                 /* not yet handed to the kernel */
     struct obuf sending;             /* handed to the in-flight send */
@@ -286,9 +331,60 @@ void request_free(struct request *r);
 /* Route a request (new, or redirected) to a node by address. */
 void request_fail(struct request *r, const char *err);
 
+/* A new request at the tail of the client's FIFO (replies keep its place). */
+struct request *client_request_new(struct client *c);
+/* Replies the proxy builds itself, in request order. Error texts are
+ * Redis's, without '-' and CRLF. */
+void client_reply_bytes(struct client *c, const char *data, size_t len);
+void client_reply_error(struct client *c, const char *text);
+void client_reply_buf(struct client *c, struct resp_buf *b); /* frees b */
+
+/* Commands the proxy answers itself (commands.c). The handler sees the
+ * arguments in w->argv/w->lens[0, argc). */
+struct proxy_command {
+    const char *name; /* lower case */
+    void (*fn)(struct client *c, size_t argc);
+};
+const struct proxy_command *proxy_command_lookup(const char *name, size_t len);
+bool arg_is(const struct worker *w, size_t i, const char *lower);
+
+/* fan-out (fanout.c) */
+/* Cross-slot MGET/MSET/DEL/UNLINK/EXISTS/TOUCH split per slot; false if
+ * the command is not splittable (the caller answers CROSSSLOT). */
+bool fanout_split(struct client *c, const struct command_info *ci, size_t argc);
+/* The command (w->argv) to every master, merged as `kind`. */
+void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind);
+/* The command (w->argv) on each of these links. */
+void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t n,
+                     enum merge_kind kind);
+/* SCAN with a cluster-wide cursor. */
+void fanout_scan(struct client *c, size_t argc);
+/* A child's reply arrived (called by request_reply). */
+void fanout_child_reply(struct request *child, const char *data, size_t len);
+void fanout_free(struct request *parent);
+/* Encode argv[0, argc) (w->argv) with argv[0..prefix) replaced. */
+struct request *request_from_args(struct worker *w, int argc, const char **argv,
+                                  const size_t *lens);
+/* Queue r on the link of the master that serves `slot` (or any master for
+ * slot -1); answers CLUSTERDOWN itself when there is none. */
+void route_to_slot(struct worker *w, struct request *r, int slot);
+/* Slot of the call in w->argv: -1 keyless, -2 across slots. */
+int dispatch_slot(struct worker *w, const struct command_info *ci, size_t argc);
+/* Queue r on the link of topology node `node`. */
+void route_to_node(struct worker *w, struct request *r, unsigned node);
+
+/* Append a request made elsewhere to the client's FIFO. */
+void client_append(struct client *c, struct request *r);
+
 /* dispatch (dispatch.c): one parsed command */
 void dispatch_command(struct client *c, const char *buf);
+/* Forward w->argv to any master. */
+void dispatch_forward_any(struct client *c, size_t argc);
+/* Write the client's queued MULTI block. */
+void dispatch_exec(struct client *c);
 void dispatch_redirect(struct worker *w, struct request *r, const char *reply, size_t len);
+/* Remember a MOVED/ASK seen inside a MULTI block (see struct request). */
+void dispatch_note_block_redirect(struct request *r, const char *reply, size_t len);
 
 /* io helpers (worker.c) */
 struct io_uring_sqe *worker_sqe(struct worker *w);

@@ -24,6 +24,7 @@
  * for their CRLF; lengths and counts are checked because framing depends
  * on them.
  */
+#include <assert.h>
 #include <limits.h>
 #include <string.h>
 
@@ -212,6 +213,7 @@ enum resp_result resp_parse_reply(struct resp_reply_parser *p,
         return RESP_ERROR; /* sticky until resp_reply_next() */
     if (p->state == RESP_REPLY_TYPE && p->owed == 0)
         return RESP_OK; /* already complete: the result stands */
+    assert(len >= p->pos); /* same start, never fewer bytes than before */
     while (s == STEP_CONTINUE) {
         switch (p->state) {
         case RESP_REPLY_TYPE: s = step_type(p, buf, len); break;

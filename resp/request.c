@@ -14,8 +14,10 @@
  *     |                                        last argument --> OK
  *     +--other--> INLINE --'\n'--> split like sdssplitargs() --> OK
  *
- * Resuming: `pos` is where the next call continues, so no byte is looked at
- * twice and a 32 MB argument arriving in 16 KB pieces costs O(total).
+ * Resuming: `pos` is where the next call continues (the '\r' scan of a
+ * header line resumes there; in BULK_DATA it is where the argument's bytes
+ * start and only the byte count is compared), so no byte is looked at twice
+ * and a 32 MB argument arriving in 16 KB pieces costs O(total).
  *
  * Redis quirks kept on purpose (each is observable by a client):
  *  - A header line ends at the first '\r'; the byte after it must exist but
@@ -34,6 +36,7 @@
  * reply before closing. The limit is also capped at UINT32_MAX because argv
  * offsets are 32-bit.
  */
+#include <assert.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,6 +461,9 @@ enum resp_result resp_parse_request(struct resp_req_parser *p,
 
     if (p->error != NULL)
         return RESP_ERROR; /* sticky until resp_req_next() */
+    /* The caller must pass the same start and at least the bytes it passed
+     * before: pos indexes them. */
+    assert(p->state == RESP_REQ_START || len >= p->pos);
     while (s == STEP_CONTINUE) {
         switch (p->state) {
         case RESP_REQ_START: s = parse_start(p, buf, len); break;

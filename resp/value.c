@@ -129,7 +129,8 @@ static enum resp_result read_agg(size_t left, long long n, uint64_t *owed,
 }
 
 /* Reads one header (and a blob's payload) at *pos into *v, which is zeroed
- * first. The element itself was already counted in *owed. */
+ * first. The element itself was already counted in *owed. Doubles and big
+ * numbers stay text; a verbatim string's str keeps its "txt:" prefix. */
 static enum resp_result read_header(const char *buf, size_t len, size_t *pos,
                                     uint64_t *owed, struct resp_value *v)
 {

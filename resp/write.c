@@ -21,14 +21,16 @@ void resp_buf_free(struct resp_buf *b)
 static void reserve(struct resp_buf *b, size_t extra)
 {
     size_t cap = b->cap ? b->cap : 64;
+    char *data;
 
     if (extra <= b->cap - b->len)
         return;
     while (cap - b->len < extra)
         cap *= 2;
-    b->data = realloc(b->data, cap);
-    if (b->data == NULL)
-        abort();
+    data = realloc(b->data, cap);
+    if (data == NULL)
+        abort(); /* as Redis's zmalloc: no recovery from OOM */
+    b->data = data;
     b->cap = cap;
 }
 

@@ -33,7 +33,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import helpers  # noqa: E402
-from helpers import RedisCluster, Ringslot, RespClient  # noqa: E402,F401
+from helpers import RedisCluster, RespClient  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)

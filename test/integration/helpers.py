@@ -7,12 +7,14 @@
     keyslot()      CRC16 hash slot with {hash tag} rules, as Redis computes it
     free_port()    a port P with P and P+10000 free on 127.0.0.1
 
-Every process is started with subprocess.Popen and stopped through that
-object (SIGTERM, then SIGKILL), never by name. Readiness is probed with
-wait_until(), never assumed after a sleep. Start processes from the main
-thread: on Linux they are tied to their parent with PR_SET_PDEATHSIG so an
-interrupted test run does not leave servers behind, and the kernel ties that
-to the thread that forked them.
+Every process is started with subprocess.Popen (popen(): its own session, so
+a terminal's Ctrl-C reaches only the test runner, which then stops its
+children) and stopped through that object (SIGTERM, then SIGKILL), never by
+name. Readiness is probed with wait_until(), never assumed after a sleep.
+Start processes from the main thread: there they are tied to their parent
+with PR_SET_PDEATHSIG, so a killed test run does not leave servers behind
+(the kernel ties that to the thread that forked them, so from another thread
+popen() does not set it).
 """
 
 import ctypes
@@ -114,7 +116,10 @@ def _preexec_tie_to_parent():
 
 
 def popen(args, **kw):
-    """subprocess.Popen; from the main thread, the child also dies if we do."""
+    """subprocess.Popen in a session of its own (a Ctrl-C in the terminal
+    reaches only us, and we stop our children in order); started from the
+    main thread, the child also dies if we do."""
+    kw.setdefault("start_new_session", True)
     if threading.current_thread() is threading.main_thread():
         kw.setdefault("preexec_fn", _preexec_tie_to_parent)
     return subprocess.Popen(args, **kw)

@@ -1,16 +1,23 @@
 /*
- * test_config.c — config_defaults, config_parse_args, config_parse_address
- * and config_usage (config.h): defaults, every option in both "--opt value"
- * and "--opt=value" form, bad values and their messages, entry points.
+ * test_config.c — the config module (config.h): defaults, every option in
+ * both "--opt value" and "--opt=value" form, bad values and their
+ * messages, entry points; both file formats (written to a temporary
+ * directory), include, errors naming file and line, command-line options
+ * overriding a file; config_dump's redaction and round trip; the PROXY
+ * CONFIG GET/SET matrix.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../config/config.h"
@@ -20,11 +27,11 @@
 static int parse(struct config *c, char *err, size_t errlen,
                  const char *const *args)
 {
-    char *argv[64] = { "ringslot" };
+    char *argv[160] = { "ringslot" };
     int argc = 1;
 
     while (args[argc - 1] != NULL) {
-        assert_true(argc < 64);
+        assert_true(argc < 160);
         argv[argc] = (char *)args[argc - 1];
         argc++;
     }
@@ -37,7 +44,7 @@ static int parse(struct config *c, char *err, size_t errlen,
 static void assert_parse_error(const char *const *args, const char *want)
 {
     struct config c;
-    char err[256];
+    char err[512];
 
     assert_int_equal(parse(&c, err, sizeof(err), args), -1);
     if (strncmp(err, want, strlen(want)) != 0)
@@ -46,7 +53,7 @@ static void assert_parse_error(const char *const *args, const char *want)
 
 static void assert_parse_ok(struct config *c, const char *const *args)
 {
-    char err[256];
+    char err[512];
     if (parse(c, err, sizeof(err), args) != 0)
         fail_msg("unexpected error: %s", err);
 }

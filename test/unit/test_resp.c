@@ -148,8 +148,11 @@ static void expect_req_error_max(const char *in, size_t n, const char *text,
     /* Sticky until resp_req_next(). */
     assert_int_equal(req_parse_copy(&p, in, n), RESP_ERROR);
     resp_req_next(&p);
-    for (k = 0; k <= n && r == RESP_NEED_MORE; k++)
+    /* Long inputs in strides (copying every prefix would be quadratic). */
+    for (k = 0; k < n && r == RESP_NEED_MORE; k += n > 4096 ? 1021 : 1)
         r = req_parse_copy(&p, in, k);
+    if (r == RESP_NEED_MORE)
+        r = req_parse_copy(&p, in, n);
     assert_int_equal(r, RESP_ERROR);
     assert_string_equal(p.error, text);
     resp_req_free(&p);
@@ -246,7 +249,7 @@ static void test_req_moved_buffer(void **state)
     assert_int_equal(resp_parse_request(&p, b, sizeof(in) - 1), RESP_OK);
     assert_int_equal(p.argc, 2);
     assert_memory_equal(resp_req_arg(&p, b, 1), "hello", 5);
-    assert_int_equal(p.argv[1].off, 18);
+    assert_int_equal(p.argv[1].off, 17);
     free(b);
     resp_req_free(&p);
 }
@@ -287,10 +290,18 @@ static void test_req_multibulk_errors(void **state)
     expect_req_error(big, RESP_INLINE_MAX + 1, "ERR Protocol error: too big mbulk count string");
     memcpy(big, "*1\r\n$", 5);
     expect_req_error(big, RESP_INLINE_MAX + 5, "ERR Protocol error: too big bulk count string");
-    /* Once '\r' is there, an over-long line is just an invalid number. */
+    /* With its '\r' already there, an over-long line is just an invalid
+     * number (arriving piecemeal it would have been "too big" first). */
     big[RESP_INLINE_MAX + 8] = '\r';
     big[RESP_INLINE_MAX + 9] = '\n';
-    expect_req_error(big, RESP_INLINE_MAX + 10, "ERR Protocol error: invalid bulk length");
+    {
+        struct resp_req_parser p;
+
+        resp_req_init(&p);
+        assert_int_equal(req_parse_copy(&p, big, RESP_INLINE_MAX + 10), RESP_ERROR);
+        assert_string_equal(p.error, "ERR Protocol error: invalid bulk length");
+        resp_req_free(&p);
+    }
 }
 
 /* Exactly RESP_INLINE_MAX bytes without a terminator is still a prefix. */
@@ -342,7 +353,7 @@ static void test_req_query_limit(void **state)
                          text, RESP_DEFAULT_MAX_BULK, 20);
     /* A partial command over the limit fails before it completes. */
     resp_req_init(&p);
-    p.max_query = 20;
+    p.max_query = 15;
     assert_int_equal(req_parse_copy(&p, LIT("*1\r\n$100\r\n0123456789")), RESP_ERROR);
     assert_string_equal(p.error, text);
     resp_req_next(&p);
@@ -400,11 +411,13 @@ static const struct req_case inline_cases[] = {
     /* \x without two hex digits is the escape of 'x'. */
     { LIT("\"\\xzz\\x4\\x\"\r\n"), true, 1, { A("xzzx4x") } },
     /* Single quotes: only \' is special. */
-    { LIT("'it\\'s' '\\n\\x41\\\\'\r\n"), true, 2, { A("it's"), A("\\n\\x41\\\\") } },
+    { LIT("'it\\'s' '\\n\\x41\\q'\r\n"), true, 2, { A("it's"), A("\\n\\x41\\q") } },
     { LIT("'a\"b' \"c'd\"\r\n"), true, 2, { A("a\"b"), A("c'd") } },
     /* A line ending right after a closing quote. */
     { LIT("\"x\"\n"), true, 1, { A("x") } },
     { LIT("'x'\r\n"), true, 1, { A("x") } },
+    /* Only one '\r' is stripped; the other is a blank after the quote. */
+    { LIT("\"a\"\r\r\n"), true, 1, { A("a") } },
     /* Binary bytes pass through. */
     { LIT("GET \x80\xff\x01\r\n"), true, 2, { A("GET"), A("\x80\xff\x01") } },
 };
@@ -429,9 +442,9 @@ static void test_req_inline_errors(void **state)
     expect_req_error(LIT("\"foo\\\r\n"), quotes);
     expect_req_error(LIT("'foo\\'\n"), quotes);
     expect_req_error(LIT("SET k \"v\r\n"), quotes);
-    /* The '\r' before '\n' is stripped first, so it cannot follow the
-     * quote; a second one can. */
     expect_req_error(LIT("\"a\"x\n"), quotes);
+    /* \\ then \' : the quote is escaped, so the string never closes. */
+    expect_req_error(LIT("'a\\\\'\r\n"), quotes);
 
     big = malloc(RESP_INLINE_MAX + 2);
     memset(big, 'a', RESP_INLINE_MAX + 2);
@@ -472,7 +485,7 @@ static char *build_many_args(size_t nargs, size_t *out_len)
 
     n = (size_t)sprintf(buf, "*%zu\r\n", nargs);
     for (size_t i = 0; i < nargs; i++) {
-        char arg[16];
+        char arg[24];
         int an = sprintf(arg, "%zu", i);
 
         n += (size_t)sprintf(buf + n, "$%d\r\n%s\r\n", an, arg);
@@ -648,10 +661,10 @@ static const struct reply_case reply_cases[] = {
     { LIT("=15\r\ntxt:Some string\r\n"), '=', 0 },
     /* Attributes: not the reply, which follows. */
     { LIT("|1\r\n+key-popularity\r\n%2\r\n$1\r\na\r\n,0.19\r\n$1\r\nb\r\n,0.01\r\n"
-          "*2\r\n:2039123\r\n:9543892\r\n"), '*', 72 },
+          "*2\r\n:2039123\r\n:9543892\r\n"), '*', 53 },
     { LIT("|0\r\n+OK\r\n"), '+', 4 },
-    { LIT("|1\r\n+a\r\n*1\r\n:1\r\n|1\r\n+b\r\n+c\r\n$2\r\nhi\r\n"), '$', 34 },
-    { LIT("|1\r\n|1\r\n+x\r\n+y\r\n+a\r\n+b\r\n:7\r\n"), ':', 34 },
+    { LIT("|1\r\n+a\r\n*1\r\n:1\r\n|1\r\n+b\r\n+c\r\n$2\r\nhi\r\n"), '$', 28 },
+    { LIT("|1\r\n|1\r\n+x\r\n+y\r\n+a\r\n+b\r\n:7\r\n"), ':', 24 },
     /* An attribute inside an aggregate. */
     { LIT("*2\r\n|1\r\n+ttl\r\n:3600\r\n+v1\r\n+v2\r\n"), '*', 0 },
     { LIT("*1\r\n%1\r\n|1\r\n+a\r\n+b\r\n+k\r\n~1\r\n_\r\n"), '*', 0 },
@@ -712,7 +725,7 @@ static void test_reply_types_and_splits(void **state)
 static void test_reply_pipeline(void **state)
 {
     static const char in[] = "+OK\r\n$3\r\nfoo\r\n*2\r\n:1\r\n:2\r\n-ERR x\r\n$-1\r\n";
-    static const size_t lens[] = { 5, 9, 14, 8, 5 };
+    static const size_t lens[] = { 5, 9, 12, 8, 5 };
     struct resp_reply_parser p;
     size_t off = 0;
 
@@ -1044,7 +1057,7 @@ static void test_writers(void **state)
     memset(big, 'q', sizeof(big));
     for (int i = 0; i < 100; i++)
         resp_write_bulk(&b, big, sizeof(big));
-    assert_int_equal(b.len, 100 * (sizeof(big) + 10));
+    assert_int_equal(b.len, 100 * (sizeof(big) + 9));
     b.len = 0;
     resp_write_map_head(&b, 3, 1);
     resp_write_simple(&b, "k");
@@ -1056,7 +1069,7 @@ static void test_writers(void **state)
     resp_value_free(&v);
     {
         struct resp_req_parser p;
-        size_t off = 9; /* skip "%1\r\n+k\r\n" */
+        size_t off = 8; /* skip "%1\r\n+k\r\n" */
 
         resp_req_init(&p);
         assert_int_equal(resp_parse_request(&p, b.data + off, b.len - off), RESP_OK);

@@ -1,0 +1,1175 @@
+#!/usr/bin/python3
+"""ringslot benchmark harness (issue 6): `make bench` or `python3 bench/run.py`.
+
+Starts its own 3-master Redis Cluster (Debian redis-server on free 127.0.0.1
+ports) and ringslot in front of it (one process with --threads 2, one with
+--threads 1), then runs redis-benchmark against ringslot and against the
+nodes directly (`--cluster`), interleaved per case and round, and writes
+
+    bench/results/<YYYY-MM-DD>.md    tables, machine, exact commands
+    bench/results/<YYYY-MM-DD>.png   throughput by case (gnuplot)
+    bench/README.md                  the "latest results" section
+
+Python 3 standard library only. Every process it starts is stopped through
+its own Popen object (SIGTERM, then SIGKILL) at the end, on error and on
+Ctrl-C / SIGTERM; children also get PR_SET_PDEATHSIG so a killed harness
+leaves nothing behind.
+
+Options: --rounds N (default 5), --quick (1 round, small -n, results go to
+bench/results/quick/ and README is not touched), --ringslot PATH,
+--series 2,1, --keep (keep the work directory with logs), --no-chart.
+"""
+
+import argparse
+import csv
+import ctypes
+import datetime
+import hashlib
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+HOST = "127.0.0.1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+IDLE_CONNS = 5000
+
+# --- process control ---------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+_children = []          # every Popen we started, for teardown
+
+
+def _preexec():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
+def spawn(args, log_path=None, **kw):
+    """Popen in its own session (a terminal Ctrl-C reaches only us; we stop
+    the children in order), tied to our life by PDEATHSIG."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT, preexec_fn=_preexec,
+                             start_new_session=True, **kw)
+    finally:
+        if log_path:
+            out.close()
+    _children.append(p)
+    return p
+
+
+def stop(p, timeout=5.0):
+    if p.poll() is None:
+        try:
+            p.terminate()
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        except ProcessLookupError:
+            pass
+    if p in _children:
+        _children.remove(p)
+    return p.returncode
+
+
+def stop_all():
+    for p in reversed(list(_children)):
+        try:
+            stop(p)
+        except Exception:  # noqa: BLE001 - teardown keeps going
+            pass
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _on_signal(signum, frame):
+    raise Interrupted("signal %d" % signum)
+
+
+def run_cmd(args, timeout):
+    """Run a short-lived command in its own session; returns (rc, stdout,
+    stderr, wall seconds). rc None: timed out (killed)."""
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, preexec_fn=_preexec,
+                         start_new_session=True)
+    _children.append(p)
+    t0 = time.monotonic()
+    try:
+        out, err = p.communicate(timeout=timeout)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        rc = None
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        _children.remove(p)
+    return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), \
+        time.monotonic() - t0
+
+
+def wait_until(pred, timeout, what, interval=0.05):
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Interrupted:
+            raise
+        except Exception as exc:  # noqa: BLE001 - probing
+            last = exc
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out after %.0fs waiting for %s%s" %
+                               (timeout, what, " (last error: %r)" % (last,) if last else ""))
+        time.sleep(interval)
+
+
+def tail(path, limit=4000):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return "<cannot read %s: %s>" % (path, exc)
+
+
+# --- ports and a tiny RESP client -------------------------------------------
+
+_given = set()
+
+
+def _bindable(port):
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_port():
+    """P with P and P+10000 (cluster bus) free, below the ephemeral range."""
+    for _ in range(2000):
+        p = random.randrange(12000, 22000)
+        if p in _given or p + 10000 in _given:
+            continue
+        if _bindable(p) and _bindable(p + 10000):
+            _given.add(p)
+            return p
+    raise RuntimeError("no free port pair")
+
+
+def encode(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Resp:
+    """Blocking RESP2 client, just enough for probes."""
+
+    def __init__(self, port, timeout=3.0):
+        self.s = socket.create_connection((HOST, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.s.close()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                raise ConnectionError("connection closed")
+            self.buf += d
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _n(self, n):
+        while len(self.buf) < n + 2:
+            d = self.s.recv(65536)
+            if not d:
+                raise ConnectionError("connection closed")
+            self.buf += d
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def reply(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            return RespError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            return None if n < 0 else self._n(n)
+        if t == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        raise ValueError("unexpected reply %r" % line)
+
+    def call(self, *args):
+        self.s.sendall(encode(*args))
+        return self.reply()
+
+
+class RespError(str):
+    pass
+
+
+def resp_call(port, *args, timeout=3.0):
+    c = Resp(port, timeout)
+    try:
+        return c.call(*args)
+    finally:
+        c.close()
+
+
+# --- the cluster --------------------------------------------------------------
+
+class Cluster:
+    def __init__(self, workdir, masters=3):
+        self.workdir = workdir
+        self.masters = masters
+        self.nodes = []   # (port, Popen, log)
+
+    @property
+    def ports(self):
+        return [n[0] for n in self.nodes]
+
+    def start(self):
+        for _ in range(self.masters):
+            self._start_node()
+        log = os.path.join(self.workdir, "cluster-create.log")
+        args = ["redis-cli", "--cluster", "create"] + \
+            ["%s:%d" % (HOST, p) for p in self.ports] + \
+            ["--cluster-replicas", "0", "--cluster-yes"]
+        rc, out, err, _ = run_cmd(args, 60)
+        with open(log, "w") as f:
+            f.write(out + err)
+        if rc != 0:
+            raise RuntimeError("redis-cli --cluster create failed (rc %s):\n%s" % (rc, out + err))
+
+        def ready():
+            for p in self.ports:
+                info = resp_call(p, "CLUSTER", "INFO").decode()
+                if "cluster_state:ok" not in info or \
+                        "cluster_known_nodes:%d" % self.masters not in info or \
+                        "cluster_slots_ok:16384" not in info:
+                    return False
+            return True
+        wait_until(ready, 30, "cluster_state:ok on every node")
+
+    def _start_node(self, attempts=5):
+        for _ in range(attempts):
+            port = free_port()
+            d = os.path.join(self.workdir, "node-%d" % port)
+            os.makedirs(d)
+            log = os.path.join(d, "redis.log")
+            p = spawn(["redis-server", "--port", str(port), "--bind", HOST,
+                       "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                       "--cluster-node-timeout", "5000", "--dir", d,
+                       "--save", "", "--appendonly", "no", "--protected-mode", "no",
+                       "--daemonize", "no", "--logfile", log], None)
+            try:
+                wait_until(lambda: resp_call(port, "PING") == "PONG" or p.poll() is not None,
+                           10, "redis-server :%d" % port)
+            except RuntimeError:
+                pass
+            if p.poll() is None and resp_call(port, "PING") == "PONG":
+                self.nodes.append((port, p, log))
+                return
+            stop(p)   # port raced away or failed: try another
+        raise RuntimeError("could not start redis-server (log: %s)" % log)
+
+    def stop(self):
+        for _, p, _ in self.nodes:
+            stop(p)
+
+
+# --- ringslot ---------------------------------------------------------------------
+
+def ringslot_help(binary):
+    try:
+        return subprocess.run([binary, "--help"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=10).stdout.decode("utf-8", "replace")
+    except Exception as exc:  # noqa: BLE001
+        return "<%s --help failed: %s>" % (binary, exc)
+
+
+class Ringslot:
+    def __init__(self, binary, threads, entry_port, workdir, cross_slot_flag):
+        self.binary = binary
+        self.threads = threads
+        self.entry_port = entry_port
+        self.workdir = workdir
+        self.cross_slot_flag = cross_slot_flag
+        self.proc = None
+        self.port = None
+        self.log = None
+        self.restarts = 0
+        self.args = None
+
+    @property
+    def name(self):
+        return "ringslot t%d" % self.threads
+
+    def start(self):
+        port = free_port()
+        self.log = os.path.join(self.workdir, "ringslot-t%d-%d.log" % (self.threads, port))
+        args = [self.binary, "--port", str(port), "--bind", HOST,
+                "--threads", str(self.threads)]
+        if self.cross_slot_flag:
+            args.append("--enable-cross-slot")
+        args.append("%s:%d" % (HOST, self.entry_port))
+        self.args = args
+        self.port = port
+        # RLIMIT_NOFILE was raised in this process; the child inherits it.
+        self.proc = spawn(args, self.log, cwd=ROOT)
+
+        def ok():
+            if self.proc.poll() is not None:
+                raise RuntimeError("ringslot exited with %s:\n%s" % (self.proc.returncode, tail(self.log)))
+            c = Resp(port, 2.0)
+            try:
+                key = "bench:probe:%d" % random.randrange(1 << 30)
+                r1 = c.call("SET", key, "x")
+                r2 = c.call("GET", key)
+                return r1 == "OK" and r2 == b"x"
+            finally:
+                c.close()
+        try:
+            wait_until(ok, 20, "%s to answer SET/GET" % self.name, interval=0.1)
+        except RuntimeError as exc:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s: %s\nlog tail:\n%s" % (self.name, exc, tail(self.log)))
+            raise
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu_ticks(self):
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # after the comm: state is field 3 -> index 0; utime 14, stime 15
+        return int(fields[11]) + int(fields[12])
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def stop(self):
+        if self.proc is not None:
+            stop(self.proc)
+
+
+# --- cases ----------------------------------------------------------------------
+
+def ten_keys(cmd, prefix, value=True):
+    out = [cmd]
+    for _ in range(10):
+        out.append(prefix + "key:__rand_int__")
+        if value:
+            out.append("xxx")
+    return out
+
+
+class Case:
+    def __init__(self, cid, title, args, tests, n, direct_args=None, direct_extra=(),
+                 target_key=None, chart=True):
+        self.cid = cid
+        self.title = title
+        self.args = args                 # common args (both targets)
+        self.direct_args = direct_args or args
+        self.direct_extra = list(direct_extra)
+        self.tests = tests               # labels of the CSV rows, in order
+        self.n = n
+        self.target_key = target_key
+        self.chart = chart
+
+
+def make_cases(quick):
+    n_p1, n_p16, n_multi, n_lat = (20000, 200000, 10000, 20000) if quick else \
+        (200000, 2000000, 100000, 200000)
+    base = ["-r", "100000", "-c", "50"]
+    return [
+        Case("p1", "SET/GET -P 1",
+             ["-t", "set,get"] + base + ["-P", "1", "-n", str(n_p1)],
+             ["SET P1", "GET P1"], n_p1, target_key="p1"),
+        Case("p16", "SET/GET -P 16",
+             ["-t", "set,get"] + base + ["-P", "16", "-n", str(n_p16)],
+             ["SET P16", "GET P16"], n_p16, target_key="p16"),
+        Case("mset", "MSET 10 keys",
+             ["-r", "100000", "-n", str(n_multi), "-c", "50"] + ten_keys("MSET", ""),
+             ["MSET 10"], n_multi,
+             direct_args=["-r", "100000", "-n", str(n_multi), "-c", "50"] + ten_keys("MSET", "{tag}"),
+             target_key="multi"),
+        Case("mget", "MGET 10 keys",
+             ["-r", "100000", "-n", str(n_multi), "-c", "50"] + ten_keys("MGET", "", value=False),
+             ["MGET 10"], n_multi,
+             direct_args=["-r", "100000", "-n", str(n_multi), "-c", "50"] +
+             ten_keys("MGET", "{tag}", value=False),
+             target_key="multi"),
+        Case("lat", "GET latency -P 1",
+             ["-t", "get"] + base + ["-P", "1", "-n", str(n_lat)],
+             ["GET lat"], n_lat, direct_extra=["--threads", "1"], chart=False),
+    ]
+
+
+TARGETS = {   # ratio to direct
+    "p1": 0.85, "p16": 0.85, "multi": 0.65,
+}
+CPU_TARGETS = {"p1": 150e3, "p16": 1.2e6}
+LAT_TARGET = (0.40, 1.0)
+BYTES_PER_CONN_TARGET = 1024
+
+
+def bench_cmd(case, port, direct):
+    # options first: redis-benchmark takes everything after the first
+    # non-option as the command, so --csv must precede a custom command
+    args = ["redis-benchmark", "-h", HOST, "-p", str(port), "--csv"]
+    if direct:
+        args += ["--cluster"] + case.direct_extra + case.direct_args
+    else:
+        args += case.args
+    return args
+
+
+def parse_csv(out):
+    rows = []
+    # progress output uses \r; keep only the CSV lines
+    lines = [l for l in out.replace("\r", "\n").split("\n") if l.startswith('"')]
+    for rec in csv.reader(lines):
+        if not rec or rec[0] == "test" or len(rec) < 8:
+            continue
+        try:
+            rows.append({"test": rec[0], "rps": float(rec[1]), "avg": float(rec[2]),
+                         "p50": float(rec[4]), "p95": float(rec[5]), "p99": float(rec[6]),
+                         "max": float(rec[7])})
+        except ValueError:
+            continue
+    return rows
+
+
+ERR_RE = re.compile(r"(error|CROSSSLOT|MOVED|refused|reset by peer|closed|timeout)", re.I)
+
+
+# --- the run -----------------------------------------------------------------------
+
+class Bench:
+    def __init__(self, opts):
+        self.opts = opts
+        self.cases = make_cases(opts.quick)
+        self.results = []      # dicts: round, case, target, test, rps, p50, p99, cpu, ...
+        self.anomalies = []
+        self.commands = {}     # (case, target) -> command line
+        self.memory = {}
+        self.cross_slot_probe = {}
+
+    def note(self, msg):
+        print("!! " + msg, flush=True)
+        self.anomalies.append(msg)
+
+    def run_one(self, rnd, case, target, rs=None, timeout=240):
+        direct = rs is None
+        port = self.cluster.ports[0] if direct else rs.port
+        args = bench_cmd(case, port, direct)
+        tname = "direct" if direct else rs.name
+        self.commands.setdefault((case.cid, tname), " ".join(_quote(a) for a in args))
+        if not direct and not rs.alive():
+            self.restart(rs, "before %s round %d" % (case.cid, rnd))
+            port = rs.port
+            args = bench_cmd(case, port, direct)
+        t0 = None if direct else rs.cpu_ticks()
+        rc, out, err, wall = run_cmd(args, timeout)
+        cpu = None
+        if not direct:
+            if rs.alive():
+                cpu = (rs.cpu_ticks() - t0) / CLK_TCK
+            else:
+                self.note("%s died during %s round %d (exit %s); log tail:\n%s" %
+                          (rs.name, case.cid, rnd, rs.proc.returncode, tail(rs.log)))
+        rows = parse_csv(out)
+        problem = None
+        if rc is None:
+            problem = "timed out after %ds" % timeout
+        elif rc != 0 or len(rows) != len(case.tests):
+            problem = "rc %s, %d CSV rows" % (rc, len(rows))
+        errtext = "\n".join(l.strip() for l in (err + "\n" + out).replace("\r", "\n").split("\n")
+                            if ERR_RE.search(l) and not l.startswith('"'))
+        if errtext:
+            problem = (problem + "; " if problem else "") + "output: " + errtext[:600]
+        if problem:
+            self.note("%s %s round %d: %s" % (tname, case.cid, rnd, problem))
+        for label, row in zip(case.tests, rows):
+            self.results.append(dict(round=rnd, case=case.cid, target=tname, test=label,
+                                     rps=row["rps"], p50=row["p50"], p99=row["p99"],
+                                     cpu=cpu, wall=wall,
+                                     requests=case.n * len(case.tests),
+                                     problem=problem))
+        summary = " ".join("%s=%.0f" % (l, r["rps"]) for l, r in zip(case.tests, rows))
+        extra = "" if cpu is None else " cpu=%.2fs" % cpu
+        print("  r%d %-6s %-12s %6.1fs %s%s%s" % (rnd, case.cid, tname, wall, summary, extra,
+                                                  " [%s]" % problem[:80] if problem else ""),
+              flush=True)
+
+    def restart(self, rs, when):
+        self.note("%s was not running %s (exit %s); restarting. log tail:\n%s" %
+                  (rs.name, when, rs.proc.returncode if rs.proc else None, tail(rs.log)))
+        rs.stop()
+        rs.restarts += 1
+        rs.start()
+
+    def probe_cross_slot(self, rs):
+        keys = ["bench:xs:%d" % i for i in range(10)]
+        res = {}
+        try:
+            c = Resp(rs.port, 5.0)
+            try:
+                args = ["MSET"]
+                for k in keys:
+                    args += [k, "v"]
+                r = c.call(*args)
+                res["MSET"] = r
+                r = c.call("MGET", *keys)
+                res["MGET"] = r
+            finally:
+                c.close()
+        except Exception as exc:  # noqa: BLE001
+            res["error"] = repr(exc)
+        ok = res.get("MSET") == "OK" and isinstance(res.get("MGET"), list) and \
+            all(v == b"v" for v in res["MGET"])
+        text = "ok" if ok else "; ".join("%s -> %r" % (k, v if not isinstance(v, list) else v[:3])
+                                          for k, v in res.items())
+        self.cross_slot_probe[rs.name] = text
+        if not ok:
+            self.note("%s refuses or breaks 10-key cross-slot MSET/MGET: %s" % (rs.name, text))
+
+    def measure_memory(self, rs):
+        time.sleep(0.5)
+        idle = rs.rss_kb()
+        socks = []
+        failed = 0
+        try:
+            for _ in range(IDLE_CONNS):
+                try:
+                    s = socket.create_connection((HOST, rs.port), timeout=5)
+                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    socks.append(s)
+                except OSError:
+                    failed += 1
+            good = 0
+            for s in socks:
+                try:
+                    data = b""
+                    while not data.endswith(b"\r\n"):
+                        d = s.recv(64)
+                        if not d:
+                            break
+                        data += d
+                    good += data == b"+PONG\r\n"
+                except OSError:
+                    pass
+            time.sleep(1.0)
+            loaded = rs.rss_kb()
+        finally:
+            for s in socks:
+                s.close()
+        conns = good
+        per = (loaded - idle) * 1024.0 / conns if conns else None
+        self.memory[rs.name] = dict(idle_kb=idle, loaded_kb=loaded, conns=conns,
+                                    failed=failed + len(socks) - good, per=per)
+        print("  memory %s: idle %d kB, with %d conns %d kB -> %s B/conn" %
+              (rs.name, idle, conns, loaded, "%.0f" % per if per is not None else "n/a"), flush=True)
+        if conns != IDLE_CONNS:
+            self.note("%s: only %d of %d idle connections answered PING" % (rs.name, conns, IDLE_CONNS))
+        # let ringslot see the closes before the benchmarks start
+        time.sleep(1.0)
+
+    def run(self):
+        o = self.opts
+        self.t_start = time.monotonic()
+        self.started_at = datetime.datetime.now()
+        self.load_before = open("/proc/loadavg").read().split()[:3]
+        self.workdir = tempfile.mkdtemp(prefix="ringslot-bench-")
+        print("work directory: %s" % self.workdir, flush=True)
+        # run a private copy: the binary cannot change under a long run, and
+        # `make release` (cp onto ./ringslot) is not refused with ETXTBSY
+        self.binary = os.path.join(self.workdir, "ringslot")
+        shutil.copy2(o.ringslot, self.binary)
+        with open(self.binary, "rb") as f:
+            self.binary_sha = hashlib.sha256(f.read()).hexdigest()[:12]
+        self.help = ringslot_help(self.binary)
+        self.cross_flag = "--enable-cross-slot" in self.help
+        if not self.cross_flag:
+            self.note("ringslot --help does not mention --enable-cross-slot; "
+                      "MSET/MGET cases run without it")
+        self.cluster = Cluster(self.workdir)
+        print("starting 3-master cluster ...", flush=True)
+        self.cluster.start()
+        print("cluster ok on ports %s" % self.cluster.ports, flush=True)
+        self.rs = []
+        for t in o.series:
+            rs = Ringslot(self.binary, t, self.cluster.ports[0], self.workdir, self.cross_flag)
+            rs.start()
+            print("%s on port %d: %s" % (rs.name, rs.port, " ".join(rs.args)), flush=True)
+            self.measure_memory(rs)
+            self.probe_cross_slot(rs)
+            self.rs.append(rs)
+
+        # warm-up (not measured): fill the keyspaces, warm every path once
+        warm_n = "20000" if o.quick else "100000"
+        warm = Case("warm", "warm-up", ["-t", "set,get", "-r", "100000", "-c", "50", "-P", "16",
+                                        "-n", warm_n], ["SET", "GET"], int(warm_n))
+        print("warm-up ...", flush=True)
+        for rs in self.rs:
+            run_cmd(bench_cmd(warm, rs.port, False), 120)
+        run_cmd(bench_cmd(warm, self.cluster.ports[0], True), 120)
+
+        for rnd in range(1, o.rounds + 1):
+            print("round %d/%d" % (rnd, o.rounds), flush=True)
+            order = [self.rs[0], None] + self.rs[1:]     # A B A' ...
+            if rnd % 2 == 0:
+                order.reverse()                           # ... A' B A on even rounds
+            for case in self.cases:
+                for rs in order:
+                    self.run_one(rnd, case, "direct" if rs is None else rs.name, rs)
+        for rs in self.rs:
+            if not rs.alive():
+                self.note("%s not running at the end (exit %s); log tail:\n%s" %
+                          (rs.name, rs.proc.returncode, tail(rs.log)))
+            rs.cpu_end = None
+        self.load_after = open("/proc/loadavg").read().split()[:3]
+        self.elapsed = time.monotonic() - self.t_start
+
+
+def _quote(a):
+    return a if re.fullmatch(r"[A-Za-z0-9_.,:/=@%+-]+", a) else "'" + a.replace("'", "'\\''") + "'"
+
+
+# --- reporting -----------------------------------------------------------------------
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_rps(v):
+    if v is None:
+        return "n/a"
+    return "{:,.0f}".format(v)
+
+
+def fmt_ratio(v):
+    return "n/a" if v is None else "%.2f" % v
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("**pass**" if ok else "FAIL")
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+
+    def ver(cmd):
+        try:
+            return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  timeout=10).stdout.decode().strip().splitlines()[0]
+        except Exception:  # noqa: BLE001
+            return "?"
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    git = ver(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    try:
+        dirty = ", working tree modified" if subprocess.run(
+            ["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10).stdout.strip() else ""
+    except Exception:  # noqa: BLE001
+        dirty = ""
+    return dict(model=model, nproc=os.cpu_count(), kernel=platform.release(),
+                mem="%.1f GiB" % (mem_kb / 1048576.0),
+                redis=ver(["redis-server", "--version"]),
+                bench=ver(["redis-benchmark", "--version"]),
+                ringslot=ver([OPTS.ringslot, "--version"]), git=git + dirty,
+                os=_os_release())
+
+
+def _os_release():
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "?"
+
+
+def analyse(b):
+    names = [rs.name for rs in b.rs]
+    tests = []   # (case, test label)
+    for c in b.cases:
+        for t in c.tests:
+            tests.append((c, t))
+    agg = {}
+    for c, t in tests:
+        for tgt in names + ["direct"]:
+            rows = [r for r in b.results if r["case"] == c.cid and r["test"] == t and r["target"] == tgt]
+            agg[(t, tgt)] = dict(
+                rps=med([r["rps"] for r in rows]), p50=med([r["p50"] for r in rows]),
+                p99=med([r["p99"] for r in rows]), n=len(rows),
+                rps_all=[r["rps"] for r in rows],
+                cpu_eff=med([r["requests"] / r["cpu"] for r in rows
+                             if r["cpu"] and len(c.tests) and r["test"] == c.tests[0]]),
+                cpu_util=med([r["cpu"] / r["wall"] for r in rows
+                              if r["cpu"] is not None and r["test"] == c.tests[0]]),
+                problems=sum(1 for r in rows if r["problem"]))
+    return names, tests, agg
+
+
+def render(b, m, chart_name):
+    names, tests, agg = analyse(b)
+    o = b.opts
+    L = []
+    date = b.started_at.strftime("%Y-%m-%d")
+    L.append("# ringslot benchmark, %s%s" % (date, " (quick smoke run)" if o.quick else ""))
+    L.append("")
+    L.append("Machine: %s, %s CPUs (nproc), %s RAM, Linux %s, %s. %s; %s; %s (git %s; "
+             "binary sha256 %s…)." %
+             (m["model"], m["nproc"], m["mem"], m["kernel"], m["os"], m["redis"], m["bench"],
+              m["ringslot"], m["git"], b.binary_sha))
+    L.append("")
+    L.append("Run: started %s, %d round(s), total %.1f min; load average before %s, after %s. "
+             "Everything (3 redis-server masters, ringslot, redis-benchmark) shares the same "
+             "%s cores on loopback." %
+             (b.started_at.strftime("%Y-%m-%d %H:%M"), o.rounds, b.elapsed / 60,
+              "/".join(b.load_before), "/".join(b.load_after), m["nproc"]))
+    L.append("Per case and round the runs are interleaved %s, direct, %s (reversed on even "
+             "rounds); figures are medians over rounds, ratios are ringslot median / direct "
+             "median from the same run." % (names[0], ", ".join(names[1:]) or "-"))
+    L.append("")
+    if b.cross_flag:
+        L.append("ringslot ran with `--enable-cross-slot`.")
+    else:
+        L.append("ringslot's `--help` does not list `--enable-cross-slot`, so it ran without it.")
+    L.append("Cross-slot 10-key MSET/MGET probe before the runs: " +
+             "; ".join("%s: %s" % (k, v) for k, v in b.cross_slot_probe.items()) + ".")
+    L.append("")
+
+    # throughput
+    L.append("## Throughput (requests/s, median)")
+    L.append("")
+    hdr = "| case | direct `--cluster` |"
+    sep = "|---|---:|"
+    for nm in names:
+        hdr += " %s | ratio |" % nm
+        sep += "---:|---:|"
+    hdr += " target |" + "".join(" %s |" % nm for nm in names)
+    sep += "---:|" + "---|" * len(names)
+    L += [hdr, sep]
+    verdicts = {}
+    for c, t in tests:
+        if c.cid == "lat":
+            continue
+        d = agg[(t, "direct")]["rps"]
+        line = "| %s | %s |" % (t, fmt_rps(d))
+        tgt = TARGETS.get(c.target_key)
+        vs = []
+        for nm in names:
+            r = agg[(t, nm)]["rps"]
+            ratio = r / d if (r is not None and d) else None
+            flag = " ⚠" if agg[(t, nm)]["problems"] else ""
+            line += " %s%s | %s |" % (fmt_rps(r), flag, fmt_ratio(ratio))
+            ok = None if (ratio is None or tgt is None) else ratio >= tgt
+            vs.append(ok)
+            verdicts[(t, nm)] = (ratio, ok)
+        line += " ≥ %.2f |" % tgt if tgt else " |"
+        line += "".join(" %s |" % verdict(v) for v in vs)
+        L.append(line)
+    L.append("")
+    L.append("⚠ = at least one run of this cell reported errors or a problem (see Anomalies); "
+             "redis-benchmark counts error replies as requests, so such a figure is not a "
+             "throughput.")
+    L.append("")
+    L.append("![throughput](%s)" % chart_name)
+    L.append("")
+
+    # cpu
+    L.append("## ringslot CPU efficiency (requests per ringslot CPU-second, median)")
+    L.append("")
+    L.append("utime+stime of the ringslot process from /proc/<pid>/stat before and after each "
+             "run; requests = -n × tests in the run. \"cores\" is ringslot CPU-seconds per "
+             "wall-second of the run.")
+    L.append("")
+    hdr = "| case |" + "".join(" %s | cores |" % nm for nm in names) + " target |" + \
+        "".join(" %s |" % nm for nm in names)
+    L += [hdr, "|---|" + "---:|---:|" * len(names) + "---:|" + "---|" * len(names)]
+    for c in b.cases:
+        t = c.tests[0]
+        tgt = CPU_TARGETS.get(c.target_key)
+        line = "| %s |" % c.title
+        vs = []
+        for nm in names:
+            a = agg[(t, nm)]
+            line += " %s | %s |" % (fmt_rps(a["cpu_eff"]),
+                                    "n/a" if a["cpu_util"] is None else "%.2f" % a["cpu_util"])
+            vs.append(None if (tgt is None or a["cpu_eff"] is None) else a["cpu_eff"] >= tgt)
+        line += (" ≥ %s |" % fmt_rps(tgt)) if tgt else " |"
+        line += "".join(" %s |" % (verdict(v) if tgt else "") for v in vs)
+        L.append(line)
+    L.append("")
+
+    # latency
+    L.append("## GET latency at -P 1 -c 50 (ms, median of per-run percentiles)")
+    L.append("")
+    L.append("| target | p50 | p99 | requests/s | target p50 / p99 | pass |")
+    L.append("|---|---:|---:|---:|---:|---|")
+    for tgt in ["direct"] + names:
+        a = agg[("GET lat", tgt)]
+        label = "direct `--cluster --threads 1`" if tgt == "direct" else tgt
+        p50, p99 = a["p50"], a["p99"]
+        if tgt == "direct":
+            v, tt = "(reference)", "-"
+        else:
+            v = verdict(None if p50 is None else (p50 <= LAT_TARGET[0] and p99 <= LAT_TARGET[1]))
+            tt = "≤ %.2f / %.1f" % LAT_TARGET
+        L.append("| %s | %s | %s | %s | %s | %s |" % (
+            label, "n/a" if p50 is None else "%.3f" % p50, "n/a" if p99 is None else "%.3f" % p99,
+            fmt_rps(a["rps"]), tt, v))
+    L.append("")
+
+    # memory
+    L.append("## Memory per idle connection")
+    L.append("")
+    L.append("VmRSS of a freshly started ringslot (after one SET/GET probe), then with %d idle "
+             "client connections open, each having sent one PING and read +PONG. RSS only: "
+             "kernel socket buffers are not counted." % IDLE_CONNS)
+    L.append("")
+    L.append("| series | idle RSS | RSS with conns | conns | bytes / conn | target | pass |")
+    L.append("|---|---:|---:|---:|---:|---:|---|")
+    for nm in names:
+        mm = b.memory.get(nm)
+        if not mm:
+            L.append("| %s | n/a | n/a | n/a | n/a | ≤ 1 KB | n/a |" % nm)
+            continue
+        per = mm["per"]
+        L.append("| %s | %d kB | %d kB | %d | %s | ≤ %d | %s |" % (
+            nm, mm["idle_kb"], mm["loaded_kb"], mm["conns"],
+            "n/a" if per is None else "%.0f" % per, BYTES_PER_CONN_TARGET,
+            verdict(None if per is None else per <= BYTES_PER_CONN_TARGET)))
+    L.append("")
+
+    # raw
+    L.append("## All runs (requests/s per round)")
+    L.append("")
+    L.append("| test | target | " + " | ".join("r%d" % i for i in range(1, o.rounds + 1)) +
+             " | min–max spread |")
+    L.append("|---|---|" + "---:|" * o.rounds + "---:|")
+    for c, t in tests:
+        for tgt in ["direct"] + names:
+            rows = {r["round"]: r for r in b.results
+                    if r["test"] == t and r["target"] == tgt and r["case"] == c.cid}
+            vals = [rows[i]["rps"] for i in sorted(rows)]
+            spread = "%.0f%%" % (100.0 * (max(vals) - min(vals)) / statistics.median(vals)) \
+                if vals and statistics.median(vals) else "n/a"
+            L.append("| %s | %s | %s | %s |" % (t, tgt, " | ".join(
+                fmt_rps(rows[i]["rps"]) if i in rows else "-" for i in range(1, o.rounds + 1)),
+                spread))
+    L.append("")
+
+    # anomalies
+    L.append("## Anomalies")
+    L.append("")
+    if b.anomalies:
+        for a in b.anomalies:
+            L.append("- " + a.replace("\n", "\n  "))
+    else:
+        L.append("None: every run completed with the expected CSV rows and no error output; "
+                 "ringslot stayed up throughout.")
+    L.append("")
+
+    # notes + commands
+    L.append("## Notes")
+    L.append("")
+    L.append("- The direct reference for MSET/MGET uses the same 10-key command with every key "
+             "under one `{tag}` (redis-benchmark `--cluster` substitutes a hash tag owned by the "
+             "node each client talks to): a Redis Cluster cannot serve it across slots. "
+             "Through ringslot the 10 keys are spread over random slots on all nodes.")
+    L.append("- redis-benchmark `--cluster` runs one thread per master (3) unless `--threads` "
+             "is given; against ringslot it is single-threaded. The latency reference uses "
+             "`--cluster --threads 1` as the issue asks.")
+    L.append("- In `--cluster` mode redis-benchmark tags `-t set,get` keys per client "
+             "(`key:{tag}:…`), so its GETs mostly miss; through ringslot the GETs hit keys "
+             "written by the SET test and the warm-up.")
+    L.append("- Before the rounds every target gets an unmeasured warm-up "
+             "(`-t set,get -r 100000 -c 50 -P 16 -n %s`)." % ("20000" if o.quick else "100000"))
+    L.append("")
+    L.append("## Commands")
+    L.append("")
+    L.append("```")
+    L.append("# cluster: %d × redis-server --port P --bind 127.0.0.1 --cluster-enabled yes "
+             "--cluster-config-file nodes.conf --cluster-node-timeout 5000 --dir D --save '' "
+             "--appendonly no --protected-mode no" % len(b.cluster.ports))
+    L.append("redis-cli --cluster create %s --cluster-replicas 0 --cluster-yes" %
+             " ".join("%s:%d" % (HOST, p) for p in b.cluster.ports))
+    for rs in b.rs:
+        L.append("# %s (RLIMIT_NOFILE %d):" % (rs.name, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+        L.append(" ".join(_quote(a) for a in rs.args))
+    for c in b.cases:
+        for tgt in ["direct"] + names:
+            cmd = b.commands.get((c.cid, tgt))
+            if cmd:
+                L.append(cmd)
+    L.append("```")
+    L.append("")
+    return "\n".join(L), agg, verdicts
+
+
+def chart(b, agg, png_path, datadir):
+    names = [rs.name for rs in b.rs]
+    groups = [[], []]
+    for c in b.cases:
+        if not c.chart:
+            continue
+        for t in c.tests:
+            g = 1 if c.cid == "p16" else 0
+            groups[g].append([t] + [agg[(t, tgt)]["rps"] for tgt in ["direct"] + names])
+    files = []
+    for i, rows in enumerate(groups):
+        p = os.path.join(datadir, "chart%d.dat" % i)
+        with open(p, "w") as f:
+            for r in rows:
+                f.write('"%s" %s\n' % (r[0], " ".join("%.1f" % ((v or 0) / 1000.0) for v in r[1:])))
+        files.append(p)
+    cols = ["direct --cluster"] + names
+    colors = ["#4d4d4d", "#1f77b4", "#ff7f0e", "#2ca02c"]
+    plots = []
+    for i, p in enumerate(files):
+        parts = []
+        for j, nm in enumerate(cols):
+            parts.append("'%s' using %d:xtic(1) title '%s' lc rgb '%s'" %
+                         (p, j + 2, nm, colors[j % len(colors)]))
+        plots.append("plot " + ", ".join(parts))
+    script = """
+set terminal pngcairo size 1200,520 font 'DejaVu Sans,10'
+set output '%s'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set boxwidth 0.9
+set grid ytics
+set yrange [0:*]
+set key top right
+set multiplot layout 1,2 title 'ringslot vs direct Redis Cluster, %s (median of %d rounds, %s)'
+set ylabel 'thousand requests / s'
+set title 'unpipelined (-P 1) and 10-key MSET/MGET, -c 50'
+%s
+set title 'pipelined -P 16, -c 50'
+%s
+unset multiplot
+""" % (png_path, b.started_at.strftime("%Y-%m-%d"), b.opts.rounds,
+       "%d cores" % os.cpu_count(), plots[0], plots[1])
+    sp = os.path.join(datadir, "chart.gp")
+    with open(sp, "w") as f:
+        f.write(script)
+    r = subprocess.run(["gnuplot", sp], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        raise RuntimeError("gnuplot failed:\n" + r.stdout.decode("utf-8", "replace"))
+
+
+README_BEGIN = "<!-- latest-results:begin -->"
+README_END = "<!-- latest-results:end -->"
+
+
+def update_readme(md_name, png_name, md_text):
+    path = os.path.join(HERE, "README.md")
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = "# bench\n\n%s\n%s\n" % (README_BEGIN, README_END)
+    # the throughput table, CPU and latency/memory sections of the results file
+    keep = []
+    sections = md_text.split("\n## ")
+    for s in sections[1:]:
+        title = s.split("\n", 1)[0]
+        if title.startswith(("Throughput", "ringslot CPU", "GET latency", "Memory")):
+            keep.append("### " + s.rstrip())
+    head = sections[0].strip().splitlines()
+    body = ["## Latest results", "",
+            "From [`results/%s`](results/%s) (chart: [`results/%s`](results/%s))." %
+            (md_name, md_name, png_name, png_name), ""]
+    body += [l for l in head[1:] if l.strip()][:3]
+    body += [""] + "\n\n".join(keep).replace("](%s)" % png_name, "](results/%s)" % png_name) \
+        .splitlines()
+    block = README_BEGIN + "\n" + "\n".join(body) + "\n" + README_END
+    if README_BEGIN in text and README_END in text:
+        a = text.index(README_BEGIN)
+        z = text.index(README_END) + len(README_END)
+        text = text[:a] + block + text[z:]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# --- main ----------------------------------------------------------------------------
+
+def raise_nofile(want=65536):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return
+        except (ValueError, OSError):
+            want = hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard) if hard != resource.RLIM_INFINITY
+                                                 else want, hard))
+
+
+def preflight(opts):
+    missing = [t for t in ("redis-server", "redis-cli", "redis-benchmark") if not shutil.which(t)]
+    if missing:
+        sys.exit("bench: missing %s; install Debian redis-server and redis-tools" % ", ".join(missing))
+    if not opts.no_chart and not shutil.which("gnuplot"):
+        sys.exit("bench: gnuplot not found. The chart needs Debian's gnuplot-nox:\n"
+                 "    apt-get install gnuplot-nox\n"
+                 "(or run with --no-chart to skip the PNG)")
+    if not (os.path.isfile(opts.ringslot) and os.access(opts.ringslot, os.X_OK)):
+        sys.exit("bench: %s is not an executable; build it with `make release`" % opts.ringslot)
+    raise_nofile()
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < IDLE_CONNS + 200:
+        sys.exit("bench: RLIMIT_NOFILE %d is below the %d needed for the idle-connection test" %
+                 (resource.getrlimit(resource.RLIMIT_NOFILE)[0], IDLE_CONNS + 200))
+
+
+def main(argv=None):
+    global OPTS
+    ap = argparse.ArgumentParser(description="ringslot vs direct Redis Cluster benchmark")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds (default 5; --quick: 1)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 1 round, small -n; results in bench/results/quick/, "
+                         "README untouched")
+    ap.add_argument("--ringslot", default=os.path.join(ROOT, "ringslot"))
+    ap.add_argument("--series", default="2,1", help="ringslot --threads values (default 2,1)")
+    ap.add_argument("--out", default=None, help="results directory (default bench/results)")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ap.add_argument("--no-chart", action="store_true", help="skip the gnuplot PNG")
+    ap.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    opts = ap.parse_args(argv)
+    opts.ringslot = os.path.abspath(opts.ringslot)
+    if opts.rounds is None:
+        opts.rounds = 1 if opts.quick else 5
+    if opts.rounds < 1:
+        ap.error("--rounds must be ≥ 1")
+    opts.series = [int(x) for x in opts.series.split(",") if x.strip()]
+    if not opts.series:
+        ap.error("--series needs at least one thread count")
+    if opts.out is None:
+        opts.out = os.path.join(HERE, "results", "quick") if opts.quick else \
+            os.path.join(HERE, "results")
+    OPTS = opts
+    preflight(opts)
+
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, _on_signal)
+    b = Bench(opts)
+    ok = False
+    try:
+        b.run()
+        ok = True
+    except (KeyboardInterrupt, Interrupted) as exc:
+        print("\nbench: interrupted (%s); tearing down" % (exc or "Ctrl-C"), file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001
+        print("\nbench: failed: %s" % exc, file=sys.stderr)
+        for rs in getattr(b, "rs", []):
+            if rs.log:
+                print("--- %s log tail (%s):\n%s" % (rs.name, rs.log, tail(rs.log)), file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        for rs in getattr(b, "rs", []):
+            rs.stop()
+        if getattr(b, "cluster", None):
+            b.cluster.stop()
+        stop_all()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if not ok:
+        if getattr(b, "workdir", None):
+            print("bench: logs kept in %s" % b.workdir, file=sys.stderr)
+        return 1
+
+    m = machine()
+    os.makedirs(opts.out, exist_ok=True)
+    date = b.started_at.strftime("%Y-%m-%d")
+    md_name, png_name = date + ".md", date + ".png"
+    text, agg, _ = render(b, m, png_name)
+    md_path = os.path.join(opts.out, md_name)
+    with open(md_path, "w") as f:
+        f.write(text)
+    print("\nwrote %s" % md_path)
+    if not opts.no_chart:
+        png_path = os.path.join(opts.out, png_name)
+        chart(b, agg, png_path, b.workdir)
+        print("wrote %s" % png_path)
+    if not opts.quick and not opts.no_readme and os.path.abspath(opts.out) == \
+            os.path.join(HERE, "results"):
+        update_readme(md_name, png_name, text)
+        print("updated %s" % os.path.join(HERE, "README.md"))
+    print("\n" + text.split("## All runs")[0])
+    print("total %.1f s" % b.elapsed)
+    if opts.keep or b.anomalies:
+        print("logs kept in %s" % b.workdir)
+    else:
+        shutil.rmtree(b.workdir, ignore_errors=True)
+    return 0
+
+
+OPTS = None
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1074,12 +1074,14 @@ _Static_assert(CONFIG_MAX_BINDS <= CONFIG_MAX_ENTRY_POINTS, "scratch items");
 /* "host:port", "[v6]:port", or a unix path. */
 static void format_address(const struct entry_point *ep, char *buf, size_t len)
 {
+    /* %.255s: the host is a NUL-terminated host[256]; the precision only
+     * tells gcc -O3, which loses track of that. */
     if (ep->port == 0)
-        snprintf(buf, len, "%s", ep->host);
+        snprintf(buf, len, "%.255s", ep->host);
     else if (strchr(ep->host, ':') != NULL)
-        snprintf(buf, len, "[%s]:%d", ep->host, ep->port);
+        snprintf(buf, len, "[%.255s]:%d", ep->host, ep->port);
     else
-        snprintf(buf, len, "%s:%d", ep->host, ep->port);
+        snprintf(buf, len, "%.255s:%d", ep->host, ep->port);
 }
 
 static void list_addresses(const struct entry_point *eps, size_t n,

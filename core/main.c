@@ -111,8 +111,13 @@ static void wait_for_shutdown(struct runtime *rt, int sfd)
 
 static int start_workers(struct runtime *rt)
 {
+    int ret = worker_probe_port(rt->cfg);
+    if (ret < 0) {
+        log_error("Could not listen on port %d: %s", rt->cfg->port, strerror(-ret));
+        return -1;
+    }
     for (int i = 0; i < rt->nworkers; i++) {
-        int ret = worker_create(rt, i, &rt->workers[i]);
+        ret = worker_create(rt, i, &rt->workers[i]);
         if (ret < 0) {
             log_error("Could not listen on port %d: %s", rt->cfg->port, strerror(-ret));
             return -1;

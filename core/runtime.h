@@ -306,6 +306,8 @@ struct worker {
 };
 
 int worker_create(struct runtime *rt, int id, struct worker **out);
+/* 0 if nothing listens on the configured port, else -errno. */
+int worker_probe_port(const struct config *cfg);
 void *worker_main(void *w);
 void worker_destroy(struct worker *w);
 

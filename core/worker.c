@@ -215,9 +215,14 @@ static int setup_ring(struct worker *w)
     return ret;
 }
 
-static int open_listener(struct worker *w)
+/*
+ * Open this worker's listening socket. With `exclusive` the socket does not
+ * set SO_REUSEPORT: main uses such a probe first, because SO_REUSEPORT
+ * sockets of another process (another ringslot) would otherwise share the
+ * port silently instead of making startup fail.
+ */
+static int listen_on(const struct config *cfg, bool exclusive, int *out)
 {
-    const struct config *cfg = w->rt->cfg;
     const char *bind_addr = cfg->nbinds ? cfg->binds[0] : NULL;
     struct sockaddr_storage ss = {0};
     socklen_t sl;
@@ -244,7 +249,8 @@ static int open_listener(struct worker *w)
         return -errno;
     int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (!exclusive)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, cfg->tcp_backlog) < 0) {
@@ -252,8 +258,17 @@ static int open_listener(struct worker *w)
         close(fd);
         return e;
     }
-    w->listen_fd = fd;
+    *out = fd;
     return 0;
+}
+
+int worker_probe_port(const struct config *cfg)
+{
+    int fd;
+    int ret = listen_on(cfg, true, &fd);
+    if (ret == 0)
+        close(fd);
+    return ret;
 }
 
 int worker_create(struct runtime *rt, int id, struct worker **out)
@@ -273,7 +288,7 @@ int worker_create(struct runtime *rt, int id, struct worker **out)
         return ret;
     }
     w->use_bufring = kernel_has_multishot_recv() && setup_buffer_ring(w) == 0;
-    ret = open_listener(w);
+    ret = listen_on(rt->cfg, false, &w->listen_fd);
     if (ret < 0) {
         worker_destroy(w);
         return ret;

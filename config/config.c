@@ -663,7 +663,7 @@ static int parse_redis_uri(const char *s, struct config_redis_uri *out)
     return 0;
 }
 
-/* ---- client-output-buffer-limit ------------------------------------------- */
+/* ---- client-output-buffer-limit ------------------------------------------ */
 
 /* One "<class> <hard> <soft> <seconds>" group into limits[] (Redis's
  * syntax; the replica class is checked and dropped). */
@@ -711,7 +711,7 @@ static int parse_obuf(const char *v, struct config_obuf_limit *limits)
     return 0;
 }
 
-/* ---- setting one value ---------------------------------------------------- */
+/* ---- setting one value --------------------------------------------------- */
 
 static int set_string(char *field, const struct opt_def *o, const char *v,
                       char *err, size_t errlen)
@@ -823,7 +823,7 @@ static int set_value(struct config *c, const struct opt_def *o,
     return fail(err, errlen, "internal error: option '--%s'", o->name);
 }
 
-/* ---- looking options up --------------------------------------------------- */
+/* ---- looking options up -------------------------------------------------- */
 
 /* A directive or PROXY CONFIG name: case-insensitive, either spelling.
  * *spelling is set to the name as matched. */
@@ -913,7 +913,7 @@ int config_apply(struct config *c, const char *section, const char *name,
     return apply_values(c, o, values, nvalues, err, errlen);
 }
 
-/* ---- the command line ----------------------------------------------------- */
+/* ---- the command line ---------------------------------------------------- */
 
 /* One option as written: its definition, the name as spelled (for
  * messages), and a value given in the same argument ("--port=1", "-p1"). */
@@ -1057,7 +1057,7 @@ int config_parse_args(struct config *c, int argc, char **argv,
     return finish(c, err, errlen);
 }
 
-/* ---- reading options back ------------------------------------------------- */
+/* ---- reading options back ------------------------------------------------ */
 
 #define ITEM_LEN 272 /* "[" host "]:" port */
 
@@ -1159,8 +1159,12 @@ static void describe(const struct config *c, const struct opt_def *o,
         v->items = s->items;
         v->nitems = c->nbinds;
         break;
-    case OPT_ENTRY: list_addresses(c->entry_points, c->nentry_points, v, s); break;
-    case OPT_SEEDS: list_addresses(c->cluster_seeds, c->ncluster_seeds, v, s); break;
+    case OPT_ENTRY:
+        list_addresses(c->entry_points, c->nentry_points, v, s);
+        break;
+    case OPT_SEEDS:
+        list_addresses(c->cluster_seeds, c->ncluster_seeds, v, s);
+        break;
     case OPT_OBUF:
         format_obuf(c->obuf_limits, s->text, sizeof(s->text));
         v->kind = CONFIG_VALUE_STRING;
@@ -1254,7 +1258,7 @@ int config_set(struct config *c, const char *name, const char *value,
     return rc;
 }
 
-/* ---- the dump ------------------------------------------------------------- */
+/* ---- the dump ------------------------------------------------------------ */
 
 static bool needs_quotes(const char *s)
 {

@@ -74,6 +74,7 @@ void client_accepted(struct worker *w, int fd)
     c->fd = fd;
     c->id = atomic_fetch_add(&w->rt->next_client_id, 1) + 1;
     c->multi_slot = -1;
+    c->multiplex_off = w->rt->cfg->disable_multiplexing == CONFIG_MULTIPLEXING_ALWAYS;
     c->recv_op.kind = OP_CLIENT_RECV;
     c->send_op.kind = OP_CLIENT_SEND;
     resp_req_init(&c->parser);
@@ -112,6 +113,44 @@ static void client_close(struct client *c)
     }
     c->rhead = c->rtail = NULL;
     c->nreqs = 0;
+    while (c->plinks)
+        link_giveback(c->plinks); /* busy, watching or subscribed: closed */
+}
+
+void client_kill(struct client *c)
+{
+    client_close(c);
+    client_maybe_free(c);
+}
+
+struct link *client_private_link(const struct client *c, const char *addr)
+{
+    for (struct link *l = c->plinks; l; l = l->owner_next)
+        if (strcmp(l->addr, addr) == 0)
+            return l;
+    return NULL;
+}
+
+void client_private_idle(struct client *c, struct link *l)
+{
+    if (c->multiplex_off || c->watch_link == l || l->subscriber)
+        return; /* the client still needs this connection's state */
+    link_giveback(l);
+}
+
+void client_push(struct client *c, const char *data, size_t len)
+{
+    if (c->state != CLIENT_OPEN)
+        return;
+    if (!c->rhead) {
+        obuf_append(&c->out, data, len);
+        flush_later(c);
+        return;
+    }
+    /* earlier replies are still due: queue the push behind them */
+    struct request *r = client_request_new(c);
+    r->state = REQ_QUEUED;
+    request_reply(r, data, len);
 }
 
 static void client_maybe_free(struct client *c)

@@ -124,10 +124,28 @@ static void proxy_info(struct client *c)
     reply_bulk(c, text, (size_t)n);
 }
 
+static void proxy_multiplexing(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc == 3 && arg_is(w, 2, "off")) {
+        c->multiplex_off = true;
+        client_reply_bytes(c, "+OK\r\n", 5);
+    } else if (argc == 3 && arg_is(w, 2, "status")) {
+        if (c->multiplex_off)
+            client_reply_bytes(c, "+off\r\n", 6);
+        else
+            client_reply_bytes(c, "+on\r\n", 5);
+    } else {
+        client_reply_error(c, "ERR Invalid PROXY MULTIPLEXING subcommand");
+    }
+}
+
 static void cmd_proxy(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
-    if (argc >= 2 && arg_is(w, 1, "info"))
+    if (argc >= 2 && arg_is(w, 1, "multiplexing"))
+        proxy_multiplexing(c, argc);
+    else if (argc >= 2 && arg_is(w, 1, "info"))
         proxy_info(c);
     else if (argc == 2 && arg_is(w, 1, "ping"))
         client_reply_bytes(c, "+PONG\r\n", 7);
@@ -230,6 +248,155 @@ static void refused(struct client *c, size_t argc)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Pub/Sub                                                                   */
+
+/*
+ * A subscribed client gets private subscriber links: one for SUBSCRIBE and
+ * PSUBSCRIBE (Redis Cluster broadcasts PUBLISH to every node, so any node
+ * will do: the first channel's slot picks one, spreading clients), one per
+ * node for SSUBSCRIBE (shard channels live on their slot's node). Their
+ * commands are written and forgotten; everything the node sends back is
+ * forwarded to the client as it comes (link.c, subscriber_reply).
+ */
+static struct link *subscriber_link(struct client *c, int slot)
+{
+    struct worker *w = c->w;
+    const char *err = NULL;
+    struct link *shared = NULL;
+    if (w->topo && w->topo->nmasters) {
+        unsigned node = w->topo->slot_master[slot];
+        if (node != CLUSTER_NO_NODE)
+            shared = link_get(w, w->topo->nodes[node].addr);
+        else
+            err = "CLUSTERDOWN Hash slot not served";
+    } else {
+        err = "CLUSTERDOWN The cluster is down";
+    }
+    if (!shared) {
+        client_reply_error(c, err);
+        return NULL;
+    }
+    struct link *l = client_private_link(c, shared->addr);
+    if (l && l->subscriber)
+        return l;
+    l = link_lend(w, shared->addr, c);
+    if (!l) {
+        client_reply_error(c, "ERR max number of private connections to the cluster reached");
+        return NULL;
+    }
+    l->subscriber = true;
+    c->sublinks++;
+    return l;
+}
+
+/* Write w->argv on a subscriber link; replies come back as pushes. */
+static void subscriber_send(struct client *c, struct link *l, size_t argc)
+{
+    struct request *r = request_from_args(c->w, (int)argc, c->w->argv, c->w->lens);
+    link_enqueue(l, r); /* no client: freed once written */
+}
+
+static int channel_slot(struct client *c, size_t i)
+{
+    return (int)cluster_keyslot(c->w->argv[i], c->w->lens[i]);
+}
+
+static void cmd_subscribe(struct client *c, size_t argc)
+{
+    if (argc < 2) {
+        wrong_arity(c, c->w->lens[0] == 9 ? "subscribe" : "psubscribe");
+        return;
+    }
+    if (!c->pubsub_link) {
+        struct link *l = subscriber_link(c, channel_slot(c, 1));
+        if (!l)
+            return;
+        c->pubsub_link = l;
+    }
+    subscriber_send(c, c->pubsub_link, argc);
+}
+
+static void cmd_ssubscribe(struct client *c, size_t argc)
+{
+    if (argc < 2) {
+        wrong_arity(c, "ssubscribe");
+        return;
+    }
+    struct link *l = subscriber_link(c, channel_slot(c, 1));
+    if (l)
+        subscriber_send(c, l, argc);
+}
+
+/* Not subscribed: answer as Redis does, one confirmation per channel. */
+static void unsubscribe_locally(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    struct resp_buf b = {0};
+    const char *kind = w->argv[0];
+    size_t klen = w->lens[0];
+    char lower[16];
+    for (size_t i = 0; i < klen && i < sizeof lower; i++)
+        lower[i] = (kind[i] >= 'A' && kind[i] <= 'Z') ? (char)(kind[i] + 32) : kind[i];
+    for (size_t i = 1; i < (argc > 1 ? argc : 2); i++) {
+        resp_write_array_head(&b, 3);
+        resp_write_bulk(&b, lower, klen < sizeof lower ? klen : sizeof lower);
+        if (argc > 1)
+            resp_write_bulk(&b, w->argv[i], w->lens[i]);
+        else
+            resp_write_null(&b, 2);
+        resp_write_integer(&b, 0);
+    }
+    client_reply_buf(c, &b);
+}
+
+static void cmd_unsubscribe(struct client *c, size_t argc)
+{
+    if (c->pubsub_link)
+        subscriber_send(c, c->pubsub_link, argc);
+    else
+        unsubscribe_locally(c, argc);
+}
+
+static void cmd_sunsubscribe(struct client *c, size_t argc)
+{
+    bool sent = false;
+    for (struct link *l = c->plinks; l; l = l->owner_next)
+        if (l->subscriber && l != c->pubsub_link) {
+            subscriber_send(c, l, argc);
+            sent = true;
+        }
+    if (!sent)
+        unsubscribe_locally(c, argc);
+}
+
+/* PING while subscribed is answered by the node, in pub/sub form. */
+static void cmd_ping_maybe_subscribed(struct client *c, size_t argc)
+{
+    if (!c->sublinks) {
+        cmd_ping(c, argc);
+        return;
+    }
+    struct link *l = c->pubsub_link;
+    for (struct link *p = c->plinks; !l && p; p = p->owner_next)
+        if (p->subscriber)
+            l = p;
+    subscriber_send(c, l, argc);
+}
+
+static void cmd_pubsub(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc >= 2 && (arg_is(w, 1, "numsub") || arg_is(w, 1, "shardnumsub")))
+        fanout_all_masters(c, argc, MERGE_PAIRS);
+    else if (argc >= 2 && arg_is(w, 1, "numpat"))
+        fanout_all_masters(c, argc, MERGE_SUM);
+    else if (argc >= 2 && (arg_is(w, 1, "channels") || arg_is(w, 1, "shardchannels")))
+        fanout_all_masters(c, argc, MERGE_UNION);
+    else
+        dispatch_forward_any(c, argc);
+}
+
+/* ------------------------------------------------------------------------ */
 /* MULTI / EXEC                                                              */
 
 static void multi_reset(struct client *c)
@@ -252,6 +419,16 @@ static void cmd_multi(struct client *c, size_t argc)
     client_reply_bytes(c, "+OK\r\n", 5);
 }
 
+/* Forward a fixed command on link l, in the client's FIFO. */
+static void forward_words(struct client *c, struct link *l, const char *word)
+{
+    const char *av[1] = {word};
+    size_t al[1] = {strlen(word)};
+    struct request *r = request_from_args(c->w, 1, av, al);
+    client_append(c, r);
+    link_enqueue(l, r);
+}
+
 static void cmd_discard(struct client *c, size_t argc)
 {
     if (!c->in_multi) {
@@ -259,7 +436,37 @@ static void cmd_discard(struct client *c, size_t argc)
         return;
     }
     multi_reset(c);
+    if (c->watch_link) { /* DISCARD unwatches: UNWATCH answers +OK too */
+        struct link *l = c->watch_link;
+        c->watch_link = NULL;
+        forward_words(c, l, "UNWATCH");
+        return;
+    }
     client_reply_bytes(c, "+OK\r\n", 5);
+}
+
+static void cmd_unwatch(struct client *c, size_t argc)
+{
+    if (c->watch_link) {
+        struct link *l = c->watch_link;
+        c->watch_link = NULL; /* given back once the reply is in */
+        dispatch_forward_on(c, argc, l);
+        return;
+    }
+    client_reply_bytes(c, "+OK\r\n", 5);
+}
+
+/* RESET: back to a fresh connection's state. Links holding WATCH or
+ * subscriptions are closed rather than cleaned. */
+static void cmd_reset(struct client *c, size_t argc)
+{
+    multi_reset(c);
+    c->multiplex_off = c->w->rt->cfg->disable_multiplexing == CONFIG_MULTIPLEXING_ALWAYS;
+    c->watch_link = NULL;
+    while (c->plinks)
+        link_giveback(c->plinks);
+    c->nwritten = 0;
+    client_reply_bytes(c, "+RESET\r\n", 8);
 }
 
 static void cmd_exec(struct client *c, size_t argc)
@@ -296,20 +503,29 @@ static const struct proxy_command table[] = {
     {"lastsave", all_min},
     {"monitor", refused},
     {"multi", cmd_multi},
-    {"ping", cmd_ping},
+    {"ping", cmd_ping_maybe_subscribed},
     {"proxy", cmd_proxy},
+    {"psubscribe", cmd_subscribe},
     {"psync", refused},
+    {"pubsub", cmd_pubsub},
+    {"punsubscribe", cmd_unsubscribe},
     {"quit", cmd_quit},
     {"randomkey", cmd_randomkey},
     {"replconf", refused},
     {"replicaof", refused},
+    {"reset", cmd_reset},
     {"save", all_ok},
     {"scan", cmd_scan},
     {"script", cmd_script},
     {"select", cmd_select},
     {"shutdown", refused},
     {"slaveof", refused},
+    {"ssubscribe", cmd_ssubscribe},
+    {"subscribe", cmd_subscribe},
+    {"sunsubscribe", cmd_sunsubscribe},
     {"sync", refused},
+    {"unsubscribe", cmd_unsubscribe},
+    {"unwatch", cmd_unwatch},
     {"wait", cmd_wait},
 };
 

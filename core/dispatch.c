@@ -155,6 +155,36 @@ static void note_write(struct client *c, struct link *l)
         c->written[c->nwritten++] = l;
 }
 
+/* Does this call need a connection of its own (it may block the link, or
+ * leaves state on it)? XREAD/XREADGROUP only block with BLOCK. */
+static bool needs_private(struct worker *w, const struct command_info *ci, size_t argc)
+{
+    if (arg_is(w, 0, "watch"))
+        return true;
+    if (!(ci->flags & CMD_BLOCKING))
+        return false;
+    if (!arg_is(w, 0, "xread") && !arg_is(w, 0, "xreadgroup"))
+        return true;
+    for (size_t i = 1; i < argc; i++)
+        if (arg_is(w, i, "block"))
+            return true;
+    return false;
+}
+
+/* The link this client's call goes on: its own private link to that node
+ * if it holds one, a newly lent one if the call needs it, else the shared
+ * link. NULL when no private link can be had. */
+static struct link *client_link(struct client *c, struct link *shared,
+                                const struct command_info *ci, size_t argc)
+{
+    struct link *p = c->plinks ? client_private_link(c, shared->addr) : NULL;
+    if (p && !p->subscriber)
+        return p;
+    if (!c->multiplex_off && !needs_private(c->w, ci, argc))
+        return shared;
+    return link_lend(c->w, shared->addr, c);
+}
+
 static void route(struct client *c, const char *buf, const struct command_info *ci,
                   size_t argc)
 {
@@ -167,14 +197,34 @@ static void route(struct client *c, const char *buf, const struct command_info *
     }
     const char *err = NULL;
     struct link *l = slot_link(w, slot, &err);
-    if (!l) {
+    if (l)
+        l = client_link(c, l, ci, argc);
+    else {
         client_reply_error(c, err);
         return;
     }
+    if (!l) {
+        client_reply_error(c, "ERR max number of private connections to the cluster reached");
+        return;
+    }
+    if (arg_is(w, 0, "watch")) {
+        if (c->watch_link && c->watch_link != l) {
+            client_reply_error(c, "ERR WATCH keys served by different nodes are not supported");
+            return;
+        }
+        c->watch_link = l;
+    }
     struct request *r = client_request_new(c);
     request_set_bytes(c, r, buf);
-    if (ci->flags & CMD_WRITE)
+    if ((ci->flags & CMD_WRITE) && l->kind == LINK_SHARED)
         note_write(c, l);
+    link_enqueue(l, r);
+}
+
+void dispatch_forward_on(struct client *c, size_t argc, struct link *l)
+{
+    struct request *r = request_from_args(c->w, (int)argc, c->w->argv, c->w->lens);
+    client_append(c, r);
     link_enqueue(l, r);
 }
 
@@ -191,6 +241,17 @@ void dispatch_forward_any(struct client *c, size_t argc)
     r->client = c;
     client_append(c, r);
     link_enqueue(l, r);
+}
+
+/* What a RESP2 client may send while subscribed. */
+static bool pubsub_allowed(struct worker *w)
+{
+    static const char *ok[] = {"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
+                               "punsubscribe", "sunsubscribe", "ping", "quit", "reset"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (arg_is(w, 0, ok[i]))
+            return true;
+    return false;
 }
 
 /* Is this one of the commands that act on the transaction itself? */
@@ -246,7 +307,9 @@ void dispatch_exec(struct client *c)
 {
     struct worker *w = c->w;
     const char *err = NULL;
-    struct link *l = slot_link(w, c->multi_slot, &err);
+    /* After WATCH the block must run where the watch is (EXEC unwatches). */
+    struct link *l = c->watch_link ? c->watch_link : slot_link(w, c->multi_slot, &err);
+    c->watch_link = NULL;
     if (!l) {
         client_reply_error(c, err);
         return;
@@ -261,7 +324,8 @@ void dispatch_exec(struct client *c)
     memcpy(r->buf + r->len - (sizeof EXEC_CMD - 1), EXEC_CMD, sizeof EXEC_CMD - 1);
     r->is_block = true;
     r->block_cmds = c->multi_cmds;
-    note_write(c, l);
+    if (l->kind == LINK_SHARED)
+        note_write(c, l);
     link_enqueue(l, r);
 }
 
@@ -278,6 +342,14 @@ void dispatch_command(struct client *c, const char *buf)
     atomic_fetch_add_explicit(&w->stats->commands, 1, memory_order_relaxed);
     if (c->in_multi && !multi_control(w)) {
         multi_queue(c, buf, argc);
+        return;
+    }
+    if (c->sublinks && !pubsub_allowed(w)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "ERR Can't execute '%.*s': only (P|S)SUBSCRIBE / "
+                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                 (int)(w->lens[0] > 64 ? 64 : w->lens[0]), w->argv[0]);
+        client_reply_error(c, msg);
         return;
     }
     const struct proxy_command *pc = proxy_command_lookup(w->argv[0], w->lens[0]);

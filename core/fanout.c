@@ -301,6 +301,93 @@ static void merge_scan(const struct fanout *f, struct resp_buf *b)
     free(lens);
 }
 
+/* PUBSUB NUMSUB: every node lists the same names in the same order. */
+static void merge_pairs(const struct fanout *f, struct resp_buf *b)
+{
+    size_t *offs0, *lens0;
+    const struct request *c0 = f->children[0];
+    long long n = array_elements(c0->reply, c0->reply_len, &offs0, &lens0);
+    if (n < 0 || n % 2) {
+        copy_reply(b, c0);
+        if (n >= 0) {
+            free(offs0);
+            free(lens0);
+        }
+        return;
+    }
+    long long *sum = calloc((size_t)n / 2 + 1, sizeof *sum);
+    for (size_t i = 0; i < f->n; i++) {
+        const struct request *c = f->children[i];
+        size_t *offs, *lens;
+        long long m = array_elements(c->reply, c->reply_len, &offs, &lens);
+        for (long long k = 1; k < n && k < m; k += 2) {
+            long long v = 0;
+            header_int(c->reply + offs[k], lens[k], ':', &v);
+            sum[k / 2] += v;
+        }
+        if (m >= 0) {
+            free(offs);
+            free(lens);
+        }
+    }
+    resp_write_array_head(b, n);
+    for (long long k = 0; k < n; k += 2) {
+        resp_buf_append(b, c0->reply + offs0[k], lens0[k]);
+        resp_write_integer(b, sum[k / 2]);
+    }
+    free(sum);
+    free(offs0);
+    free(lens0);
+}
+
+struct element {
+    const char *p;
+    size_t len;
+};
+
+static int element_cmp(const void *a, const void *b)
+{
+    const struct element *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->p, y->p, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* PUBSUB CHANNELS: a channel may have subscribers on several nodes. */
+static void merge_union(const struct fanout *f, struct resp_buf *b)
+{
+    size_t total = 0, used = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        long long n;
+        if (!header_int(f->children[i]->reply, f->children[i]->reply_len, '*', &n)) {
+            copy_reply(b, f->children[i]);
+            return;
+        }
+        total += n > 0 ? (size_t)n : 0;
+    }
+    struct element *all = calloc(total + 1, sizeof *all);
+    for (size_t i = 0; i < f->n; i++) {
+        const struct request *c = f->children[i];
+        size_t *offs, *lens;
+        long long m = array_elements(c->reply, c->reply_len, &offs, &lens);
+        for (long long k = 0; k < m && used < total; k++)
+            all[used++] = (struct element){c->reply + offs[k], lens[k]};
+        if (m >= 0) {
+            free(offs);
+            free(lens);
+        }
+    }
+    qsort(all, used, sizeof *all, element_cmp);
+    size_t unique = 0;
+    for (size_t k = 0; k < used; k++)
+        if (k == 0 || element_cmp(&all[k], &all[k - 1]) != 0)
+            all[unique++] = all[k];
+    resp_write_array_head(b, (long long)unique);
+    for (size_t k = 0; k < unique; k++)
+        resp_buf_append(b, all[k].p, all[k].len);
+    free(all);
+}
+
 static void merge(const struct fanout *f, struct resp_buf *b)
 {
     const struct request *err = first_error(f);
@@ -318,6 +405,8 @@ static void merge(const struct fanout *f, struct resp_buf *b)
     case MERGE_FIRST: copy_reply(b, f->children[0]); break;
     case MERGE_AND_ARRAY: merge_and_array(f, b); break;
     case MERGE_SCAN: merge_scan(f, b); break;
+    case MERGE_PAIRS: merge_pairs(f, b); break;
+    case MERGE_UNION: merge_union(f, b); break;
     }
 }
 

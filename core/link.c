@@ -78,15 +78,13 @@ static void request_expect_replies(struct request *r)
     r->block_redirect[0] = '\0';
 }
 
-struct link *link_get(struct worker *w, const char *addr)
+static struct link *link_new(struct worker *w, const char *addr, enum link_kind kind)
 {
-    for (struct link *l = w->links; l; l = l->next)
-        if (strcmp(l->addr, addr) == 0)
-            return l;
     struct link *l = calloc(1, sizeof *l);
     if (!l)
         abort();
     l->w = w;
+    l->kind = kind;
     snprintf(l->addr, sizeof l->addr, "%s", addr);
     l->fd = -1;
     l->state = LINK_IDLE;
@@ -100,6 +98,73 @@ struct link *link_get(struct worker *w, const char *addr)
     l->next = w->links;
     w->links = l;
     return l;
+}
+
+struct link *link_get(struct worker *w, const char *addr)
+{
+    for (struct link *l = w->links; l; l = l->next)
+        if (l->kind == LINK_SHARED && strcmp(l->addr, addr) == 0)
+            return l;
+    return link_new(w, addr, LINK_SHARED);
+}
+
+#define PRIVATE_LINKS_MAX 4096 /* per worker */
+
+struct link *link_lend(struct worker *w, const char *addr, struct client *c)
+{
+    struct link *found = NULL;
+    unsigned nprivate = 0;
+    for (struct link *l = w->links; l; l = l->next) {
+        if (l->kind != LINK_PRIVATE)
+            continue;
+        nprivate++;
+        if (!found && l->pooled && l->state == LINK_READY && strcmp(l->addr, addr) == 0)
+            found = l;
+    }
+    if (!found && nprivate >= PRIVATE_LINKS_MAX)
+        return NULL;
+    struct link *l = found ? found : link_new(w, addr, LINK_PRIVATE);
+    l->pooled = false;
+    l->owner = c;
+    l->owner_next = c->plinks;
+    c->plinks = l;
+    return l;
+}
+
+static unsigned pooled_for(const struct worker *w, const char *addr)
+{
+    unsigned n = 0;
+    for (const struct link *l = w->links; l; l = l->next)
+        n += l->pooled && strcmp(l->addr, addr) == 0;
+    return n;
+}
+
+static void link_doom(struct link *l);
+
+void link_giveback(struct link *l)
+{
+    struct client *c = l->owner;
+    assert(l->kind == LINK_PRIVATE && c);
+    for (struct link **p = &c->plinks; *p; p = &(*p)->owner_next)
+        if (*p == l) {
+            *p = l->owner_next;
+            break;
+        }
+    bool clean = l->nqueued == 0 && !l->subscriber && c->watch_link != l &&
+                 l->state == LINK_READY;
+    if (c->watch_link == l)
+        c->watch_link = NULL;
+    if (c->pubsub_link == l)
+        c->pubsub_link = NULL;
+    if (l->subscriber)
+        c->sublinks--;
+    l->owner = NULL;
+    l->owner_next = NULL;
+    int pool_size = l->w->rt->cfg->connections_pool_size;
+    if (clean && pooled_for(l->w, l->addr) < (unsigned)(pool_size > 0 ? pool_size : 10))
+        l->pooled = true;
+    else
+        link_doom(l);
 }
 
 static void mark_dirty(struct link *l)
@@ -251,16 +316,66 @@ static void link_fail_all(struct link *l, const char *err, bool keep_unsent)
     }
 }
 
+static void link_unlist_and_free(struct link *l)
+{
+    struct worker *w = l->w;
+    for (struct link **p = &w->links; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    for (struct link **p = &w->dirty_links; *p; p = &(*p)->dirty_next)
+        if (*p == l) {
+            *p = l->dirty_next;
+            break;
+        }
+    free(l->in);
+    free(l);
+}
+
+/* The end of every path that may have closed the link: release the socket
+ * once no op is in flight; a doomed private link is freed (the caller must
+ * not touch l afterwards). */
 static void link_maybe_idle(struct link *l)
 {
-    if (l->state != LINK_CLOSING || l->ops)
+    if ((l->state != LINK_CLOSING && !(l->doomed && l->state == LINK_IDLE)) || l->ops)
         return;
-    close(l->fd);
+    if (l->fd >= 0)
+        close(l->fd);
     l->fd = -1;
     l->state = LINK_IDLE;
     l->recv_armed = l->send_armed = false;
+    if (l->doomed) {
+        assert(!l->head);
+        link_unlist_and_free(l);
+        return;
+    }
     if (l->nqueued)
         mark_dirty(l);
+}
+
+/* A private link nobody may use again: fail what it carries (its client is
+ * gone or gave it up), close it, free it when its ops are done. */
+static void link_doom(struct link *l)
+{
+    l->doomed = true;
+    l->pooled = false;
+    if (l->state == LINK_READY || l->state == LINK_CONNECTING) {
+        shutdown(l->fd, SHUT_RDWR);
+        l->state = LINK_CLOSING;
+    }
+    link_fail_all(l, "ERR connection closed", false);
+    l->w->reap_links = true; /* freed by link_reap, never under a caller */
+}
+
+void link_reap(struct worker *w)
+{
+    w->reap_links = false;
+    for (struct link *l = w->links, *next; l; l = next) {
+        next = l->next;
+        if (l->doomed)
+            link_maybe_idle(l);
+    }
 }
 
 static void link_lost(struct link *l, const char *why)
@@ -279,9 +394,22 @@ static void link_lost(struct link *l, const char *why)
     snprintf(err, sizeof err, "ERR connection to node %s %s", l->addr,
              was_connecting ? "failed" : "lost");
     /* Unwritten requests wait for the reconnection unless it never came up. */
-    link_fail_all(l, err, !was_connecting);
+    struct client *owner = l->owner;
+    if (l->kind == LINK_PRIVATE) {
+        /* Its connection state (blocked call, WATCH, subscriptions) is gone:
+         * fail what it carried; a subscriber or watching client is closed so
+         * that it starts over, as it would if it had lost Redis itself. */
+        bool fatal = l->subscriber || (owner && owner->watch_link == l);
+        if (owner)
+            link_giveback(l); /* dooms it: not clean */
+        else
+            link_doom(l);
+        if (owner && fatal)
+            client_kill(owner);
+    } else {
+        link_fail_all(l, err, !was_connecting);
+    }
     control_request_refresh(w->rt, w->id, l->addr);
-    link_maybe_idle(l);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -345,13 +473,49 @@ static void sent(struct link *l, size_t n)
         l->unsent = l->unsent->lnext;
     }
     l->unsent_off = l->unsent ? n : 0;
+    /* A subscriber link's commands get no FIFO replies (what comes back is
+     * pushes): once written they are done. */
+    while (l->subscriber && l->head && l->head != l->unsent)
+        request_free(pop_head(l));
+}
+
+/* "unsubscribe"-kind push with a count of 0: this link has no subscription
+ * left. */
+static bool last_unsubscribe(const char *data, size_t len)
+{
+    static const char *kinds[] = {"$11\r\nunsubscribe\r\n", "$12\r\npunsubscribe\r\n",
+                                  "$12\r\nsunsubscribe\r\n"};
+    if (len < 8 || (data[0] != '*' && data[0] != '>') || memcmp(data + 1, "3\r\n", 3) != 0)
+        return false;
+    bool kind = false;
+    for (size_t i = 0; i < 3; i++)
+        kind = kind || (len > 4 + strlen(kinds[i]) &&
+                        memcmp(data + 4, kinds[i], strlen(kinds[i])) == 0);
+    return kind && memcmp(data + len - 4, ":0\r\n", 4) == 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Receiving                                                                 */
 
+static void subscriber_reply(struct link *l, const char *data, size_t len)
+{
+    struct client *c = l->owner;
+    if (!c)
+        return;
+    client_push(c, data, len);
+    if (last_unsubscribe(data, len)) {
+        l->subscriber = false;
+        c->sublinks--;
+        link_giveback(l);
+    }
+}
+
 static void one_reply(struct link *l, const char *data, size_t len, char first)
 {
+    if (l->subscriber) {
+        subscriber_reply(l, data, len);
+        return;
+    }
     if (first == '>')
         return; /* RESP3 push on a shared link: nobody asked for it */
     struct request *r = l->head;
@@ -373,6 +537,8 @@ static void one_reply(struct link *l, const char *data, size_t len, char first)
         dispatch_redirect(l->w, r, data, len);
     else
         request_reply(r, data, len);
+    if (l->kind == LINK_PRIVATE && l->owner && l->nqueued == 0)
+        client_private_idle(l->owner, l);
 }
 
 static void replies(struct link *l)
@@ -391,6 +557,8 @@ static void replies(struct link *l)
         resp_reply_next(&l->rp);
         l->in_off += len;
         one_reply(l, p, len, first);
+        if (l->doomed)
+            return; /* given back while handling the reply */
     }
 }
 

@@ -135,6 +135,8 @@ enum merge_kind {
     MERGE_FIRST,         /* every node says the same (SCRIPT LOAD) */
     MERGE_AND_ARRAY,     /* arrays of 0/1 ANDed element-wise (SCRIPT EXISTS) */
     MERGE_SCAN,          /* one node's SCAN reply, cursor re-encoded */
+    MERGE_PAIRS,         /* [name, n, …] arrays: n summed by position */
+    MERGE_UNION,         /* arrays concatenated without duplicates */
 };
 
 struct fanout {
@@ -182,9 +184,25 @@ enum link_state {
 
 #define LINK_SEND_IOV 256
 
+/*
+ * A link is shared (every client of the worker multiplexed on it, found by
+ * address) or private: lent to one client that needs connection state on
+ * the backend (WATCH, a blocking command, pub/sub, multiplexing off). A
+ * private link with nothing in flight and no state goes back to the pool;
+ * one whose client left while it was busy, watching or subscribed is
+ * closed, never pooled.
+ */
+enum link_kind { LINK_SHARED, LINK_PRIVATE };
+
 struct link {
     struct worker *w;
     struct link *next;        /* worker's list of links */
+    enum link_kind kind;
+    struct client *owner;     /* private and lent: the client (not owned) */
+    struct link *owner_next;  /* the owner's list of private links */
+    bool pooled;              /* private, idle, waiting in the pool */
+    bool doomed;              /* private: free once its ops are done */
+    bool subscriber;          /* private, pub/sub: every reply is a push */
     char addr[CLUSTER_ADDR_MAX];
     struct sockaddr_storage sa;
     socklen_t salen;
@@ -252,6 +270,13 @@ struct client {
     uint32_t multi_cmds;
     struct resp_buf multi_buf;
 
+    /* private links (see enum link_kind) */
+    struct link *plinks;             /* lent to this client */
+    struct link *watch_link;         /* WATCH state lives on this one */
+    bool multiplex_off;              /* PROXY MULTIPLEXING OFF / always */
+    unsigned sublinks;               /* how many plinks are subscribers */
+    struct link *pubsub_link;        /* SUBSCRIBE/PSUBSCRIBE go here */
+
     struct obuf out;                 /* not yet handed to the kernel */
     struct obuf sending;             /* handed to the in-flight send */
     struct iovec iov[CLIENT_SEND_IOV];
@@ -302,6 +327,7 @@ struct worker {
     int64_t stop_deadline_ms;
     bool draining;                   /* SIGTERM: no new connections */
     bool quiescing;                  /* exiting: no new ops at all */
+    bool reap_links;                 /* some link was doomed */
     pthread_t thread;
 };
 
@@ -317,7 +343,21 @@ void link_enqueue(struct link *l, struct request *r);
 void link_flush(struct link *l);
 void link_handle(struct worker *w, struct op *op, int res, unsigned flags);
 void link_tick(struct link *l);
+/* A private link to addr for c: from the pool or new (NULL past the cap). */
+struct link *link_lend(struct worker *w, const char *addr, struct client *c);
+/* c no longer needs l: pooled if clean and idle, else closed. */
+void link_giveback(struct link *l);
+/* c's private link to addr, if it has one. */
+struct link *client_private_link(const struct client *c, const char *addr);
+/* A private link of c has nothing in flight any more. */
+void client_private_idle(struct client *c, struct link *l);
+/* Pub/sub: a push from a subscriber link, in order with c's replies. */
+void client_push(struct client *c, const char *data, size_t len);
+/* The subscriber link of c died or c must go: close the client. */
+void client_kill(struct client *c);
 void link_shutdown_all(struct worker *w);
+/* Free doomed private links whose ops are done (end of a loop iteration). */
+void link_reap(struct worker *w);
 void link_free_all(struct worker *w);
 
 /* clients and requests (client.c) */
@@ -380,6 +420,8 @@ void client_append(struct client *c, struct request *r);
 
 /* dispatch (dispatch.c): one parsed command */
 void dispatch_command(struct client *c, const char *buf);
+/* Forward w->argv on this link, in the client's FIFO. */
+void dispatch_forward_on(struct client *c, size_t argc, struct link *l);
 /* Forward w->argv to any master. */
 void dispatch_forward_any(struct client *c, size_t argc);
 /* Write the client's queued MULTI block. */

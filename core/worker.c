@@ -431,6 +431,8 @@ static void load_snapshots(struct worker *w)
 
 static void flush_all(struct worker *w)
 {
+    if (w->reap_links)
+        link_reap(w);
     while (w->dirty_links) {
         struct link *l = w->dirty_links;
         w->dirty_links = l->dirty_next;

@@ -17,7 +17,8 @@
  *
  * Build and run:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 \
- *       -D_GNU_SOURCE test/fuzz/fuzz_config.c config/*.c -linih \
+ *       -D_GNU_SOURCE test/fuzz/fuzz_config.c config/config.c \
+ *       config/config_file.c -linih \
  *       -o build/fuzz_config
  *   build/fuzz_config -max_total_time=30 test/fuzz/corpus/config
  */

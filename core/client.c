@@ -74,6 +74,7 @@ void client_accepted(struct worker *w, int fd)
     c->fd = fd;
     c->id = atomic_fetch_add(&w->rt->next_client_id, 1) + 1;
     c->multi_slot = -1;
+    c->proto = 2;
     c->multiplex_off = w->rt->cfg->disable_multiplexing == CONFIG_MULTIPLEXING_ALWAYS;
     c->recv_op.kind = OP_CLIENT_RECV;
     c->send_op.kind = OP_CLIENT_SEND;
@@ -115,6 +116,19 @@ static void client_close(struct client *c)
     c->nreqs = 0;
     while (c->plinks)
         link_giveback(c->plinks); /* busy, watching or subscribed: closed */
+}
+
+void client_set_name(struct client *c, const char *name, size_t len)
+{
+    free(c->name);
+    c->name = NULL;
+    if (len == 0)
+        return;
+    c->name = malloc(len + 1);
+    if (!c->name)
+        abort();
+    memcpy(c->name, name, len);
+    c->name[len] = '\0';
 }
 
 void client_kill(struct client *c)
@@ -182,6 +196,7 @@ static void client_maybe_free(struct client *c)
     free(c->tail);
     free(c->recv_buf);
     resp_buf_free(&c->multi_buf);
+    free(c->name);
     atomic_fetch_sub_explicit(&w->stats->clients, 1, memory_order_relaxed);
     free(c);
 }

@@ -78,6 +78,58 @@ static void cmd_select(struct client *c, size_t argc)
         client_reply_error(c, "ERR SELECT is not allowed in cluster mode");
 }
 
+static void write_str_field(struct resp_buf *b, const char *k, const char *v)
+{
+    resp_write_bulk(b, k, strlen(k));
+    resp_write_bulk(b, v, strlen(v));
+}
+
+/* HELLO [protover [AUTH user pass] [SETNAME name]]: the proxy answers with
+ * a Redis 7-like map and from now on speaks that protocol to this client
+ * (its calls go over links that speak it too). */
+static void cmd_hello(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    int proto = c->proto;
+    size_t i = 1;
+    if (argc >= 2) {
+        if (w->lens[1] != 1 || (w->argv[1][0] != '2' && w->argv[1][0] != '3')) {
+            client_reply_error(c, "NOPROTO unsupported protocol version");
+            return;
+        }
+        proto = w->argv[1][0] - '0';
+        i = 2;
+    }
+    for (; i < argc; i++) {
+        if (arg_is(w, i, "auth") && i + 2 < argc) {
+            i += 2; /* checked by the requirepass gate before we get here */
+        } else if (arg_is(w, i, "setname") && i + 1 < argc) {
+            i++;
+            client_set_name(c, w->argv[i], w->lens[i]);
+        } else {
+            char msg[128];
+            snprintf(msg, sizeof msg, "ERR Syntax error in HELLO option '%.*s'",
+                     (int)(w->lens[i] > 32 ? 32 : w->lens[i]), w->argv[i]);
+            client_reply_error(c, msg);
+            return;
+        }
+    }
+    c->proto = proto;
+    struct resp_buf b = {0};
+    resp_write_map_head(&b, proto, 7);
+    write_str_field(&b, "server", "ringslot");
+    write_str_field(&b, "version", RINGSLOT_VERSION);
+    resp_write_bulk(&b, "proto", 5);
+    resp_write_integer(&b, proto);
+    resp_write_bulk(&b, "id", 2);
+    resp_write_integer(&b, (long long)c->id);
+    write_str_field(&b, "mode", "cluster");
+    write_str_field(&b, "role", "master");
+    resp_write_bulk(&b, "modules", 7);
+    resp_write_array_head(&b, 0);
+    client_reply_buf(c, &b);
+}
+
 /* ------------------------------------------------------------------------ */
 /* PROXY                                                                     */
 
@@ -266,7 +318,7 @@ static struct link *subscriber_link(struct client *c, int slot)
     if (w->topo && w->topo->nmasters) {
         unsigned node = w->topo->slot_master[slot];
         if (node != CLUSTER_NO_NODE)
-            shared = link_get(w, w->topo->nodes[node].addr);
+            shared = link_get(w, w->topo->nodes[node].addr, c->proto);
         else
             err = "CLUSTERDOWN Hash slot not served";
     } else {
@@ -343,7 +395,7 @@ static void unsubscribe_locally(struct client *c, size_t argc)
         if (argc > 1)
             resp_write_bulk(&b, w->argv[i], w->lens[i]);
         else
-            resp_write_null(&b, 2);
+            resp_write_null(&b, c->proto);
         resp_write_integer(&b, 0);
     }
     client_reply_buf(c, &b);
@@ -499,6 +551,7 @@ static const struct proxy_command table[] = {
     {"flushall", all_ok},
     {"flushdb", all_ok},
     {"function", cmd_function},
+    {"hello", cmd_hello},
     {"keys", all_concat},
     {"lastsave", all_min},
     {"monitor", refused},

@@ -76,11 +76,15 @@ static int call_slot(struct worker *w, const struct command_info *ci, size_t arg
     return slot;
 }
 
-static struct link *node_link(struct worker *w, unsigned node)
+/* The shared link to a node for a protocol; RESP2 links are cached by
+ * node index for the current topology. */
+static struct link *node_link(struct worker *w, unsigned node, int proto)
 {
     assert(node < w->node_links_len);
+    if (proto != 2)
+        return link_get(w, w->topo->nodes[node].addr, proto);
     if (!w->node_links[node])
-        w->node_links[node] = link_get(w, w->topo->nodes[node].addr);
+        w->node_links[node] = link_get(w, w->topo->nodes[node].addr, 2);
     return w->node_links[node];
 }
 
@@ -104,18 +108,18 @@ static void request_set_bytes(struct client *c, struct request *r, const char *b
     memcpy(r->buf, buf, r->len);
 }
 
-void route_to_node(struct worker *w, struct request *r, unsigned node)
+void route_to_node(struct worker *w, struct request *r, unsigned node, int proto)
 {
     const struct cluster_topology *t = w->topo;
     if (!t || node >= t->nnodes) {
         request_fail(r, "CLUSTERDOWN The cluster is down");
         return;
     }
-    link_enqueue(node_link(w, node), r);
+    link_enqueue(node_link(w, node, proto), r);
 }
 
 /* The link for a slot (-1: any master), or NULL with *err set. */
-static struct link *slot_link(struct worker *w, int slot, const char **err)
+static struct link *slot_link(struct worker *w, int slot, int proto, const char **err)
 {
     const struct cluster_topology *t = w->topo;
     if (!t || t->nmasters == 0) {
@@ -127,13 +131,13 @@ static struct link *slot_link(struct worker *w, int slot, const char **err)
         *err = "CLUSTERDOWN Hash slot not served";
         return NULL;
     }
-    return node_link(w, node);
+    return node_link(w, node, proto);
 }
 
-void route_to_slot(struct worker *w, struct request *r, int slot)
+void route_to_slot(struct worker *w, struct request *r, int slot, int proto)
 {
     const char *err = NULL;
-    struct link *l = slot_link(w, slot, &err);
+    struct link *l = slot_link(w, slot, proto, &err);
     if (l)
         link_enqueue(l, r);
     else
@@ -196,7 +200,7 @@ static void route(struct client *c, const char *buf, const struct command_info *
         return;
     }
     const char *err = NULL;
-    struct link *l = slot_link(w, slot, &err);
+    struct link *l = slot_link(w, slot, c->proto, &err);
     if (l)
         l = client_link(c, l, ci, argc);
     else {
@@ -232,7 +236,7 @@ void dispatch_forward_any(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     const char *err = NULL;
-    struct link *l = slot_link(w, -1, &err);
+    struct link *l = slot_link(w, -1, c->proto, &err);
     if (!l) {
         client_reply_error(c, err);
         return;
@@ -308,7 +312,7 @@ void dispatch_exec(struct client *c)
     struct worker *w = c->w;
     const char *err = NULL;
     /* After WATCH the block must run where the watch is (EXEC unwatches). */
-    struct link *l = c->watch_link ? c->watch_link : slot_link(w, c->multi_slot, &err);
+    struct link *l = c->watch_link ? c->watch_link : slot_link(w, c->multi_slot, c->proto, &err);
     c->watch_link = NULL;
     if (!l) {
         client_reply_error(c, err);
@@ -421,8 +425,9 @@ static bool request_wanted(const struct request *r)
     return r->parent ? r->parent->client != NULL : r->client != NULL;
 }
 
-void dispatch_redirect(struct worker *w, struct request *r, const char *reply, size_t len)
+void dispatch_redirect(struct link *from, struct request *r, const char *reply, size_t len)
 {
+    struct worker *w = from->w;
     bool is_ask;
     char addr[CLUSTER_ADDR_MAX];
     bool redirect;
@@ -446,5 +451,18 @@ void dispatch_redirect(struct worker *w, struct request *r, const char *reply, s
         atomic_fetch_add_explicit(&w->stats->moved, 1, memory_order_relaxed);
         control_request_refresh(w->rt, w->id, addr);
     }
-    link_enqueue(link_get(w, addr), r);
+    /* A call that needed its own connection keeps needing one there. */
+    struct link *to;
+    if (from->kind == LINK_PRIVATE && r->client) {
+        to = client_private_link(r->client, addr);
+        if (!to)
+            to = link_lend(w, addr, r->client);
+        if (!to) {
+            request_fail(r, "ERR max number of private connections to the cluster reached");
+            return;
+        }
+    } else {
+        to = link_get(w, addr, from->proto);
+    }
+    link_enqueue(to, r);
 }

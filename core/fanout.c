@@ -440,9 +440,10 @@ void fanout_child_reply(struct request *child, const char *data, size_t len)
 static void route_children(struct worker *w, struct request *p, const int *slots)
 {
     size_t n = p->fan->n;
+    int proto = p->client->proto;
     struct request **kids = p->fan->children;
     for (size_t i = 0; i < n; i++)
-        route_to_slot(w, kids[i], slots[i]);
+        route_to_slot(w, kids[i], slots[i], proto);
 }
 
 struct split_key {
@@ -553,7 +554,7 @@ void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind)
     size_t n = p->fan->n;
     struct request **kids = p->fan->children;
     for (size_t m = 0; m < n; m++)
-        route_to_node(w, kids[m], (unsigned)m);
+        route_to_node(w, kids[m], (unsigned)m, c->proto);
 }
 
 void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t n,
@@ -628,5 +629,5 @@ void fanout_scan(struct client *c, size_t argc)
     add_child(p, request_from_args(w, (int)argc, w->argv, w->lens));
     w->argv[1] = saved;
     w->lens[1] = saved_len;
-    route_to_node(w, p->fan->children[0], shard);
+    route_to_node(w, p->fan->children[0], shard, c->proto);
 }

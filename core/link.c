@@ -78,13 +78,15 @@ static void request_expect_replies(struct request *r)
     r->block_redirect[0] = '\0';
 }
 
-static struct link *link_new(struct worker *w, const char *addr, enum link_kind kind)
+static struct link *link_new(struct worker *w, const char *addr, enum link_kind kind,
+                             int proto)
 {
     struct link *l = calloc(1, sizeof *l);
     if (!l)
         abort();
     l->w = w;
     l->kind = kind;
+    l->proto = proto;
     snprintf(l->addr, sizeof l->addr, "%s", addr);
     l->fd = -1;
     l->state = LINK_IDLE;
@@ -100,12 +102,12 @@ static struct link *link_new(struct worker *w, const char *addr, enum link_kind 
     return l;
 }
 
-struct link *link_get(struct worker *w, const char *addr)
+struct link *link_get(struct worker *w, const char *addr, int proto)
 {
     for (struct link *l = w->links; l; l = l->next)
-        if (l->kind == LINK_SHARED && strcmp(l->addr, addr) == 0)
+        if (l->kind == LINK_SHARED && l->proto == proto && strcmp(l->addr, addr) == 0)
             return l;
-    return link_new(w, addr, LINK_SHARED);
+    return link_new(w, addr, LINK_SHARED, proto);
 }
 
 #define PRIVATE_LINKS_MAX 4096 /* per worker */
@@ -118,12 +120,13 @@ struct link *link_lend(struct worker *w, const char *addr, struct client *c)
         if (l->kind != LINK_PRIVATE)
             continue;
         nprivate++;
-        if (!found && l->pooled && l->state == LINK_READY && strcmp(l->addr, addr) == 0)
+        if (!found && l->pooled && l->state == LINK_READY && l->proto == c->proto &&
+            strcmp(l->addr, addr) == 0)
             found = l;
     }
     if (!found && nprivate >= PRIVATE_LINKS_MAX)
         return NULL;
-    struct link *l = found ? found : link_new(w, addr, LINK_PRIVATE);
+    struct link *l = found ? found : link_new(w, addr, LINK_PRIVATE, c->proto);
     l->pooled = false;
     l->owner = c;
     l->owner_next = c->plinks;
@@ -272,9 +275,32 @@ static void arm_recv(struct link *l)
     l->ops++;
 }
 
+/* A RESP3 link says HELLO 3 before anything else; its reply is dropped
+ * (the request has no client). */
+static void say_hello(struct link *l)
+{
+    static const char hello[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+    struct request *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->buf = r->inline_bytes;
+    r->len = sizeof hello - 1;
+    memcpy(r->buf, hello, r->len);
+    r->state = REQ_QUEUED;
+    r->link = l;
+    assert(l->head == l->unsent); /* nothing written on the new socket yet */
+    r->lnext = l->head;
+    l->head = l->unsent = r;
+    if (!l->tail)
+        l->tail = r;
+    l->nqueued++;
+}
+
 static void link_ready(struct link *l)
 {
     l->state = LINK_READY;
+    if (l->proto == 3)
+        say_hello(l);
     l->failures = 0;
     resp_reply_init(&l->rp);
     l->in_off = l->in_len = 0;
@@ -534,7 +560,7 @@ static void one_reply(struct link *l, const char *data, size_t len, char first)
     }
     pop_head(l);
     if (first == '-')
-        dispatch_redirect(l->w, r, data, len);
+        dispatch_redirect(l, r, data, len);
     else
         request_reply(r, data, len);
     if (l->kind == LINK_PRIVATE && l->owner && l->nqueued == 0)

@@ -203,6 +203,7 @@ struct link {
     bool pooled;              /* private, idle, waiting in the pool */
     bool doomed;              /* private: free once its ops are done */
     bool subscriber;          /* private, pub/sub: every reply is a push */
+    int proto;                /* 2 or 3: RESP3 clients get RESP3 links */
     char addr[CLUSTER_ADDR_MAX];
     struct sockaddr_storage sa;
     socklen_t salen;
@@ -274,6 +275,8 @@ struct client {
     struct link *plinks;             /* lent to this client */
     struct link *watch_link;         /* WATCH state lives on this one */
     bool multiplex_off;              /* PROXY MULTIPLEXING OFF / always */
+    int proto;                       /* RESP version (HELLO), 2 or 3 */
+    char *name;                      /* CLIENT SETNAME / HELLO SETNAME */
     unsigned sublinks;               /* how many plinks are subscribers */
     struct link *pubsub_link;        /* SUBSCRIBE/PSUBSCRIBE go here */
 
@@ -338,7 +341,7 @@ void *worker_main(void *w);
 void worker_destroy(struct worker *w);
 
 /* links (link.c) */
-struct link *link_get(struct worker *w, const char *addr);
+struct link *link_get(struct worker *w, const char *addr, int proto);
 void link_enqueue(struct link *l, struct request *r);
 void link_flush(struct link *l);
 void link_handle(struct worker *w, struct op *op, int res, unsigned flags);
@@ -355,6 +358,7 @@ void client_private_idle(struct client *c, struct link *l);
 void client_push(struct client *c, const char *data, size_t len);
 /* The subscriber link of c died or c must go: close the client. */
 void client_kill(struct client *c);
+void client_set_name(struct client *c, const char *name, size_t len);
 void link_shutdown_all(struct worker *w);
 /* Free doomed private links whose ops are done (end of a loop iteration). */
 void link_reap(struct worker *w);
@@ -409,11 +413,11 @@ struct request *request_from_args(struct worker *w, int argc, const char **argv,
                                   const size_t *lens);
 /* Queue r on the link of the master that serves `slot` (or any master for
  * slot -1); answers CLUSTERDOWN itself when there is none. */
-void route_to_slot(struct worker *w, struct request *r, int slot);
+void route_to_slot(struct worker *w, struct request *r, int slot, int proto);
 /* Slot of the call in w->argv: -1 keyless, -2 across slots. */
 int dispatch_slot(struct worker *w, const struct command_info *ci, size_t argc);
 /* Queue r on the link of topology node `node`. */
-void route_to_node(struct worker *w, struct request *r, unsigned node);
+void route_to_node(struct worker *w, struct request *r, unsigned node, int proto);
 
 /* Append a request made elsewhere to the client's FIFO. */
 void client_append(struct client *c, struct request *r);
@@ -426,7 +430,7 @@ void dispatch_forward_on(struct client *c, size_t argc, struct link *l);
 void dispatch_forward_any(struct client *c, size_t argc);
 /* Write the client's queued MULTI block. */
 void dispatch_exec(struct client *c);
-void dispatch_redirect(struct worker *w, struct request *r, const char *reply, size_t len);
+void dispatch_redirect(struct link *from, struct request *r, const char *reply, size_t len);
 /* Remember a MOVED/ASK seen inside a MULTI block (see struct request). */
 void dispatch_note_block_redirect(struct request *r, const char *reply, size_t len);
 

@@ -31,6 +31,13 @@ static void wrong_arity(struct client *c, const char *name)
     client_reply_error(c, msg);
 }
 
+/* READONLY / READWRITE / ASKING: the proxy routes and follows
+ * redirections itself, so these are accepted and change nothing. */
+static void reply_ok(struct client *c, size_t argc)
+{
+    client_reply_bytes(c, "+OK\r\n", 5);
+}
+
 static void reply_bulk(struct client *c, const char *s, size_t len)
 {
     struct resp_buf b = {0};
@@ -541,7 +548,9 @@ static void cmd_exec(struct client *c, size_t argc)
 
 static const struct proxy_command table[] = {
     {"bgrewriteaof", all_ok},
+    {"asking", reply_ok},
     {"bgsave", all_first},
+    {"cluster", clustermode_command},
     {"dbsize", all_sum},
     {"debug", refused},
     {"discard", cmd_discard},
@@ -564,6 +573,8 @@ static const struct proxy_command table[] = {
     {"punsubscribe", cmd_unsubscribe},
     {"quit", cmd_quit},
     {"randomkey", cmd_randomkey},
+    {"readonly", reply_ok},
+    {"readwrite", reply_ok},
     {"replconf", refused},
     {"replicaof", refused},
     {"reset", cmd_reset},

@@ -317,6 +317,7 @@ void *control_main(void *arg)
         struct pollfd pfd = {.fd = ctl.rt->ctl_wakeup_fd, .events = POLLIN};
         if (poll(&pfd, 1, next_wait(&ctl, now)) == 1)
             drain_queue(&ctl);
+        clustermode_publish_pending(ctl.rt);
         now = clock_ms();
         bool periodic = now >= ctl.next_periodic_ms;
         bool retry = ctl.failures && next_wait(&ctl, now) == 0;

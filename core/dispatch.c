@@ -199,6 +199,10 @@ static void route(struct client *c, const char *buf, const struct command_info *
             client_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
     }
+    /* cluster mode: maybe point the client at the proxy owning the slot
+     * (never inside MULTI, a blocking call or pub/sub) */
+    if (slot >= 0 && !c->sublinks && !needs_private(w, ci, argc) && clustermode_moved(c, slot))
+        return;
     const char *err = NULL;
     struct link *l = slot_link(w, slot, c->proto, &err);
     if (l)

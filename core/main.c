@@ -72,6 +72,7 @@ static int runtime_init(struct runtime *rt, const struct config *cfg)
 
 static void runtime_destroy(struct runtime *rt)
 {
+    clustermode_stop(rt);
     for (int i = 0; i < rt->nworkers; i++)
         if (rt->workers[i])
             worker_destroy(rt->workers[i]);
@@ -80,6 +81,20 @@ static void runtime_destroy(struct runtime *rt)
     close(rt->ctl_wakeup_fd);
     free(rt->workers);
     free(rt->stats);
+}
+
+/* Cluster mode: hand our slots over, then keep answering MOVED for them
+ * for a grace period so clients move before we close. A second signal
+ * still exits at once. */
+static void leave_cluster(struct runtime *rt, int sfd)
+{
+    atomic_store(&rt->leaving, true);
+    clustermode_leave(rt);
+    struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+    if (poll(&pfd, 1, CLUSTER_LEAVE_GRACE_MS) == 1) {
+        log_warn("second signal: exiting now");
+        _exit(1);
+    }
 }
 
 /* Block until SIGTERM/SIGINT; then until the workers are done (or a second
@@ -98,6 +113,8 @@ static void wait_for_shutdown(struct runtime *rt, int sfd)
                     _exit(1);
                 }
                 log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
+                if (rt->consensus)
+                    leave_cluster(rt, sfd);
                 atomic_store(&rt->stopping, true);
                 uint64_t one = 1;
                 ssize_t n = write(rt->ctl_wakeup_fd, &one, sizeof one);
@@ -166,7 +183,8 @@ int main(int argc, char **argv)
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
     static struct runtime rt;
-    if (runtime_init(&rt, &cfg) < 0 || start_workers(&rt) < 0) {
+    if (runtime_init(&rt, &cfg) < 0 || start_workers(&rt) < 0 ||
+        clustermode_start(&rt) < 0) {
         runtime_destroy(&rt);
         return 1;
     }

@@ -55,7 +55,10 @@ struct worker_stats {
     char pad[64];
 };
 
-enum snapshot_slot_id { SLOT_TOPOLOGY, SLOT_COMMANDS, SLOT_COUNT };
+enum snapshot_slot_id { SLOT_TOPOLOGY, SLOT_COMMANDS, SLOT_PROXYMAP, SLOT_COUNT };
+
+struct proxy_map;
+struct consensus;
 
 struct runtime {
     const struct config *cfg;
@@ -64,11 +67,14 @@ struct runtime {
     struct mq ctl_queue;                  /* workers → control */
     int ctl_wakeup_fd;                    /* eventfd for the queue */
     _Atomic bool stopping;                /* set by main on SIGTERM/SIGINT */
+    _Atomic bool leaving;                 /* cluster mode: handing slots over */
     _Atomic bool topology_ready;          /* a topology was published once */
     _Atomic uint64_t refreshes;           /* topology refreshes done */
     _Atomic uint64_t next_client_id;
     _Atomic int workers_done;             /* workers whose loop has ended */
     int64_t start_ms;
+    _Atomic(struct proxy_map *) pending_map; /* consensus → control hand-over */
+    struct consensus *consensus;          /* cluster mode only */
     int nworkers;
     struct worker **workers;
     struct worker_stats *stats;           /* [nworkers] */
@@ -277,6 +283,9 @@ struct client {
     bool multiplex_off;              /* PROXY MULTIPLEXING OFF / always */
     int proto;                       /* RESP version (HELLO), 2 or 3 */
     char *name;                      /* CLIENT SETNAME / HELLO SETNAME */
+    bool foreign_seen;               /* cluster mode: a call for another
+                                        proxy's slot was served */
+    int64_t last_moved_ms;           /* cluster mode: last MOVED hint */
     unsigned sublinks;               /* how many plinks are subscribers */
     struct link *pubsub_link;        /* SUBSCRIBE/PSUBSCRIBE go here */
 
@@ -314,6 +323,7 @@ struct worker {
     /* Per-batch view of the snapshots (valid only inside a batch). */
     const struct cluster_topology *topo;
     const struct command_table *cmds;
+    const struct proxy_map *pmap;       /* CLUSTER replies, MOVED hints */
     /* node index of `topo` → link; rebuilt when the topology changes */
     struct link **node_links;
     size_t node_links_len;
@@ -421,6 +431,17 @@ void route_to_node(struct worker *w, struct request *r, unsigned node, int proto
 
 /* Append a request made elsewhere to the client's FIFO. */
 void client_append(struct client *c, struct request *r);
+
+/* cluster mode (clustermode.c) */
+#define CLUSTER_MOVED_HINT_MS 5000
+#define CLUSTER_LEAVE_GRACE_MS 1000
+int clustermode_start(struct runtime *rt);       /* main, before threads */
+void clustermode_publish_pending(struct runtime *rt); /* control thread */
+void clustermode_leave(struct runtime *rt);      /* SIGTERM: slots move first */
+void clustermode_stop(struct runtime *rt);
+void clustermode_command(struct client *c, size_t argc); /* CLUSTER … */
+/* Answered -MOVED to the slot's owner proxy instead of served? */
+bool clustermode_moved(struct client *c, int slot);
 
 /* dispatch (dispatch.c): one parsed command */
 void dispatch_command(struct client *c, const char *buf);

@@ -419,6 +419,7 @@ static void load_snapshots(struct worker *w)
     snapshot_reader_enter(&rt->snap, (size_t)w->id);
     w->topo = snapshot_load(&rt->slots[SLOT_TOPOLOGY]);
     w->cmds = snapshot_load(&rt->slots[SLOT_COMMANDS]);
+    w->pmap = snapshot_load(&rt->slots[SLOT_PROXYMAP]);
     if (!w->cmds)
         w->cmds = command_table_builtin();
     if (w->topo && w->topo->version != w->node_links_version) {

@@ -22,7 +22,7 @@
  *      resp_buf by the workers; consensus_slot_owner() for MOVED hints; a
  *      one-node map for outside cluster mode.
  *
- *   3. The protocol (node.c, lease.c, cport.c, its own thread): leader lease
+ *   3. The protocol (node.c, rconn.c, cport.c; its own thread): leader lease
  *      in Redis (the backend cluster, key routed by following MOVED, or
  *      --lease-redis), terms that only grow, the map stored with a
  *      compare-and-set on (leader, term), a RESP server on the cport
@@ -38,7 +38,7 @@
  *                                             the callee from then on; free
  *                                             it with proxy_map_free)
  *
- * The publish callback runs on the consensus thread. DESIGN §2 lets only the
+ * The publish hook runs on the consensus thread. DESIGN §2 lets only the
  * control thread publish snapshots, so core's callback should hand the map
  * over (atomic exchange into a "pending" pointer, freeing a map it replaces,
  * plus a write to the control eventfd) and the control thread then calls
@@ -173,18 +173,30 @@ bool consensus_read_id_file(const char *path, char out[PROXY_ID_LEN + 1]);
 
 struct consensus;
 
-/* Called on the consensus thread with each newly accepted map (owned by
- * the callee). */
-typedef void (*consensus_publish_fn)(void *arg, struct proxy_map *map);
+/* What core hands to consensus_start. Every hook runs on the consensus
+ * thread. */
+struct consensus_hooks {
+    /* Each newly accepted map; the callee owns it (proxy_map_free). The
+     * first call (the one-member map) happens inside consensus_start, on
+     * the caller's thread; later ones on the consensus thread. */
+    void (*publish)(void *arg, struct proxy_map *map);
+    /* One log line (no newline); NULL = silent. */
+    void (*log)(void *arg, enum log_level level, const char *msg);
+    /* Called first on the new thread (e.g. to name it for the log). */
+    void (*thread_init)(void *arg);
+    void *arg;
+};
 
 /*
  * Start cluster mode: load or create the node id (--node-id-file), bind the
  * cport, publish the initial one-member map (this proxy owns everything
  * until it learns the cluster's map), and start the thread. Returns NULL
- * with a message in err on failure (cport in use, unreadable id file).
+ * with a message in err on failure (cport in use, unwritable id file).
+ * cfg must outlive consensus_stop.
  */
-struct consensus *consensus_start(const struct config *cfg, consensus_publish_fn publish,
-                                  void *arg, char *err, size_t errlen);
+struct consensus *consensus_start(const struct config *cfg,
+                                  const struct consensus_hooks *hooks,
+                                  char *err, size_t errlen);
 /* This proxy's node id (stable for the process's life). */
 const char *consensus_node_id(const struct consensus *c);
 /*

@@ -63,4 +63,97 @@ bool rconn_idle(const struct rconn *rc);
 
 int64_t consensus_clock_ms(void);
 
+/* ------------------------------------------------------------------------ */
+
+#define SCONN_MAX 256
+#define SCONN_MAX_IN (4u << 20)
+#define MEMBER_TOMBSTONES 16
+
+/* A member as the leader tracks it (itself excluded). */
+struct member_state {
+    bool used;
+    struct proxy_member info;
+    int64_t last_seen;        /* last heartbeat or probe reply */
+    uint64_t acked_term, acked_version; /* the map it reported */
+    struct rconn probe;
+};
+
+struct sconn {
+    int fd;
+    bool authed;
+    bool closing;             /* close once the output is written */
+    char *in;
+    size_t in_len, in_cap;
+    struct resp_buf out;
+    size_t out_off;
+    struct resp_req_parser parser;
+    int poll_index;
+};
+
+enum role { ROLE_FOLLOWER, ROLE_LEADER };
+
+struct consensus {
+    const struct config *cfg;
+    struct consensus_hooks hooks;
+    struct proxy_member me;
+    char key_leader[128], key_term[128], key_map[128];
+    int lease_ms, hb_ms, node_timeout_ms;
+
+    int wake_fd, listen_fd;
+    pthread_t thread;
+    bool thread_started;
+    _Atomic bool stop_req, leave_req, left;
+
+    struct proxy_map *map;          /* the accepted map (own copy) */
+    uint64_t max_term_seen, max_version_seen;
+
+    /* lease store */
+    struct rconn lease;
+    size_t entry_index;             /* next entry point to try */
+    bool lease_busy;                /* a lease operation is in flight */
+    int64_t next_lease_ms;
+    enum role role;
+    bool leader_ready;              /* leader: stored map read, leading */
+    uint64_t term;                  /* as leader */
+    char lease_value[256];          /* as leader: what the key holds */
+    int64_t renew_ok_sent_ms;       /* send time of the last good renewal */
+    int64_t renew_sent_ms;
+    bool leader_known;
+    char leader_value[256];         /* last value read */
+    char leader_id[PROXY_ID_LEN + 1];
+    char prev_leader_id[PROXY_ID_LEN + 1]; /* the leader before our term */
+    char leader_host[PROXY_IP_MAX];
+    int leader_cport;
+    bool released;                  /* leaving leader: lease released */
+    bool map_stored_dirty;          /* leader: store the map again */
+
+    /* follower */
+    struct rconn to_leader;
+    int64_t last_leader_contact_ms;
+    bool auth_rejected;             /* the leader refused our password */
+    int64_t next_hb_ms;
+    bool hb_inflight, getmap_inflight;
+
+    /* leader */
+    struct member_state members[PROXY_MAP_MAX_MEMBERS];
+    bool leaving;                   /* graceful leave in progress */
+    int64_t leave_started_ms;
+    struct { char id[PROXY_ID_LEN + 1]; int64_t until; } tombs[MEMBER_TOMBSTONES];
+
+    struct sconn *conns[SCONN_MAX];
+};
+
+/* cport.c: the server side */
+int cport_listen(struct consensus *c, char *err, size_t errlen);
+void cport_accept(struct consensus *c);
+void cport_handle(struct consensus *c, struct sconn *s, short revents);
+short cport_events(const struct sconn *s);
+void cport_close_all(struct consensus *c);
+
+/* node.c: what cport commands call */
+void node_on_heartbeat(struct consensus *c, const struct proxy_member *m, bool leaving,
+                       struct resp_buf *out);
+void node_accept_map(struct consensus *c, const struct proxy_map *m);
+void node_write_members(struct consensus *c, struct resp_buf *out);
+
 #endif

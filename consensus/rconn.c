@@ -103,8 +103,7 @@ static void push_tag(struct rconn *rc, int tag)
 
 bool rconn_send(struct consensus *c, struct rconn *rc, int tag, int argc, const char **argv)
 {
-    (void)c;
-    if (rc->npend + 2 > RCONN_MAX_PENDING)
+    if (atomic_load(&c->stop_req) || rc->npend + 2 > RCONN_MAX_PENDING)
         return false;
     if (rc->state == RCONN_CLOSED) {
         if (start_connect(rc) < 0)

@@ -128,6 +128,8 @@ struct command_table *command_table_from_reply(const struct resp_value *reply,
                                                const char **err);
 void command_table_free(struct command_table *t);
 size_t command_table_size(const struct command_table *t); /* top-level commands */
+/* The i-th top-level command, i < command_table_size (PROXY COMMAND). */
+const struct command_info *command_table_at(const struct command_table *t, size_t i);
 
 /*
  * Look up argv[0] (and argv[1] for commands with subcommands), case

@@ -217,6 +217,11 @@ size_t command_table_size(const struct command_table *t)
     return t->ncommands;
 }
 
+const struct command_info *command_table_at(const struct command_table *t, size_t i)
+{
+    return &t->commands[i];
+}
+
 /* ------------------------------------------------------------------------ */
 /* Arena for tables built from a reply                                      */
 

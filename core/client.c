@@ -10,7 +10,25 @@
  * Lifetime: a client is freed when it is CLOSING and no op is in flight.
  * Requests still queued on links are orphaned (client = NULL) and freed by
  * the link when their reply arrives, so a shared link never loses its
- * reply/request pairing.
+ * reply/request pairing; requests parked by hold.c are orphaned too and
+ * dropped by its next pass, never sent.
+ *
+ * Limits (Redis's names and texts):
+ *   maxclients       the client over the limit gets "-ERR max number of
+ *                    clients reached", then the connection is closed
+ *   client-reply-budget   backpressure: while a client's unsent replies
+ *                    (out + sending + replies kept out of order) pass it,
+ *                    its socket is not read (the multishot recv is
+ *                    cancelled); reading resumes below half of it. A small
+ *                    budget deadlocks clients that write a whole pipeline
+ *                    before reading (redis-py does), hence 256 MB.
+ *   client-output-buffer-limit   normal / pubsub (a subscribed client):
+ *                    past the hard limit, or the soft one for its seconds,
+ *                    the client is closed. Checked where output grows
+ *                    (client_flush) and once a second (client_scan).
+ *   timeout          idle seconds (no input) before a client is closed;
+ *                    subscribers and clients awaiting a reply are exempt
+ *   tcp-keepalive    as Redis's anetKeepAlive
  */
 #include <assert.h>
 #include <errno.h>
@@ -26,6 +44,7 @@
 #define FALLBACK_RECV_SIZE 16384
 
 static void client_maybe_free(struct client *c);
+static void client_close(struct client *c);
 
 static void flush_later(struct client *c)
 {
@@ -39,7 +58,7 @@ static void flush_later(struct client *c)
 static void arm_recv(struct client *c)
 {
     struct worker *w = c->w;
-    if (c->recv_armed || c->state != CLIENT_OPEN || c->reading_stopped)
+    if (c->recv_armed || c->state != CLIENT_OPEN || c->reading_stopped || c->paused)
         return;
     struct io_uring_sqe *sqe = worker_sqe(w);
     if (w->use_bufring) {
@@ -61,20 +80,58 @@ void client_rearm(struct client *c)
     arm_recv(c);
 }
 
+/* Redis's maxclients check: true if fd was answered and closed. Pending
+ * input is read away first so that the close sends FIN, not an RST that
+ * could destroy the error before the client reads it. */
+static bool refuse_if_full(struct worker *w, int fd)
+{
+    struct runtime *rt = w->rt;
+    if (atomic_fetch_add(&rt->nclients, 1) < w->cfg->maxclients)
+        return false;
+    atomic_fetch_sub(&rt->nclients, 1);
+    static const char err[] = "-ERR max number of clients reached\r\n";
+    char sink[1024];
+    for (int i = 0; i < 64 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+        ;
+    ssize_t n = send(fd, err, sizeof err - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)n;
+    close(fd);
+    atomic_fetch_add_explicit(&w->stats->rejected_clients, 1, memory_order_relaxed);
+    return true;
+}
+
+/* Redis's anetKeepAlive: probes after `interval` idle seconds, then every
+ * interval/3, dead after 3 unanswered (a no-op on a unix socket). */
+static void set_keepalive(int fd, int interval)
+{
+    if (interval <= 0)
+        return;
+    int one = 1, idle = interval, every = interval / 3 > 0 ? interval / 3 : 1, count = 3;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &every, sizeof every);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+}
+
 void client_accepted(struct worker *w, int fd)
 {
+    if (refuse_if_full(w, fd))
+        return;
     struct client *c = calloc(1, sizeof *c);
     if (!c) {
+        atomic_fetch_sub(&w->rt->nclients, 1);
         close(fd);
         return;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    set_keepalive(fd, w->rt->cfg->tcpkeepalive);
     c->w = w;
     c->fd = fd;
     c->id = atomic_fetch_add(&w->rt->next_client_id, 1) + 1;
     c->multi_slot = -1;
     c->proto = 2;
+    c->created_ms = c->last_ms = w->now_ms;
     c->multiplex_off = w->rt->cfg->disable_multiplexing == CONFIG_MULTIPLEXING_ALWAYS;
     c->recv_op.kind = OP_CLIENT_RECV;
     c->send_op.kind = OP_CLIENT_SEND;
@@ -104,8 +161,8 @@ static void client_close(struct client *c)
     while (r) {
         struct request *next = r->cnext;
         r->cnext = NULL;
-        if (r->state == REQ_QUEUED && (r->link || r->fan)) {
-            /* the link (or the last child's reply) frees it */
+        if (r->state == REQ_QUEUED && (r->link || r->fan || r->wait != REQ_WAIT_NONE)) {
+            /* the link (the last child's reply, the next hold pass) frees it */
             r->client = NULL;
         } else {
             request_free(r);
@@ -184,9 +241,9 @@ static void client_maybe_free(struct client *c)
             *p = c->flush_next;
             break;
         }
-    for (struct client **p = &w->need_rearm; *p; p = &(*p)->flush_next)
+    for (struct client **p = &w->need_rearm; c->rearm_listed && *p; p = &(*p)->rearm_next)
         if (*p == c) {
-            *p = c->flush_next;
+            *p = c->rearm_next;
             break;
         }
     close(c->fd);
@@ -197,7 +254,10 @@ static void client_maybe_free(struct client *c)
     free(c->recv_buf);
     resp_buf_free(&c->multi_buf);
     free(c->name);
+    free(c->lib_name);
+    free(c->lib_ver);
     atomic_fetch_sub_explicit(&w->stats->clients, 1, memory_order_relaxed);
+    atomic_fetch_sub(&w->rt->nclients, 1);
     free(c);
 }
 
@@ -239,7 +299,9 @@ static void deliver_ready(struct client *c)
         if (!c->rhead)
             c->rtail = NULL;
         c->nreqs--;
-        obuf_append(&c->out, r->reply, r->reply_len);
+        if (!r->silent)
+            obuf_append(&c->out, r->reply, r->reply_len);
+        c->early_bytes -= r->reply_len;
         request_free(r);
     }
     if (c->out.bytes)
@@ -260,12 +322,14 @@ void request_reply(struct request *r, const char *data, size_t len)
     }
     r->link = NULL;
     r->state = REQ_DONE;
+    metrics_reply(c->w, r, data);
     if (c->rhead == r) { /* in order: straight to the output, no copy */
         c->rhead = r->cnext;
         if (!c->rhead)
             c->rtail = NULL;
         c->nreqs--;
-        obuf_append(&c->out, data, len);
+        if (!r->silent)
+            obuf_append(&c->out, data, len);
         request_free(r);
         deliver_ready(c);
         return;
@@ -275,12 +339,22 @@ void request_reply(struct request *r, const char *data, size_t len)
         abort();
     memcpy(r->reply, data, len);
     r->reply_len = len;
+    c->early_bytes += len;
+    flush_later(c); /* output limits count replies kept out of order */
 }
 
 void request_fail(struct request *r, const char *err)
 {
-    char line[256];
-    int n = snprintf(line, sizeof line, "-%s\r\n", err);
+    /* A longer text is cut, keeping the CRLF that ends the line (snprintf
+     * returns the length it wanted, not what it wrote). */
+    char line[1024];
+    int n = snprintf(line, sizeof line - 2, "-%s", err);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n > sizeof line - 3)
+        n = (int)(sizeof line - 3);
+    line[n++] = '\r';
+    line[n++] = '\n';
     if (r->client)
         atomic_fetch_add_explicit(&r->client->w->stats->errors, 1, memory_order_relaxed);
     request_reply(r, line, (size_t)n);
@@ -303,6 +377,11 @@ struct request *client_request_new(struct client *c)
 void client_append(struct client *c, struct request *r)
 {
     r->client = c;
+    metrics_request(c->w, r);
+    if (c->reply_off || c->reply_skip) { /* CLIENT REPLY: answered, not sent */
+        r->silent = true;
+        c->reply_skip = false;
+    }
     if (c->rtail)
         c->rtail->cnext = r;
     else
@@ -412,10 +491,15 @@ static void handle_recv(struct client *c, int res, unsigned flags)
     }
     if (res == -ENOBUFS && c->state == CLIENT_OPEN) {
         /* The ring is empty: wait until a buffer goes back. */
-        c->flush_next = w->need_rearm;
-        w->need_rearm = c;
+        if (!c->rearm_listed) {
+            c->rearm_listed = true;
+            c->rearm_next = w->need_rearm;
+            w->need_rearm = c;
+        }
         return;
     }
+    if (res == -ECANCELED && c->state == CLIENT_OPEN && c->paused)
+        return; /* backpressure cancelled the recv (client_pause) */
     if (res <= 0) {
         if (flags & IORING_CQE_F_BUFFER)
             return_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
@@ -423,6 +507,7 @@ static void handle_recv(struct client *c, int res, unsigned flags)
         return;
     }
     const char *data;
+    c->last_ms = w->now_ms; /* `timeout` counts from the last input */
     if (flags & IORING_CQE_F_BUFFER) {
         unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
         data = w->bufs + (size_t)bid * w->buf_size;
@@ -441,9 +526,103 @@ static void handle_recv(struct client *c, int res, unsigned flags)
 /* ------------------------------------------------------------------------ */
 /* Output                                                                    */
 
+/* Unsent replies: not yet taken by the kernel, or kept until an earlier
+ * reply arrives. */
+static size_t pending_output(const struct client *c)
+{
+    return c->out.bytes + c->sending.bytes + c->early_bytes;
+}
+
+/* Redis's client-output-buffer-limit for c's class: true once c must go
+ * (past the hard limit; past the soft one since more than its seconds). */
+static bool over_output_limit(struct client *c, size_t pending)
+{
+    const struct config *cfg = c->w->cfg;
+    const struct config_obuf_limit *lim =
+        &cfg->obuf_limits[c->sublinks ? CONFIG_OBUF_PUBSUB : CONFIG_OBUF_NORMAL];
+    if (lim->hard_bytes > 0 && pending >= (unsigned long long)lim->hard_bytes)
+        return true;
+    if (lim->soft_bytes <= 0 || pending < (unsigned long long)lim->soft_bytes) {
+        c->soft_since_ms = 0;
+        return false;
+    }
+    if (!c->soft_since_ms) {
+        c->soft_since_ms = c->w->now_ms;
+        return false;
+    }
+    return c->w->now_ms - c->soft_since_ms > (int64_t)lim->soft_seconds * 1000;
+}
+
+/* Backpressure: stop reading c until its replies drain (handle_send). A
+ * multishot recv is cancelled; its -ECANCELED is not an error. What
+ * arrives before the cancel lands is still handled (a few buffers). */
+static void client_pause(struct client *c)
+{
+    c->paused = true;
+    if (c->recv_armed && c->w->use_bufring) {
+        struct io_uring_sqe *sqe = worker_sqe(c->w);
+        io_uring_prep_cancel(sqe, &c->recv_op, 0);
+        io_uring_sqe_set_data(sqe, NULL);
+    }
+}
+
+static void client_resume_if_drained(struct client *c)
+{
+    long long budget = c->w->cfg->client_reply_budget;
+    if (!c->paused || (budget > 0 && pending_output(c) > (unsigned long long)budget / 2))
+        return;
+    c->paused = false;
+    arm_recv(c);
+}
+
+/* Close c for an output limit or idleness. Outermost callers only. */
+static void client_drop(struct client *c, const char *why)
+{
+    log_warn("client id=%llu closed: %s (%zu bytes of replies unsent)",
+             (unsigned long long)c->id, why, pending_output(c));
+    atomic_fetch_add_explicit(&c->w->stats->output_limit_kills, 1, memory_order_relaxed);
+    client_close(c);
+    client_maybe_free(c);
+}
+
+/* Where output grew: limits, then backpressure. True if c was closed (and
+ * maybe freed). */
+static bool check_output(struct client *c)
+{
+    size_t pending = pending_output(c);
+    if (over_output_limit(c, pending)) {
+        client_drop(c, "over client-output-buffer-limit");
+        return true;
+    }
+    long long budget = c->w->cfg->client_reply_budget;
+    if (budget > 0 && !c->paused && pending > (unsigned long long)budget)
+        client_pause(c);
+    return false;
+}
+
+/* Once a second: clients idle past `timeout` (not subscribers, nor those
+ * awaiting a reply: Redis exempts pub/sub and blocked clients too; nor
+ * paused ones), and clients over a soft output limit that got no output
+ * since. */
+void client_scan(struct worker *w)
+{
+    w->next_scan_ms = w->now_ms + 1000;
+    int64_t idle_ms = (int64_t)w->cfg->timeout * 1000;
+    for (struct client *c = w->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->state != CLIENT_OPEN)
+            continue;
+        if (c->soft_since_ms && over_output_limit(c, pending_output(c)))
+            client_drop(c, "over client-output-buffer-limit (soft)");
+        else if (idle_ms > 0 && w->now_ms - c->last_ms > idle_ms && !c->sublinks &&
+                 !c->nreqs && !c->paused) /* paused: we stopped reading it */
+            client_drop(c, "idle timeout");
+    }
+}
+
 void client_flush(struct client *c)
 {
-    if (c->send_armed || c->state != CLIENT_OPEN)
+    if (c->state != CLIENT_OPEN || check_output(c) || c->send_armed)
         return;
     if (c->out.bytes == 0) {
         if (c->close_after_reply && c->nreqs == 0) {
@@ -489,8 +668,10 @@ static void handle_send(struct client *c, int res)
         c->out = rest;
         memset(&c->sending, 0, sizeof c->sending);
     }
-    if (c->state == CLIENT_OPEN)
+    if (c->state == CLIENT_OPEN) {
+        client_resume_if_drained(c);
         flush_later(c);
+    }
 }
 
 void client_handle(struct worker *w, struct op *op, int res, unsigned flags)

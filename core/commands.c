@@ -9,10 +9,15 @@
  * Handlers read their arguments from w->argv / w->lens and answer through
  * client_reply_*, which keeps the reply in request order.
  */
+#include <assert.h>
+#include <malloc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -138,7 +143,18 @@ static void cmd_hello(struct client *c, size_t argc)
 }
 
 /* ------------------------------------------------------------------------ */
-/* PROXY                                                                     */
+/* INFO and PROXY INFO                                                       */
+
+/* The Redis version whose protocol and commands ringslot serves, for tools
+ * that read redis_version from INFO (the backend's own may differ). */
+#define REDIS_COMPAT_VERSION "7.0.0"
+
+/* jemalloc's mallctl when the binary links it (release); the ASan build
+ * uses the sanitizer's allocator and has none. */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
+                   size_t newlen) __attribute__((weak));
+/* The sanitizers' allocator statistics (sanitizer builds only). */
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
 
 static void sum_stats(const struct runtime *rt, struct worker_stats *out)
 {
@@ -149,38 +165,476 @@ static void sum_stats(const struct runtime *rt, struct worker_stats *out)
     for (int i = 0; i < rt->nworkers; i++) {
         SUM(commands); SUM(errors); SUM(moved); SUM(ask);
         SUM(clients); SUM(clients_total); SUM(bytes_in); SUM(bytes_out);
+        SUM(ops_per_sec);
     }
 #undef SUM
 }
 
-static unsigned long long get(_Atomic uint64_t *v)
+static unsigned long long get(const _Atomic uint64_t *v)
 {
     return (unsigned long long)atomic_load_explicit(v, memory_order_relaxed);
 }
 
-static void proxy_info(struct client *c)
+/* printf into the info text. */
+static void addf(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void addf(struct resp_buf *b, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        resp_buf_append(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void human_bytes(char *out, size_t outlen, unsigned long long n)
+{
+    static const char units[] = "BKMGT";
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, outlen, "%lluB", n);
+    else
+        snprintf(out, outlen, "%.2f%c", v, units[u]);
+}
+
+static void info_server(struct client *c, struct resp_buf *b, const char *title)
+{
+    struct worker *w = c->w;
+    const struct config *cfg = w->cfg; /* this batch's runtime config */
+    struct utsname u;
+    if (uname(&u) < 0)
+        memset(&u, 0, sizeof u);
+    long long up = (clock_ms() - w->rt->start_ms) / 1000;
+    addf(b, "# %s\r\n", title);
+    addf(b, "redis_version:%s\r\nringslot_version:%s\r\nproxy_version:%s\r\n",
+         REDIS_COMPAT_VERSION, RINGSLOT_VERSION, RINGSLOT_VERSION);
+    addf(b, "redis_mode:%s\r\n", cfg->cluster_mode ? "cluster" : "standalone");
+    addf(b, "os:%s %s %s\r\narch_bits:%d\r\n", u.sysname, u.release, u.machine,
+         (int)(sizeof(long) * 8));
+    addf(b, "multiplexing_api:io_uring\r\nio_backend:io_uring%s\r\n",
+         w->use_bufring ? " (multishot recv, buffer ring)" : " (single-shot recv)");
+    addf(b, "gcc_version:%d.%d.%d\r\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+    addf(b, "process_id:%ld\r\nthreads:%d\r\ntcp_port:%d\r\n", (long)getpid(),
+         w->rt->nworkers, cfg->port);
+    addf(b, "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n", up, up / 86400);
+    addf(b, "acl_user:%s\r\n", cfg->auth_user[0] ? cfg->auth_user : "default");
+    if (cfg->unixsocket[0])
+        addf(b, "unix_socket:%s\r\nunix_socket_permissions:%o\r\n", cfg->unixsocket,
+             cfg->unixsocketperm);
+}
+
+/* Connected clients come from each worker's own counter, not from reading
+ * another worker's client table. */
+static void info_clients(struct client *c, struct resp_buf *b, const struct worker_stats *s)
 {
     struct runtime *rt = c->w->rt;
-    struct worker_stats s;
-    sum_stats(rt, &s);
+    addf(b, "# Clients\r\nconnected_clients:%llu\r\nmaxclients:%d\r\n",
+         get(&s->clients), c->w->cfg->maxclients);
+    for (int i = 0; i < rt->nworkers; i++)
+        addf(b, "thread_%d_clients:%llu\r\n", i, get(&rt->stats[i].clients));
+}
+
+static unsigned long long rss_bytes(void)
+{
+    unsigned long long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%llu %llu", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
+/* Bytes the allocator has handed out: jemalloc's stats.allocated after an
+ * epoch refresh, else the sanitizer's count, else glibc's mallinfo2. */
+static unsigned long long used_memory(const char **allocator)
+{
+    if (mallctl) {
+        uint64_t epoch = 1;
+        size_t allocated = 0, sz = sizeof allocated;
+        mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+        if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0) {
+            *allocator = "jemalloc";
+            return allocated;
+        }
+    }
+    if (__sanitizer_get_current_allocated_bytes) {
+        *allocator = "sanitizer";
+        return __sanitizer_get_current_allocated_bytes();
+    }
+    *allocator = "libc";
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+static void info_memory(struct resp_buf *b)
+{
+    const char *allocator;
+    unsigned long long used = used_memory(&allocator), rss = rss_bytes();
+    unsigned long long total = (unsigned long long)sysconf(_SC_PHYS_PAGES) *
+                               (unsigned long long)sysconf(_SC_PAGESIZE);
+    char h1[32], h2[32], h3[32];
+    human_bytes(h1, sizeof h1, used);
+    human_bytes(h2, sizeof h2, rss);
+    human_bytes(h3, sizeof h3, total);
+    addf(b, "# Memory\r\nused_memory:%llu\r\nused_memory_human:%s\r\n"
+         "used_memory_rss:%llu\r\nused_memory_rss_human:%s\r\n"
+         "total_system_memory:%llu\r\ntotal_system_memory_human:%s\r\n"
+         "mem_allocator:%s\r\n", used, h1, rss, h2, total, h3, allocator);
+}
+
+static void info_stats(struct client *c, struct resp_buf *b, const struct worker_stats *s)
+{
+    const struct worker_stats *m = s;
+    addf(b, "# Stats\r\ntotal_connections_received:%llu\r\n"
+         "total_commands_processed:%llu\r\ninstantaneous_ops_per_sec:%llu\r\n"
+         "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
+         "total_error_replies:%llu\r\nmoved_followed:%llu\r\nask_followed:%llu\r\n"
+         "topology_refreshes:%llu\r\n",
+         get(&m->clients_total), get(&m->commands), get(&m->ops_per_sec),
+         get(&m->bytes_in), get(&m->bytes_out), get(&m->errors), get(&m->moved),
+         get(&m->ask), get(&c->w->rt->refreshes));
+}
+
+static void info_cluster(struct client *c, struct resp_buf *b)
+{
     const struct cluster_topology *t = c->w->topo;
-    char text[2048];
-    int n = snprintf(text, sizeof text,
-        "# Proxy\r\nproxy_version:%s\r\nthreads:%d\r\nio_backend:io_uring%s\r\n"
-        "uptime_in_seconds:%lld\r\n"
-        "# Clients\r\nconnected_clients:%llu\r\ntotal_connections_received:%llu\r\n"
-        "# Stats\r\ntotal_commands_processed:%llu\r\nerror_replies:%llu\r\n"
-        "moved_followed:%llu\r\nask_followed:%llu\r\ntopology_refreshes:%llu\r\n"
-        "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
-        "# Cluster\r\nnodes:%zu\r\nmasters:%zu\r\nslots_covered:%u\r\n",
-        RINGSLOT_VERSION, rt->nworkers,
-        c->w->use_bufring ? " (multishot recv, buffer ring)" : " (single-shot recv)",
-        (long long)((clock_ms() - rt->start_ms) / 1000),
-        get(&s.clients), get(&s.clients_total), get(&s.commands), get(&s.errors),
-        get(&s.moved), get(&s.ask), get(&rt->refreshes), get(&s.bytes_in),
-        get(&s.bytes_out), t ? t->nnodes : 0, t ? t->nmasters : 0,
-        t ? cluster_topology_covered(t) : 0);
-    reply_bulk(c, text, (size_t)n);
+    size_t nodes = t ? t->nnodes : 0, masters = t ? t->nmasters : 0;
+    addf(b, "# Cluster\r\ncluster_enabled:%d\r\nnodes:%zu\r\nmasters:%zu\r\n"
+         "replicas:%zu\r\nslots_covered:%u\r\n", c->w->cfg->cluster_mode ? 1 : 0,
+         nodes, masters, nodes - masters, t ? cluster_topology_covered(t) : 0);
+}
+
+enum info_section {
+    SEC_SERVER = 1, SEC_CLIENTS = 2, SEC_MEMORY = 4, SEC_STATS = 8, SEC_CLUSTER = 16,
+    SEC_KEYSPACE = 32, SEC_ALL = 63,
+};
+
+/* Which sections INFO's arguments name (Redis 7: several, any case;
+ * unknown names add nothing). */
+static unsigned info_sections(struct worker *w, size_t first, size_t argc, bool proxy)
+{
+    static const struct { const char *name; unsigned bits; } names[] = {
+        {"server", SEC_SERVER}, {"proxy", SEC_SERVER}, {"clients", SEC_CLIENTS},
+        {"memory", SEC_MEMORY}, {"stats", SEC_STATS}, {"cluster", SEC_CLUSTER},
+        {"keyspace", SEC_KEYSPACE}, {"default", SEC_ALL}, {"all", SEC_ALL},
+        {"everything", SEC_ALL},
+    };
+    unsigned bits = argc > first ? 0 : SEC_ALL;
+    for (size_t i = first; i < argc; i++)
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (arg_is(w, i, names[k].name))
+                bits |= names[k].bits;
+    return proxy ? bits & ~(unsigned)SEC_KEYSPACE : bits;
+}
+
+/* The proxy's own sections, separated by blank lines as Redis does. */
+static void info_text(struct client *c, unsigned bits, bool proxy, struct resp_buf *b)
+{
+    struct worker_stats s;
+    sum_stats(c->w->rt, &s);
+    size_t before = b->len;
+#define SEP() do { if (b->len > before) resp_buf_append(b, "\r\n", 2); } while (0)
+    if (bits & SEC_SERVER)
+        info_server(c, b, proxy ? "Proxy" : "Server");
+    if (bits & SEC_CLIENTS) {
+        SEP();
+        info_clients(c, b, &s);
+    }
+    if (bits & SEC_MEMORY) {
+        SEP();
+        info_memory(b);
+    }
+    if (bits & SEC_STATS) {
+        SEP();
+        info_stats(c, b, &s);
+    }
+    if (bits & SEC_CLUSTER) {
+        SEP();
+        info_cluster(c, b);
+    }
+    if (bits & SEC_KEYSPACE)
+        SEP();
+#undef SEP
+}
+
+/* INFO [section …]: the proxy's sections; keyspace is the masters' INFO
+ * keyspace summed (fanout.c). */
+static void cmd_info(struct client *c, size_t argc)
+{
+    unsigned bits = info_sections(c->w, 1, argc, false);
+    struct resp_buf text = {0};
+    info_text(c, bits, false, &text);
+    if (bits & SEC_KEYSPACE) {
+        fanout_info(c, text.data ? text.data : "", text.len);
+    } else {
+        struct resp_buf b = {0};
+        fanout_write_text(&b, c->proto, text.data ? text.data : "", text.len);
+        client_reply_buf(c, &b);
+    }
+    resp_buf_free(&text);
+}
+
+/* ------------------------------------------------------------------------ */
+/* CLIENT (the proxy's own clients)                                          */
+
+static void client_help(struct client *c)
+{
+    static const char *lines[] = {
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME", "    Return the name of the current connection.",
+        "ID", "    Return the ID of the current connection.",
+        "INFO", "    Return information about the current client connection.",
+        "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options: ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE.",
+        "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+        "    Return information about client connections of every proxy thread.",
+        "NO-EVICT (ON|OFF)", "    Accepted; the proxy's clients are never evicted.",
+        "NO-TOUCH (ON|OFF)", "    Accepted; keys are touched by the nodes as usual.",
+        "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
+        "SETINFO <option> <value>", "    Set LIB-NAME or LIB-VER of the current connection.",
+        "SETNAME <name>", "    Assign the name <name> to the current connection.",
+        "HELP", "    Print this help.",
+    };
+    struct resp_buf b = {0};
+    resp_write_array_head(&b, (long long)(sizeof lines / sizeof lines[0]));
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        resp_write_simple(&b, lines[i]);
+    client_reply_buf(c, &b);
+}
+
+/* Redis's rule for names and SETINFO values: printable, no spaces. */
+static bool name_ok(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '!' || s[i] > '~')
+            return false;
+    return true;
+}
+
+static void client_setname(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (!name_ok(w->argv[2], w->lens[2])) {
+        client_reply_error(c, "ERR Client names cannot contain spaces, newlines or "
+                              "special characters.");
+        return;
+    }
+    client_set_name(c, w->argv[2], w->lens[2]);
+    reply_ok(c, argc);
+}
+
+static void client_setinfo(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    char **field = arg_is(w, 2, "lib-name") ? &c->lib_name
+                 : arg_is(w, 2, "lib-ver") ? &c->lib_ver : NULL;
+    if (!field) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "ERR Unrecognized option '%.*s'",
+                 (int)(w->lens[2] > 64 ? 64 : w->lens[2]), w->argv[2]);
+        client_reply_error(c, msg);
+        return;
+    }
+    if (!name_ok(w->argv[3], w->lens[3])) {
+        client_reply_error(c, "ERR lib-name and lib-ver cannot contain spaces, newlines "
+                              "or special characters.");
+        return;
+    }
+    free(*field);
+    *field = strndup(w->argv[3], w->lens[3]);
+    reply_ok(c, argc);
+}
+
+/* CLIENT REPLY OFF and SKIP are not answered themselves (client.c drops
+ * the replies of the requests they cover). */
+static void client_reply_mode(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (arg_is(w, 2, "on")) {
+        c->reply_off = c->reply_skip = false;
+        reply_ok(c, argc);
+    } else if (arg_is(w, 2, "off")) {
+        c->reply_off = true;
+    } else if (arg_is(w, 2, "skip")) {
+        if (!c->reply_off)
+            c->reply_skip = true;
+    } else {
+        client_reply_error(c, "ERR syntax error");
+    }
+}
+
+static void client_on_off(struct client *c, size_t argc)
+{
+    if (arg_is(c->w, 2, "on") || arg_is(c->w, 2, "off"))
+        reply_ok(c, argc);
+    else
+        client_reply_error(c, "ERR syntax error");
+}
+
+static void client_info_reply(struct client *c)
+{
+    struct resp_buf line = {0}, b = {0};
+    client_info_line(c, &line, "client|info");
+    resp_buf_append(&line, "\n", 1);
+    fanout_write_text(&b, c->proto, line.data, line.len);
+    resp_buf_free(&line);
+    client_reply_buf(c, &b);
+}
+
+/* Subcommands with a fixed number of arguments: name, argc, handler. */
+static bool client_simple(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc == 2 && arg_is(w, 1, "id")) {
+        struct resp_buf b = {0};
+        resp_write_integer(&b, (long long)c->id);
+        client_reply_buf(c, &b);
+    } else if (argc == 2 && arg_is(w, 1, "getname")) {
+        if (c->name) {
+            reply_bulk(c, c->name, strlen(c->name));
+        } else {
+            struct resp_buf b = {0};
+            resp_write_null(&b, c->proto);
+            client_reply_buf(c, &b);
+        }
+    } else if (argc == 3 && arg_is(w, 1, "setname")) {
+        client_setname(c, argc);
+    } else if (argc == 4 && arg_is(w, 1, "setinfo")) {
+        client_setinfo(c, argc);
+    } else if (argc == 2 && arg_is(w, 1, "info")) {
+        client_info_reply(c);
+    } else if (argc == 3 && arg_is(w, 1, "reply")) {
+        client_reply_mode(c, argc);
+    } else if (argc == 3 && (arg_is(w, 1, "no-evict") || arg_is(w, 1, "no-touch"))) {
+        client_on_off(c, argc);
+    } else if (argc == 2 && arg_is(w, 1, "help")) {
+        client_help(c);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* Features that need a connection of the client's own to every node. */
+static bool client_refused(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (arg_is(w, 1, "tracking") || arg_is(w, 1, "caching") ||
+        arg_is(w, 1, "trackinginfo") || arg_is(w, 1, "getredir")) {
+        client_reply_error(c, "ERR CLIENT TRACKING is not supported by ringslot: "
+                              "client-side caching needs the client's own connection "
+                              "to every node");
+        return true;
+    }
+    if (arg_is(w, 1, "pause") || arg_is(w, 1, "unpause") || arg_is(w, 1, "unblock")) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "ERR CLIENT %.*s is not supported by ringslot",
+                 (int)(w->lens[1] > 32 ? 32 : w->lens[1]), w->argv[1]);
+        client_reply_error(c, msg);
+        return true;
+    }
+    return false;
+}
+
+static void cmd_client(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc < 2) {
+        wrong_arity(c, "client");
+    } else if (client_simple(c, argc) || client_refused(c, argc)) {
+        return;
+    } else if (arg_is(w, 1, "list")) {
+        xworker_client_list(c, argc);
+    } else if (arg_is(w, 1, "kill") && argc >= 3) {
+        xworker_client_kill(c, argc);
+    } else {
+        char msg[200];
+        snprintf(msg, sizeof msg, "ERR unknown subcommand or wrong number of arguments "
+                 "for '%.*s'. Try CLIENT HELP.", (int)(w->lens[1] > 64 ? 64 : w->lens[1]),
+                 w->argv[1]);
+        client_reply_error(c, msg);
+    }
+}
+
+/* CONFIG: GET (and HELP) from one master, whose answer stands for all;
+ * SET, RESETSTAT and REWRITE change every master (+OK or the first error).
+ * Replicas are not reached: the proxy never writes to them. */
+static void cmd_config(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc >= 2 && (arg_is(w, 1, "set") || arg_is(w, 1, "resetstat") ||
+                      arg_is(w, 1, "rewrite")))
+        fanout_all_masters(c, argc, MERGE_OK);
+    else
+        dispatch_forward_any(c, argc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* PROXY                                                                     */
+
+/* redis-cluster-proxy's error for a bad PROXY call. */
+static void unknown_subcommand(struct client *c, const char *cmd, const char *help)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "ERR Unknown subcommand or wrong number of arguments for "
+             "'%s'. Try %s", cmd, help);
+    client_reply_error(c, msg);
+}
+
+static void reply_status_array(struct client *c, const char *const *lines, size_t n)
+{
+    struct resp_buf b = {0};
+    resp_write_array_head(&b, (long long)n);
+    for (size_t i = 0; i < n; i++)
+        resp_write_simple(&b, lines[i]);
+    client_reply_buf(c, &b);
+}
+
+static void proxy_help(struct client *c)
+{
+    static const char *const lines[] = {
+        "PROXY <subcommand> arg arg ... arg",
+        "INFO   [section]           -- Get info about Proxy",
+        "CONFIG GET <param>         -- Get Proxy's configuration value for <param>",
+        "CONFIG SET <param> <value> -- Set Proxy's configuration value for <param> to <value>",
+        "MULTIPLEXING STATUS|OFF    -- Get current client's multiplexing status or turn it "
+        "off (private cluster connection)",
+        "COMMAND [type]             -- List commands currently known by the Proxy. type can "
+        "be used to filter commands (unsupported|crossslots-unsupported)",
+        "CLIENT <subcmd>            -- Execute client specific actions (type `PROXY CLIENT "
+        "HELP` for more info)",
+        "CLUSTER [subcmd]           -- Execute cluster specific actions (type `PROXY CLUSTER "
+        "HELP` for more info)",
+        "DEBUG <subcmd>             -- Utilities for debugging the proxy (type `PROXY DEBUG "
+        "HELP` for more info)",
+        "SHUTDOWN [ASAP]            -- Shutdown the proxy. If `ASAP` is used, exit at once, "
+        "otherwise finish what is in flight first.",
+        "LOG [level] <message>      -- Log message to Proxy's log, for debugging purpose",
+        "PING                       -- Reply PONG",
+    };
+    reply_status_array(c, lines, sizeof lines / sizeof lines[0]);
+}
+
+static void proxy_info(struct client *c, size_t argc)
+{
+    if (argc > 3) {
+        unknown_subcommand(c, "PROXY INFO", "PROXY HELP");
+        return;
+    }
+    struct resp_buf text = {0}, b = {0};
+    info_text(c, info_sections(c->w, 2, argc, true), true, &text);
+    resp_write_bulk(&b, text.data ? text.data : "", text.len);
+    resp_buf_free(&text);
+    client_reply_buf(c, &b);
 }
 
 static void proxy_multiplexing(struct client *c, size_t argc)
@@ -195,21 +649,243 @@ static void proxy_multiplexing(struct client *c, size_t argc)
         else
             client_reply_bytes(c, "+on\r\n", 5);
     } else {
-        client_reply_error(c, "ERR Invalid PROXY MULTIPLEXING subcommand");
+        unknown_subcommand(c, "PROXY MULTIPLEXING", "PROXY HELP");
     }
+}
+
+/* The proxy's own handler for a command name, if any. */
+static bool proxy_refuses(const char *name);
+
+/* Commands with several keys that cannot be split across slots. */
+static bool crossslot_unsupported(const struct command_info *ci)
+{
+    static const char *const splittable[] = {"mget", "mset", "del", "unlink", "exists",
+                                             "touch"};
+    bool multi = (ci->flags & CMD_MOVABLE_KEYS) ||
+                 (ci->first_key > 0 && (ci->last_key < 0 || ci->last_key > ci->first_key));
+    if (!multi)
+        return false;
+    for (size_t i = 0; i < sizeof splittable / sizeof splittable[0]; i++)
+        if (strcmp(ci->name, splittable[i]) == 0)
+            return false;
+    return true;
+}
+
+/* PROXY COMMAND [UNSUPPORTED|CROSSSLOTS-UNSUPPORTED]: redis-cluster-proxy's
+ * rows [name, arity, first key, last key, step, unsupported]. */
+static void proxy_command(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    bool only_unsupported = argc == 3 && arg_is(w, 2, "unsupported");
+    bool only_cross = argc == 3 && arg_is(w, 2, "crossslots-unsupported");
+    if (argc > 3 || (argc == 3 && !only_unsupported && !only_cross)) {
+        client_reply_error(c, "ERR Invalid argument `TYPE` for `PROXY COMMAND`. Supported "
+                              "types: unsupported, crossslots-unsupported");
+        return;
+    }
+    struct resp_buf rows = {0}, b = {0};
+    long long n = 0;
+    for (size_t i = 0; i < command_table_size(w->cmds); i++) {
+        const struct command_info *ci = command_table_at(w->cmds, i);
+        bool unsupported = proxy_refuses(ci->name);
+        if ((only_unsupported && !unsupported) || (only_cross && !crossslot_unsupported(ci)))
+            continue;
+        resp_write_array_head(&rows, 6);
+        resp_write_simple(&rows, ci->name);
+        resp_write_integer(&rows, ci->arity);
+        resp_write_integer(&rows, ci->first_key);
+        resp_write_integer(&rows, ci->last_key);
+        resp_write_integer(&rows, ci->key_step);
+        resp_write_integer(&rows, unsupported);
+        n++;
+    }
+    resp_write_array_head(&b, n);
+    resp_buf_append(&b, rows.data, rows.len);
+    resp_buf_free(&rows);
+    client_reply_buf(c, &b);
+}
+
+/* PROXY CLIENT ID|THREAD|HELP: ids as redis-cluster-proxy shows them,
+ * "thread:id". */
+static void proxy_client(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    struct resp_buf b = {0};
+    if (argc == 3 && arg_is(w, 2, "id")) {
+        char id[48];
+        snprintf(id, sizeof id, "%d:%llu", w->id, (unsigned long long)c->id);
+        resp_write_simple(&b, id);
+    } else if (argc == 3 && arg_is(w, 2, "thread")) {
+        resp_write_integer(&b, w->id);
+    } else if (argc == 3 && arg_is(w, 2, "help")) {
+        static const char *const lines[] = {
+            "PROXY CLIENT <subcommand> [arg arg ... arg]",
+            "ID     -- Get current client's internal id",
+            "THREAD -- Get current client's thread id",
+        };
+        reply_status_array(c, lines, 3);
+        return;
+    } else {
+        unknown_subcommand(c, "PROXY CLIENT", "PROXY CLIENT HELP");
+        return;
+    }
+    client_reply_buf(c, &b);
+}
+
+/* One master as redis-cluster-proxy lists it: name ip port slots replicas
+ * connected (is this worker's shared link to it up). */
+static void cluster_node_row(struct worker *w, struct resp_buf *b, unsigned m)
+{
+    const struct cluster_topology *t = w->topo;
+    const struct cluster_node *n = &t->nodes[m];
+    long long slots = 0, replicas = 0;
+    for (unsigned s = 0; s < CLUSTER_SLOTS; s++)
+        slots += t->slot_master[s] == m;
+    for (size_t i = t->nmasters; i < t->nnodes; i++)
+        replicas += !t->nodes[i].is_master && t->nodes[i].master == m;
+    bool connected = false;
+    for (struct link *l = w->links; l; l = l->next)
+        connected = connected || (l->kind == LINK_SHARED && l->state == LINK_READY &&
+                                  strcmp(l->addr, n->addr) == 0);
+    resp_write_array_head(b, 12);
+    resp_write_simple(b, "name");
+    resp_write_simple(b, n->id[0] ? n->id : n->addr);
+    resp_write_simple(b, "ip");
+    resp_write_simple(b, n->host);
+    resp_write_simple(b, "port");
+    resp_write_integer(b, n->port);
+    resp_write_simple(b, "slots");
+    resp_write_integer(b, slots);
+    resp_write_simple(b, "replicas");
+    resp_write_integer(b, replicas);
+    resp_write_simple(b, "connected");
+    resp_write_integer(b, connected);
+}
+
+/* PROXY CLUSTER [INFO|STATUS|CONNECTION|NODES]: a flat array of
+ * name/value pairs, as redis-cluster-proxy replies. */
+static void proxy_cluster_info(struct client *c, bool status, bool conn, bool nodes)
+{
+    struct worker *w = c->w;
+    const struct cluster_topology *t = w->topo;
+    struct resp_buf b = {0};
+    resp_write_array_head(&b, 2 * (status + conn + nodes));
+    if (status) {
+        resp_write_simple(&b, "status");
+        resp_write_simple(&b, !t || cluster_topology_covered(t) < CLUSTER_SLOTS
+                                  ? "broken" : "updated");
+    }
+    if (conn) {
+        resp_write_simple(&b, "connection");
+        resp_write_simple(&b, c->multiplex_off || c->plinks ? "private" : "shared");
+    }
+    if (nodes) {
+        resp_write_simple(&b, "nodes");
+        if (!t) {
+            resp_write_null(&b, c->proto);
+        } else {
+            resp_write_array_head(&b, (long long)t->nmasters);
+            for (unsigned m = 0; m < t->nmasters; m++)
+                cluster_node_row(w, &b, m);
+        }
+    }
+    client_reply_buf(c, &b);
+}
+
+static void proxy_cluster(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc == 2 || (argc == 3 && arg_is(w, 2, "info"))) {
+        proxy_cluster_info(c, true, true, true);
+    } else if (argc == 3 && arg_is(w, 2, "status")) {
+        proxy_cluster_info(c, true, false, false);
+    } else if (argc == 3 && arg_is(w, 2, "connection")) {
+        proxy_cluster_info(c, false, true, false);
+    } else if (argc == 3 && arg_is(w, 2, "nodes")) {
+        proxy_cluster_info(c, false, false, true);
+    } else if (argc == 3 && arg_is(w, 2, "update")) {
+        /* The control thread refreshes in the background; rcp's "started". */
+        control_request_refresh(w->rt, w->id, NULL);
+        client_reply_bytes(c, "+started\r\n", 10);
+    } else if (argc == 3 && arg_is(w, 2, "help")) {
+        static const char *const lines[] = {
+            "PROXY CLUSTER [subcommand]",
+            "-,INFO     -- Get info for the cluster associated with the calling client",
+            "STATUS     -- Get status for the cluster associated with the calling client. "
+            "Status can be: updated|updating|broken",
+            "CONNECTION -- Get the connection type for the cluster associated with the "
+            "calling client. Type can be: shared|private",
+            "NODES      -- Get a list of the master nodes of the cluster associated with "
+            "the calling client.",
+            "UPDATE     -- Request an update of the configuration for the cluster.",
+        };
+        reply_status_array(c, lines, sizeof lines / sizeof lines[0]);
+    } else {
+        unknown_subcommand(c, "PROXY CLUSTER", "PROXY CLUSTER HELP");
+    }
+}
+
+#define PROXY_LOG_MAX_LEN 4096
+
+/* PROXY LOG [level] message: written to the proxy's log at that level
+ * (default debug, as redis-cluster-proxy). */
+static void proxy_log(struct client *c, size_t argc)
+{
+    static const char *const levels[] = {"debug", "info", "success", "warning", "error"};
+    struct worker *w = c->w;
+    if (argc != 3 && argc != 4) {
+        unknown_subcommand(c, "PROXY LOG", "PROXY HELP");
+        return;
+    }
+    int level = LOG_DEBUG;
+    if (argc == 4) {
+        level = -1;
+        for (int i = 0; i < 5; i++)
+            if (arg_is(w, 2, levels[i]))
+                level = i;
+        if (level < 0) {
+            client_reply_error(c, "ERR Invalid log level, valid level names: debug, info, "
+                                  "success, warning, error");
+            return;
+        }
+    }
+    size_t mi = argc - 1;
+    if (w->lens[mi] > PROXY_LOG_MAX_LEN) {
+        client_reply_error(c, "ERR Log message too long!");
+        return;
+    }
+    if ((enum log_level)level >= log_get_level())
+        log_msg((enum log_level)level, "%.*s", (int)w->lens[mi], w->argv[mi]);
+    reply_ok(c, argc);
 }
 
 static void cmd_proxy(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
-    if (argc >= 2 && arg_is(w, 1, "multiplexing"))
+    if (admin_proxy_command(c, argc)) /* CONFIG, SHUTDOWN, DEBUG, AUTH */
+        return;
+    if (argc < 2)
+        unknown_subcommand(c, "PROXY", "PROXY HELP");
+    else if (arg_is(w, 1, "multiplexing"))
         proxy_multiplexing(c, argc);
-    else if (argc >= 2 && arg_is(w, 1, "info"))
-        proxy_info(c);
-    else if (argc == 2 && arg_is(w, 1, "ping"))
+    else if (arg_is(w, 1, "info"))
+        proxy_info(c, argc);
+    else if (arg_is(w, 1, "ping") && argc == 2)
         client_reply_bytes(c, "+PONG\r\n", 7);
+    else if (arg_is(w, 1, "command"))
+        proxy_command(c, argc);
+    else if (arg_is(w, 1, "client") && argc >= 3)
+        proxy_client(c, argc);
+    else if (arg_is(w, 1, "cluster"))
+        proxy_cluster(c, argc);
+    else if (arg_is(w, 1, "log"))
+        proxy_log(c, argc);
+    else if (arg_is(w, 1, "help") && argc == 2)
+        proxy_help(c);
+    else if (arg_is(w, 1, "client"))
+        unknown_subcommand(c, "PROXY CLIENT", "PROXY CLIENT HELP");
     else
-        client_reply_error(c, "ERR Unknown PROXY subcommand or wrong number of arguments");
+        unknown_subcommand(c, "PROXY", "PROXY HELP");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -279,7 +955,7 @@ static void cmd_wait(struct client *c, size_t argc)
         client_reply_error(c, "ERR timeout is not an integer or out of range");
         return;
     }
-    long long cap = w->rt->cfg->wait_timeout_cap_ms;
+    long long cap = w->cfg->wait_timeout_cap_ms;
     if (timeout == 0 || timeout > cap)
         timeout = cap;
     int n = snprintf(num, sizeof num, "%lld", timeout);
@@ -310,54 +986,106 @@ static void refused(struct client *c, size_t argc)
 /* Pub/Sub                                                                   */
 
 /*
- * A subscribed client gets private subscriber links: one for SUBSCRIBE and
- * PSUBSCRIBE (Redis Cluster broadcasts PUBLISH to every node, so any node
- * will do: the first channel's slot picks one, spreading clients), one per
- * node for SSUBSCRIBE (shard channels live on their slot's node). Their
- * commands are written and forgotten; everything the node sends back is
- * forwarded to the client as it comes (link.c, subscriber_reply).
+ * A subscribed client gets private subscriber links, each in one role:
+ *
+ *   main      c->pubsub_link: SUBSCRIBE and PSUBSCRIBE (Redis Cluster
+ *             broadcasts PUBLISH to every node, so any node will do: the
+ *             first channel's slot picks one, spreading clients)
+ *   shard     one per node for SSUBSCRIBE (shard channels live on their
+ *             slot's node)
+ *   keyspace  one per other master, for __keyspace@/__keyevent@ channels
+ *             and patterns, which each node publishes only locally; their
+ *             confirmations are dropped (link->sub_echo_off) so the client
+ *             sees one per channel, from the main link
+ *
+ * Their commands are written and forgotten; everything a node sends back
+ * is forwarded to the client as it comes (link.c, subscriber_reply).
  */
-static struct link *subscriber_link(struct client *c, int slot)
+enum sub_role { SUB_MAIN, SUB_SHARD, SUB_KEYSPACE };
+
+static struct link *lend_subscriber(struct client *c, const char *addr, enum sub_role role)
 {
-    struct worker *w = c->w;
-    const char *err = NULL;
-    struct link *shared = NULL;
-    if (w->topo && w->topo->nmasters) {
-        unsigned node = w->topo->slot_master[slot];
-        if (node != CLUSTER_NO_NODE)
-            shared = link_get(w, w->topo->nodes[node].addr, c->proto);
-        else
-            err = "CLUSTERDOWN Hash slot not served";
-    } else {
-        err = "CLUSTERDOWN The cluster is down";
-    }
-    if (!shared) {
-        client_reply_error(c, err);
+    for (struct link *l = c->plinks; l && role != SUB_MAIN; l = l->owner_next)
+        if (l->subscriber && strcmp(l->addr, addr) == 0 && l != c->pubsub_link &&
+            l->sub_echo_off == (role == SUB_KEYSPACE))
+            return l;
+    struct link *l = link_lend(c->w, addr, c);
+    if (!l)
         return NULL;
-    }
-    struct link *l = client_private_link(c, shared->addr);
-    if (l && l->subscriber)
-        return l;
-    l = link_lend(w, shared->addr, c);
-    if (!l) {
-        client_reply_error(c, "ERR max number of private connections to the cluster reached");
-        return NULL;
-    }
     l->subscriber = true;
+    l->sub_echo_off = role == SUB_KEYSPACE;
     c->sublinks++;
     return l;
 }
 
-/* Write w->argv on a subscriber link; replies come back as pushes. */
+/* The subscriber link in `role` to the master of `slot`; NULL once an
+ * error has been answered. */
+static struct link *subscriber_link(struct client *c, int slot, enum sub_role role)
+{
+    struct worker *w = c->w;
+    const char *err = "CLUSTERDOWN The cluster is down";
+    unsigned node = w->topo && w->topo->nmasters ? w->topo->slot_master[slot]
+                                                 : CLUSTER_NO_NODE;
+    if (w->topo && w->topo->nmasters && node == CLUSTER_NO_NODE)
+        err = "CLUSTERDOWN Hash slot not served";
+    struct link *l = NULL;
+    if (node != CLUSTER_NO_NODE) {
+        l = lend_subscriber(c, w->topo->nodes[node].addr, role);
+        err = "ERR max number of private connections to the cluster reached";
+    }
+    if (!l)
+        client_reply_error(c, err);
+    return l;
+}
+
+/* Write argv on a subscriber link; replies come back as pushes. */
+static void subscriber_send_args(struct client *c, struct link *l, size_t argc,
+                                 const char **argv, const size_t *lens)
+{
+    struct request *r = request_from_args(c->w, (int)argc, argv, lens);
+    link_enqueue(l, r); /* no client: freed once written */
+}
+
 static void subscriber_send(struct client *c, struct link *l, size_t argc)
 {
-    struct request *r = request_from_args(c->w, (int)argc, c->w->argv, c->w->lens);
-    link_enqueue(l, r); /* no client: freed once written */
+    subscriber_send_args(c, l, argc, c->w->argv, c->w->lens);
 }
 
 static int channel_slot(struct client *c, size_t i)
 {
     return (int)cluster_keyslot(c->w->argv[i], c->w->lens[i]);
+}
+
+/* A keyspace-notification channel or a pattern that may match one. */
+static bool keyspace_channel(const char *s, size_t len)
+{
+    return len >= 5 && memcmp(s, "__key", 5) == 0;
+}
+
+/* (P)SUBSCRIBE's keyspace channels also go to every other master. */
+static void keyspace_fanout(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    const char **av = malloc(argc * sizeof *av);
+    size_t *al = malloc(argc * sizeof *al);
+    size_t n = 1;
+    av[0] = w->argv[0];
+    al[0] = w->lens[0];
+    for (size_t i = 1; i < argc; i++)
+        if (keyspace_channel(w->argv[i], w->lens[i])) {
+            av[n] = w->argv[i];
+            al[n++] = w->lens[i];
+        }
+    for (size_t m = 0; n > 1 && w->topo && m < w->topo->nmasters; m++) {
+        const char *addr = w->topo->nodes[m].addr;
+        if (strcmp(addr, c->pubsub_link->addr) == 0)
+            continue;
+        struct link *l = lend_subscriber(c, addr, SUB_KEYSPACE);
+        if (l) /* past the cap: that node's events are missed */
+            subscriber_send_args(c, l, n, av, al);
+    }
+    free(av);
+    free(al);
 }
 
 static void cmd_subscribe(struct client *c, size_t argc)
@@ -367,12 +1095,13 @@ static void cmd_subscribe(struct client *c, size_t argc)
         return;
     }
     if (!c->pubsub_link) {
-        struct link *l = subscriber_link(c, channel_slot(c, 1));
+        struct link *l = subscriber_link(c, channel_slot(c, 1), SUB_MAIN);
         if (!l)
             return;
         c->pubsub_link = l;
     }
     subscriber_send(c, c->pubsub_link, argc);
+    keyspace_fanout(c, argc);
 }
 
 static void cmd_ssubscribe(struct client *c, size_t argc)
@@ -381,7 +1110,7 @@ static void cmd_ssubscribe(struct client *c, size_t argc)
         wrong_arity(c, "ssubscribe");
         return;
     }
-    struct link *l = subscriber_link(c, channel_slot(c, 1));
+    struct link *l = subscriber_link(c, channel_slot(c, 1), SUB_SHARD);
     if (l)
         subscriber_send(c, l, argc);
 }
@@ -408,19 +1137,40 @@ static void unsubscribe_locally(struct client *c, size_t argc)
     client_reply_buf(c, &b);
 }
 
+/* The main link answers; keyspace links unsubscribe silently. */
 static void cmd_unsubscribe(struct client *c, size_t argc)
 {
-    if (c->pubsub_link)
-        subscriber_send(c, c->pubsub_link, argc);
-    else
+    if (!c->pubsub_link) {
         unsubscribe_locally(c, argc);
+        return;
+    }
+    subscriber_send(c, c->pubsub_link, argc);
+    for (struct link *l = c->plinks, *next; l; l = next) {
+        next = l->owner_next; /* sending never gives a link back */
+        if (l->subscriber && l->sub_echo_off)
+            subscriber_send(c, l, argc);
+    }
 }
 
+static bool shard_link(const struct client *c, const struct link *l)
+{
+    return l->subscriber && !l->sub_echo_off && l != c->pubsub_link;
+}
+
+/* SUNSUBSCRIBE ch …: the channels share a slot (Redis refuses otherwise),
+ * so the shard link of that slot's node answers; without channels every
+ * shard link does. */
 static void cmd_sunsubscribe(struct client *c, size_t argc)
 {
+    struct worker *w = c->w;
+    const char *addr = NULL;
+    if (argc > 1 && w->topo && w->topo->nmasters) {
+        unsigned node = w->topo->slot_master[channel_slot(c, 1)];
+        addr = node != CLUSTER_NO_NODE ? w->topo->nodes[node].addr : "";
+    }
     bool sent = false;
     for (struct link *l = c->plinks; l; l = l->owner_next)
-        if (l->subscriber && l != c->pubsub_link) {
+        if (shard_link(c, l) && (argc == 1 || (addr && strcmp(l->addr, addr) == 0))) {
             subscriber_send(c, l, argc);
             sent = true;
         }
@@ -437,9 +1187,12 @@ static void cmd_ping_maybe_subscribed(struct client *c, size_t argc)
     }
     struct link *l = c->pubsub_link;
     for (struct link *p = c->plinks; !l && p; p = p->owner_next)
-        if (p->subscriber)
+        if (p->subscriber && !p->sub_echo_off) /* their PONG would be dropped */
             l = p;
-    subscriber_send(c, l, argc);
+    if (l)
+        subscriber_send(c, l, argc);
+    else
+        cmd_ping(c, argc);
 }
 
 static void cmd_pubsub(struct client *c, size_t argc)
@@ -525,6 +1278,10 @@ static void cmd_reset(struct client *c, size_t argc)
     while (c->plinks)
         link_giveback(c->plinks);
     c->nwritten = 0;
+    /* as Redis's RESET: RESP2, no name, replies on */
+    c->proto = 2;
+    client_set_name(c, NULL, 0);
+    c->reply_off = c->reply_skip = false;
     client_reply_bytes(c, "+RESET\r\n", 8);
 }
 
@@ -547,10 +1304,13 @@ static void cmd_exec(struct client *c, size_t argc)
 /* Table (sorted by name)                                                    */
 
 static const struct proxy_command table[] = {
-    {"bgrewriteaof", all_ok},
     {"asking", reply_ok},
+    {"auth", admin_cmd_auth},
+    {"bgrewriteaof", all_ok},
     {"bgsave", all_first},
+    {"client", cmd_client},
     {"cluster", clustermode_command},
+    {"config", cmd_config},
     {"dbsize", all_sum},
     {"debug", refused},
     {"discard", cmd_discard},
@@ -561,6 +1321,7 @@ static const struct proxy_command table[] = {
     {"flushdb", all_ok},
     {"function", cmd_function},
     {"hello", cmd_hello},
+    {"info", cmd_info},
     {"keys", all_concat},
     {"lastsave", all_min},
     {"monitor", refused},
@@ -593,8 +1354,29 @@ static const struct proxy_command table[] = {
     {"wait", cmd_wait},
 };
 
+static bool proxy_refuses(const char *name)
+{
+    const struct proxy_command *pc = proxy_command_lookup(name, strlen(name));
+    return pc && pc->fn == refused;
+}
+
+/* The binary search below needs the table sorted; an entry added out of
+ * order would silently hide its neighbours. */
+static bool table_sorted(void)
+{
+    for (size_t i = 1; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(table[i - 1].name, table[i].name) >= 0)
+            return false;
+    return true;
+}
+
 const struct proxy_command *proxy_command_lookup(const char *name, size_t len)
 {
+    static _Thread_local bool checked; /* once per thread, no shared state */
+    if (!checked) {
+        assert(table_sorted());
+        checked = true;
+    }
     char lower[NAME_MAX_LEN];
     if (len == 0 || len >= sizeof lower)
         return NULL;

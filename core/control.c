@@ -1,16 +1,26 @@
 /*
  * The control thread: the only writer of shared state.
  *
- *   wait (eventfd from workers, or the refresh period)
- *     ├─ drain the queue: MOVED seen / link lost → refresh wanted
- *     ├─ refresh: CLUSTER SLOTS from the first node that answers (known
- *     │  nodes first, then the entry points); publish a new topology
- *     │  snapshot only if it differs
+ *   wait (eventfd from workers, or the next refresh time)
+ *     ├─ drain the queue: MOVED seen → refresh (asking the MOVED target
+ *     │  first, at most once a second: workers follow MOVED meanwhile);
+ *     │  link lost → the node goes in the down set, refresh at once
+ *     ├─ refresh: CLUSTER NODES from VIEWS_WANTED nodes that answer (the
+ *     │  MOVED target, known masters in rotation, replicas, entry points;
+ *     │  a lost node only as a last resort), merged by config epoch
+ *     │  (nodes.c); publish a new topology snapshot only if it differs
+ *     ├─ down set: a lost node leaves it when it answers PING again or no
+ *     │  longer serves slots; while it is not empty, refresh every
+ *     │  FAST_REFRESH_MS (a failover shows up within one refresh)
+ *     ├─ periodic check every REFRESH_PERIOD_MS even without errors
  *     ├─ once: COMMAND → the backend's command table (else the built-in one)
  *     └─ reclaim snapshots no worker can see any more
  *
  * It uses plain blocking sockets with timeouts: it talks to the backend a
- * few times a second at most, and never on the request path.
+ * few times a second at most, and never on the request path. A node that
+ * accepts connections but never answers (SIGSTOP) costs it IO_TIMEOUT_MS
+ * once; after a worker reports it lost it is only probed, with a short
+ * timeout.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,20 +34,37 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "nodes.h"
 #include "runtime.h"
 
-#define REFRESH_PERIOD_MS 5000
-#define REFRESH_MIN_GAP_MS 100
-#define IO_TIMEOUT_MS 2000
+#define REFRESH_PERIOD_MS 3000    /* the periodic check */
+#define REFRESH_MIN_GAP_MS 100    /* between refreshes for a lost link */
+#define MOVED_REFRESH_GAP_MS 1000 /* between refreshes for MOVED */
+#define FAST_REFRESH_MS 200       /* while a slot's master is unreachable */
+#define IO_TIMEOUT_MS 1500
+#define PROBE_TIMEOUT_MS 300      /* PING of a lost node */
+#define VIEWS_WANTED 2            /* CLUSTER NODES views merged per refresh */
+#define DOWN_MAX 64
+
+/* A node some worker lost (EOF, connect failure, backend timeout). */
+struct down_node {
+    char addr[CLUSTER_ADDR_MAX];
+    int64_t since;
+};
 
 struct control {
     struct runtime *rt;
     uint64_t version;
     bool have_commands;
     bool refresh_wanted;
+    bool urgent;            /* a link was lost: no MOVED gap */
     int64_t last_refresh_ms;
     int64_t next_periodic_ms;
     unsigned failures;      /* consecutive failed refreshes (backoff) */
+    unsigned rotate;        /* which known master is asked first */
+    char prefer[CLUSTER_ADDR_MAX]; /* ask this node first (a MOVED target) */
+    size_t ndown;
+    struct down_node down[DOWN_MAX];
 };
 
 void control_request_refresh(struct runtime *rt, int worker, const char *addr)
@@ -50,6 +77,22 @@ void control_request_refresh(struct runtime *rt, int worker, const char *addr)
         ssize_t n = write(rt->ctl_wakeup_fd, &one, sizeof one);
         (void)n;
     }
+}
+
+static void push_msg(struct runtime *rt, const struct ctl_msg *m)
+{
+    if (mq_push(&rt->ctl_queue, m)) {
+        uint64_t one = 1;
+        ssize_t n = write(rt->ctl_wakeup_fd, &one, sizeof one);
+        (void)n;
+    }
+}
+
+void control_report_lost(struct runtime *rt, int worker, const char *addr)
+{
+    struct ctl_msg m = {.type = CTL_MSG_LINK_LOST, .worker = (uint16_t)worker};
+    snprintf(m.addr, sizeof m.addr, "%s", addr);
+    push_msg(rt, &m);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -102,9 +145,9 @@ static bool wait_fd(int fd, short events, int64_t deadline)
  * Send one command and read its reply into *out. *buf owns the bytes the
  * value points into (free it after resp_value_free). Returns 0 or -1.
  */
-static int call(int fd, const char *cmd, struct resp_value *out, char **buf)
+static int call_until(int fd, const char *cmd, struct resp_value *out, char **buf,
+                      int64_t deadline)
 {
-    int64_t deadline = clock_ms() + IO_TIMEOUT_MS;
     size_t len = strlen(cmd), off = 0;
     while (off < len) {
         if (!wait_fd(fd, POLLOUT, deadline))
@@ -129,12 +172,17 @@ static int call(int fd, const char *cmd, struct resp_value *out, char **buf)
         if (!b || !wait_fd(fd, POLLIN, deadline))
             break;
         ssize_t n = recv(fd, b + have, cap - have, 0);
-        if (n <= 0 && errno != EAGAIN)
+        if (n == 0 || (n < 0 && errno != EAGAIN))
             break;
         have += n > 0 ? (size_t)n : 0;
     }
     free(b);
     return -1;
+}
+
+static int call(int fd, const char *cmd, struct resp_value *out, char **buf)
+{
+    return call_until(fd, cmd, out, buf, clock_ms() + IO_TIMEOUT_MS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -187,28 +235,53 @@ static void fetch_commands(struct control *ctl, int fd)
     log_info("command table loaded from the backend: %zu commands", command_table_size(t));
 }
 
-/* Ask one node. Returns a new topology or NULL. */
-static struct cluster_topology *ask_node(struct control *ctl, const char *host, int port)
+/* --auth: the control thread's connections authenticate as the links do. */
+static bool authenticate(struct control *ctl, int fd, const char *host, int port)
 {
-    int fd = connect_timeout(host, port, ctl->rt->cfg->connect_timeout_ms);
-    if (fd < 0)
-        return NULL;
+    size_t len;
+    const char *auth = admin_backend_auth(ctl->rt, &len);
+    if (!auth)
+        return true;
     struct resp_value v;
     char *buf = NULL;
-    struct cluster_topology *t = NULL;
-    if (call(fd, "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n", &v, &buf) == 0) {
+    if (call(fd, auth, &v, &buf) != 0)
+        return false;
+    bool ok = v.type != RESP_T_ERROR;
+    if (!ok)
+        log_warn("AUTH refused by %s:%d: %.*s", host, port, (int)v.len, v.str);
+    resp_value_free(&v);
+    free(buf);
+    return ok;
+}
+
+/* Ask one node for its CLUSTER NODES view. Returns it or NULL. */
+static struct nodes_view *ask_node(struct control *ctl, const char *host, int port)
+{
+    int fd = connect_timeout(host, port, admin_config(ctl->rt)->connect_timeout_ms);
+    if (fd < 0)
+        return NULL;
+    if (!authenticate(ctl, fd, host, port)) {
+        close(fd);
+        return NULL;
+    }
+    struct resp_value v;
+    char *buf = NULL;
+    struct nodes_view *view = NULL;
+    if (call(fd, "*2\r\n$7\r\nCLUSTER\r\n$5\r\nNODES\r\n", &v, &buf) == 0) {
         const char *err = NULL;
         if (v.type == RESP_T_ERROR)
-            log_warn("CLUSTER SLOTS from %s:%d: %.*s", host, port, (int)v.len, v.str);
-        else if (!(t = cluster_topology_from_slots(&v, host, &err)))
-            log_warn("CLUSTER SLOTS from %s:%d unusable: %s", host, port, err);
+            log_warn("CLUSTER NODES from %s:%d: %.*s", host, port, (int)v.len, v.str);
+        else if (v.type != RESP_T_BULK || v.is_null)
+            log_warn("CLUSTER NODES from %s:%d: not a bulk string", host, port);
+        else if (!(view = nodes_view_parse(v.str, v.len, host, &err)))
+            log_warn("CLUSTER NODES from %s:%d unusable: %s", host, port, err);
         resp_value_free(&v);
         free(buf);
     }
-    if (t && !ctl->have_commands)
+    if (view && !ctl->have_commands)
         fetch_commands(ctl, fd);
     close(fd);
-    return t;
+    return view;
 }
 
 /* Split a node address "ip:port" / "[ip]:port" into host and port. */
@@ -231,45 +304,181 @@ static bool split_addr(const char *addr, char *host, size_t hl, int *port)
     return *port > 0;
 }
 
-static struct cluster_topology *discover(struct control *ctl)
+/* ------------------------------------------------------------------------ */
+/* Nodes the workers lost                                                    */
+
+static bool is_down(const struct control *ctl, const char *addr)
 {
-    const struct cluster_topology *cur = snapshot_load(&ctl->rt->slots[SLOT_TOPOLOGY]);
+    for (size_t i = 0; i < ctl->ndown; i++)
+        if (strcmp(ctl->down[i].addr, addr) == 0)
+            return true;
+    return false;
+}
+
+static void mark_down(struct control *ctl, const char *addr)
+{
+    if (!addr[0] || is_down(ctl, addr) || ctl->ndown == DOWN_MAX)
+        return;
+    struct down_node *d = &ctl->down[ctl->ndown++];
+    snprintf(d->addr, sizeof d->addr, "%s", addr);
+    d->since = clock_ms();
+    log_warn("node %s is unreachable: refreshing the topology every %d ms until its "
+             "slots have a master that answers", addr, FAST_REFRESH_MS);
+}
+
+/* Does addr answer PING (any reply) within PROBE_TIMEOUT_MS? */
+static bool probe(const char *addr)
+{
     char host[CLUSTER_ADDR_MAX];
     int port;
-    for (size_t i = 0; cur && i < cur->nnodes; i++) {
-        if (!split_addr(cur->nodes[i].addr, host, sizeof host, &port))
+    if (!split_addr(addr, host, sizeof host, &port))
+        return false;
+    int64_t deadline = clock_ms() + PROBE_TIMEOUT_MS;
+    int fd = connect_timeout(host, port, PROBE_TIMEOUT_MS);
+    if (fd < 0)
+        return false;
+    struct resp_value v;
+    char *buf = NULL;
+    bool ok = call_until(fd, "*1\r\n$4\r\nPING\r\n", &v, &buf, deadline) == 0;
+    if (ok) {
+        resp_value_free(&v);
+        free(buf);
+    }
+    close(fd);
+    return ok;
+}
+
+/* Forget the lost nodes that answer again or no longer serve slots (their
+ * slots moved to a new master, which the workers will try). */
+static void check_down(struct control *ctl)
+{
+    const struct cluster_topology *t = snapshot_load(&ctl->rt->slots[SLOT_TOPOLOGY]);
+    for (size_t i = 0; i < ctl->ndown;) {
+        const char *addr = ctl->down[i].addr;
+        unsigned node = t ? cluster_topology_find(t, addr) : CLUSTER_NO_NODE;
+        bool serves = node != CLUSTER_NO_NODE && t->nodes[node].is_master;
+        if (serves && !probe(addr)) {
+            i++;
             continue;
-        struct cluster_topology *t = ask_node(ctl, host, port);
-        if (t)
-            return t;
+        }
+        log_info("node %s %s after %lld ms", addr, serves ? "answers again" :
+                 "no longer serves slots", (long long)(clock_ms() - ctl->down[i].since));
+        ctl->down[i] = ctl->down[--ctl->ndown];
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Whom to ask                                                               */
+
+struct candidates {
+    char (*addr)[CLUSTER_ADDR_MAX];
+    size_t n, cap;
+};
+
+static void add_candidate(struct candidates *c, const char *addr)
+{
+    if (!addr[0] || c->n == c->cap)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->addr[i], addr) == 0)
+            return;
+    snprintf(c->addr[c->n++], CLUSTER_ADDR_MAX, "%s", addr);
+}
+
+/* In order: the MOVED target, known masters (starting at a rotating one,
+ * so no node answers every refresh), replicas, entry points; nodes in the
+ * down set are left out here (see discover). */
+static void list_candidates(struct control *ctl, struct candidates *c)
+{
+    const struct cluster_topology *t = snapshot_load(&ctl->rt->slots[SLOT_TOPOLOGY]);
     const struct config *cfg = ctl->rt->cfg;
-    for (size_t i = 0; i < cfg->nentry_points; i++) {
-        struct cluster_topology *t =
-            ask_node(ctl, cfg->entry_points[i].host, cfg->entry_points[i].port);
-        if (t)
-            return t;
+    size_t nn = t ? t->nnodes : 0;
+    c->cap = nn + cfg->nentry_points + 1;
+    c->addr = calloc(c->cap, sizeof *c->addr);
+    if (!c->addr)
+        abort();
+    if (!is_down(ctl, ctl->prefer))
+        add_candidate(c, ctl->prefer);
+    for (size_t i = 0; t && i < t->nmasters; i++) {
+        const char *a = t->nodes[(i + ctl->rotate) % t->nmasters].addr;
+        if (!is_down(ctl, a))
+            add_candidate(c, a);
     }
-    return NULL;
+    for (size_t i = t ? t->nmasters : 0; i < nn; i++)
+        if (!is_down(ctl, t->nodes[i].addr))
+            add_candidate(c, t->nodes[i].addr);
+    for (size_t i = 0; i < cfg->nentry_points; i++) {
+        const struct entry_point *e = &cfg->entry_points[i];
+        char a[CLUSTER_ADDR_MAX];
+        snprintf(a, sizeof a, strchr(e->host, ':') ? "[%s]:%d" : "%s:%d", e->host, e->port);
+        if (!is_down(ctl, a))
+            add_candidate(c, a);
+    }
+}
+
+static size_t gather_views(struct control *ctl, const struct candidates *c,
+                           struct nodes_view **views, size_t n)
+{
+    char host[CLUSTER_ADDR_MAX];
+    int port;
+    for (size_t i = 0; i < c->n && n < VIEWS_WANTED; i++) {
+        if (!split_addr(c->addr[i], host, sizeof host, &port))
+            continue;
+        struct nodes_view *v = ask_node(ctl, host, port);
+        if (v)
+            views[n++] = v;
+    }
+    return n;
+}
+
+/* Views from up to VIEWS_WANTED nodes, merged; nodes some worker lost are
+ * asked only when no other node answered. NULL if none answered. */
+static struct cluster_topology *discover(struct control *ctl)
+{
+    struct candidates c = {0};
+    struct nodes_view *views[VIEWS_WANTED];
+    list_candidates(ctl, &c);
+    size_t n = gather_views(ctl, &c, views, 0);
+    if (n == 0) {
+        struct candidates lost = {.addr = c.addr, .cap = c.cap};
+        for (size_t i = 0; i < ctl->ndown; i++)
+            add_candidate(&lost, ctl->down[i].addr);
+        n = gather_views(ctl, &lost, views, 0);
+    }
+    free(c.addr);
+    ctl->prefer[0] = '\0';
+    ctl->rotate++;
+    if (n == 0)
+        return NULL;
+    const char *err = NULL;
+    struct cluster_topology *t = nodes_merge(views, n, &err);
+    if (!t)
+        log_warn("CLUSTER NODES views could not be merged: %s", err);
+    for (size_t i = 0; i < n; i++)
+        nodes_view_free(views[i]);
+    return t;
 }
 
 static void refresh(struct control *ctl)
 {
     struct runtime *rt = ctl->rt;
     ctl->refresh_wanted = false;
+    ctl->urgent = false;
     ctl->last_refresh_ms = clock_ms();
     atomic_fetch_add(&rt->refreshes, 1);
     struct cluster_topology *t = discover(ctl);
     if (!t) {
         ctl->failures++;
         if (ctl->failures == 1 || ctl->failures % 20 == 0)
-            log_warn("no entry point or known node answered CLUSTER SLOTS; retrying");
+            log_warn("no entry point or known node answered CLUSTER NODES; retrying");
+        check_down(ctl);
         return;
     }
     ctl->failures = 0;
     const struct cluster_topology *cur = snapshot_load(&rt->slots[SLOT_TOPOLOGY]);
     if (same_topology(cur, t)) {
         cluster_topology_free(t);
+        check_down(ctl);
         return;
     }
     t->version = ++ctl->version;
@@ -278,6 +487,7 @@ static void refresh(struct control *ctl)
              cluster_topology_covered(t));
     snapshot_publish(&rt->snap, &rt->slots[SLOT_TOPOLOGY], t);
     atomic_store(&rt->topology_ready, true);
+    check_down(ctl);
 }
 
 /* Milliseconds until the next refresh is due. */
@@ -285,13 +495,18 @@ static int next_wait(struct control *ctl, int64_t now)
 {
     int64_t due;
     if (ctl->refresh_wanted) {
-        due = ctl->last_refresh_ms + REFRESH_MIN_GAP_MS;
+        bool lost = ctl->urgent || ctl->ndown;
+        due = ctl->last_refresh_ms + (lost ? REFRESH_MIN_GAP_MS : MOVED_REFRESH_GAP_MS);
     } else if (ctl->failures) {
         unsigned f = ctl->failures < 5 ? ctl->failures : 5;
         due = ctl->last_refresh_ms + (100ll << f); /* 200 ms … 3.2 s */
+    } else if (ctl->ndown) {
+        due = ctl->last_refresh_ms + FAST_REFRESH_MS;
     } else {
         due = ctl->next_periodic_ms;
     }
+    if (due > ctl->next_periodic_ms)
+        due = ctl->next_periodic_ms;
     int64_t wait = due - now;
     return wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait;
 }
@@ -302,8 +517,16 @@ static void drain_queue(struct control *ctl)
     ssize_t n = read(ctl->rt->ctl_wakeup_fd, &v, sizeof v);
     (void)n;
     struct ctl_msg m;
-    while (mq_pop(&ctl->rt->ctl_queue, &m))
+    while (mq_pop(&ctl->rt->ctl_queue, &m)) {
+        m.addr[sizeof m.addr - 1] = '\0';
         ctl->refresh_wanted = true;
+        if (m.type == CTL_MSG_LINK_LOST) {
+            mark_down(ctl, m.addr);
+            ctl->urgent = true;
+        } else if (m.addr[0]) {
+            snprintf(ctl->prefer, sizeof ctl->prefer, "%s", m.addr);
+        }
+    }
 }
 
 void *control_main(void *arg)
@@ -318,11 +541,9 @@ void *control_main(void *arg)
         if (poll(&pfd, 1, next_wait(&ctl, now)) == 1)
             drain_queue(&ctl);
         clustermode_publish_pending(ctl.rt);
+        admin_publish_pending(ctl.rt);
         now = clock_ms();
-        bool periodic = now >= ctl.next_periodic_ms;
-        bool retry = ctl.failures && next_wait(&ctl, now) == 0;
-        bool wanted = ctl.refresh_wanted && now - ctl.last_refresh_ms >= REFRESH_MIN_GAP_MS;
-        if (periodic || retry || wanted) {
+        if (next_wait(&ctl, now) == 0) {
             refresh(&ctl);
             ctl.next_periodic_ms = clock_ms() + REFRESH_PERIOD_MS;
         }

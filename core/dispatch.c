@@ -195,7 +195,7 @@ static void route(struct client *c, const char *buf, const struct command_info *
     struct worker *w = c->w;
     int slot = call_slot(w, ci, argc);
     if (slot == -2) {
-        if (!w->rt->cfg->enable_cross_slot || !fanout_split(c, ci, argc))
+        if (!runtime_cross_slot(w) || !fanout_split(c, ci, argc))
             client_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
     }
@@ -281,6 +281,7 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
 {
     struct worker *w = c->w;
     const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->argv, w->lens);
+    metrics_command(w, ci ? ci->name : NULL);
     if (!ci) {
         c->multi_abort = true;
         unknown_command(c, argc);
@@ -337,7 +338,7 @@ void dispatch_exec(struct client *c)
     link_enqueue(l, r);
 }
 
-void dispatch_command(struct client *c, const char *buf)
+static void dispatch_one(struct client *c, const char *buf)
 {
     struct worker *w = c->w;
     struct resp_req_parser *p = &c->parser;
@@ -348,6 +349,9 @@ void dispatch_command(struct client *c, const char *buf)
         w->lens[i] = p->argv[i].len;
     }
     atomic_fetch_add_explicit(&w->stats->commands, 1, memory_order_relaxed);
+    c->last_ms = w->now_ms;
+    if (!admin_gate(c, buf, argc))
+        return;
     if (c->in_multi && !multi_control(w)) {
         multi_queue(c, buf, argc);
         return;
@@ -362,10 +366,12 @@ void dispatch_command(struct client *c, const char *buf)
     }
     const struct proxy_command *pc = proxy_command_lookup(w->argv[0], w->lens[0]);
     if (pc) {
+        metrics_command(w, pc->name);
         pc->fn(c, argc);
         return;
     }
     const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->argv, w->lens);
+    metrics_command(w, ci ? ci->name : NULL);
     if (!ci) {
         unknown_command(c, argc);
         return;
@@ -375,6 +381,12 @@ void dispatch_command(struct client *c, const char *buf)
         return;
     }
     route(c, buf, ci, argc);
+}
+
+void dispatch_command(struct client *c, const char *buf)
+{
+    dispatch_one(c, buf);
+    metrics_dispatch_end(c->w); /* requests made later are not this command's */
 }
 
 /* ------------------------------------------------------------------------ */

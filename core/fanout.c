@@ -81,6 +81,7 @@ void fanout_free(struct request *p)
     free(f->children);
     free(f->key_child);
     free(f->key_pos);
+    free(f->prefix);
     free(f);
     p->fan = NULL;
 }
@@ -388,10 +389,87 @@ static void merge_union(const struct fanout *f, struct resp_buf *b)
     free(all);
 }
 
-static void merge(const struct fanout *f, struct resp_buf *b)
+/* Text of a bulk or RESP3 verbatim string reply ("$n" / "=n" + "txt:"). */
+static bool reply_text(const struct request *c, const char **text, size_t *len)
+{
+    long long n;
+    if (!header_int(c->reply, c->reply_len, '$', &n) &&
+        !header_int(c->reply, c->reply_len, '=', &n))
+        return false;
+    size_t head = after_line(c->reply, c->reply_len);
+    if (n < 0 || head + (size_t)n > c->reply_len)
+        return false;
+    *text = c->reply + head;
+    *len = (size_t)n;
+    if (c->reply[0] == '=' && *len >= 4) { /* "txt:" */
+        *text += 4;
+        *len -= 4;
+    }
+    return true;
+}
+
+struct keyspace_db {
+    long long keys, expires, ttl_weight;
+};
+
+/* Add the "dbN:keys=…,expires=…,avg_ttl=…" lines of one node's INFO
+ * keyspace to sums[N]. */
+static void sum_keyspace(const char *t, size_t len, struct keyspace_db *sums, int ndb)
+{
+    const char *end = t + len;
+    while (t < end) {
+        const char *nl = memchr(t, '\n', (size_t)(end - t));
+        const char *eol = nl ? nl : end;
+        int db;
+        long long keys, expires, ttl;
+        char line[256];
+        size_t n = (size_t)(eol - t) < sizeof line - 1 ? (size_t)(eol - t) : sizeof line - 1;
+        memcpy(line, t, n);
+        line[n] = '\0';
+        if (sscanf(line, "db%d:keys=%lld,expires=%lld,avg_ttl=%lld", &db, &keys, &expires,
+                   &ttl) == 4 && db >= 0 && db < ndb) {
+            sums[db].keys += keys;
+            sums[db].expires += expires;
+            sums[db].ttl_weight += ttl * expires;
+        }
+        t = eol + 1;
+    }
+}
+
+#define INFO_DBS 16
+
+/* INFO: the proxy's sections, then the masters' keyspace summed (avg_ttl
+ * weighted by each node's expires), as a bulk (RESP3: verbatim) string. */
+static void merge_info(const struct fanout *f, struct resp_buf *b, int proto)
+{
+    struct keyspace_db sums[INFO_DBS] = {{0}};
+    for (size_t i = 0; i < f->n; i++) {
+        const char *t;
+        size_t len;
+        if (reply_text(f->children[i], &t, &len))
+            sum_keyspace(t, len, sums, INFO_DBS);
+    }
+    struct resp_buf text = {0};
+    resp_buf_append(&text, f->prefix, f->prefix_len);
+    resp_buf_append(&text, "# Keyspace\r\n", 12);
+    for (int db = 0; db < INFO_DBS; db++) {
+        if (!sums[db].keys)
+            continue;
+        char line[160];
+        int n = snprintf(line, sizeof line, "db%d:keys=%lld,expires=%lld,avg_ttl=%lld\r\n",
+                         db, sums[db].keys, sums[db].expires,
+                         sums[db].expires ? sums[db].ttl_weight / sums[db].expires : 0);
+        resp_buf_append(&text, line, (size_t)n);
+    }
+    fanout_write_text(b, proto, text.data, text.len);
+    resp_buf_free(&text);
+}
+
+static void merge(const struct fanout *f, struct resp_buf *b, int proto)
 {
     const struct request *err = first_error(f);
-    if (err && f->kind != MERGE_FIRST_NONNULL) {
+    /* INFO keeps the proxy's sections even if a node failed to answer */
+    if (err && f->kind != MERGE_FIRST_NONNULL && f->kind != MERGE_INFO) {
         copy_reply(b, err);
         return;
     }
@@ -407,6 +485,8 @@ static void merge(const struct fanout *f, struct resp_buf *b)
     case MERGE_SCAN: merge_scan(f, b); break;
     case MERGE_PAIRS: merge_pairs(f, b); break;
     case MERGE_UNION: merge_union(f, b); break;
+    case MERGE_INFO: merge_info(f, b, proto); break;
+    case MERGE_NONE: break; /* completed by its owner, never merged */
     }
 }
 
@@ -428,7 +508,7 @@ void fanout_child_reply(struct request *child, const char *data, size_t len)
         return;
     }
     struct resp_buf b = {0};
-    merge(p->fan, &b);
+    merge(p->fan, &b, p->client->proto);
     request_reply(p, b.data, b.len);
     resp_buf_free(&b);
 }
@@ -630,4 +710,60 @@ void fanout_scan(struct client *c, size_t argc)
     w->argv[1] = saved;
     w->lens[1] = saved_len;
     route_to_node(w, p->fan->children[0], shard, c->proto);
+}
+
+/* ------------------------------------------------------------------------ */
+/* INFO and placeholders                                                     */
+
+void fanout_write_text(struct resp_buf *b, int proto, const char *text, size_t len)
+{
+    if (proto != 3) {
+        resp_write_bulk(b, text, len);
+        return;
+    }
+    char head[32];
+    int n = snprintf(head, sizeof head, "=%zu\r\ntxt:", len + 4);
+    resp_buf_append(b, head, (size_t)n);
+    resp_buf_append(b, text, len);
+    resp_buf_append(b, "\r\n", 2);
+}
+
+void fanout_info(struct client *c, const char *text, size_t len)
+{
+    struct worker *w = c->w;
+    const struct cluster_topology *t = w->topo;
+    size_t n = t ? t->nmasters : 0;
+    struct request *p = new_parent(c, MERGE_INFO, n ? n : 1);
+    p->fan->prefix = malloc(len ? len : 1);
+    if (!p->fan->prefix)
+        abort();
+    memcpy(p->fan->prefix, text, len);
+    p->fan->prefix_len = len;
+    if (n == 0) { /* no cluster yet: no keyspace to sum */
+        struct resp_buf b = {0};
+        merge_info(p->fan, &b, c->proto);
+        request_reply(p, b.data, b.len);
+        resp_buf_free(&b);
+        return;
+    }
+    static const char *av[2] = {"INFO", "keyspace"};
+    static const size_t al[2] = {4, 8};
+    for (size_t m = 0; m < n; m++)
+        add_child(p, request_from_args(w, 2, av, al));
+    struct request **kids = p->fan->children;
+    for (size_t m = 0; m < n; m++)
+        route_to_node(w, kids[m], (unsigned)m, c->proto);
+}
+
+struct request *fanout_placeholder(struct client *c)
+{
+    return new_parent(c, MERGE_NONE, 1);
+}
+
+void fanout_placeholder_done(struct request *p, const char *data, size_t len)
+{
+    if (p->client)
+        request_reply(p, data, len);
+    else
+        request_free(p); /* its client left meanwhile */
 }

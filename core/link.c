@@ -14,6 +14,16 @@
  * States: IDLE ──connect──► CONNECTING ──ok──► READY ──error/EOF──► CLOSING
  *           ▲                    │ fail                                 │
  *           └────── backoff ─────┴──────────── ops drained ◄────────────┘
+ *
+ * Health of a shared link (orthogonal to the state): `down_since` is set
+ * when it is lost (EOF, error, failed connect, or no reply progress for
+ * --backend-timeout: the node stopped answering then). What was written
+ * fails with -ERR unless it is read-only; everything else is held
+ * (hold.c) while the control thread refreshes the topology. A down link
+ * keeps reconnecting with backoff while the topology names its node, and
+ * carries only a PING until a reply proves the node is back (a black-holed
+ * node completes TCP handshakes); then `revived` clears it at the end of
+ * the batch and the held requests go out again, ahead of newer ones.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -31,7 +41,9 @@
 #define ASKING_CMD "*1\r\n$6\r\nASKING\r\n"
 #define ASKING_LEN (sizeof(ASKING_CMD) - 1)
 
-static void link_fail_all(struct link *l, const char *err, bool keep_unsent);
+#define PING_CMD "*1\r\n$4\r\nPING\r\n"
+
+static void link_drain(struct link *l, const char *err, bool park);
 
 /* "1.2.3.4:6379" or "[::1]:6379" → sockaddr. */
 static int parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *len)
@@ -163,7 +175,7 @@ void link_giveback(struct link *l)
         c->sublinks--;
     l->owner = NULL;
     l->owner_next = NULL;
-    int pool_size = l->w->rt->cfg->connections_pool_size;
+    int pool_size = l->w->cfg->connections_pool_size;
     if (clean && pooled_for(l->w, l->addr) < (unsigned)(pool_size > 0 ? pool_size : 10))
         l->pooled = true;
     else
@@ -181,6 +193,10 @@ static void mark_dirty(struct link *l)
 
 void link_enqueue(struct link *l, struct request *r)
 {
+    if (l->kind == LINK_SHARED && l->down_since) {
+        hold_request(l, r); /* until the node answers again (or failed over) */
+        return;
+    }
     r->link = l;
     r->lnext = NULL;
     r->state = REQ_QUEUED;
@@ -217,19 +233,19 @@ static void link_connect(struct link *l)
     struct worker *w = l->w;
     assert(l->state == LINK_IDLE && l->ops == 0);
     if (l->salen == 0) {
-        link_fail_all(l, "ERR invalid backend node address", false);
+        link_drain(l, "ERR invalid backend node address", false);
         return;
     }
     int fd = socket(l->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        link_fail_all(l, "ERR cannot create a socket to the backend", false);
+        link_drain(l, "ERR cannot create a socket to the backend", false);
         return;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     l->fd = fd;
     l->state = LINK_CONNECTING;
-    int ms = w->rt->cfg->connect_timeout_ms > 0 ? w->rt->cfg->connect_timeout_ms : 1000;
+    int ms = w->cfg->connect_timeout_ms > 0 ? w->cfg->connect_timeout_ms : 1000;
     static _Thread_local struct __kernel_timespec ts; /* read at submit */
     ts.tv_sec = ms / 1000;
     ts.tv_nsec = (long long)(ms % 1000) * 1000000;
@@ -275,17 +291,18 @@ static void arm_recv(struct link *l)
     l->ops++;
 }
 
-/* A RESP3 link says HELLO 3 before anything else; its reply is dropped
- * (the request has no client). */
-static void say_hello(struct link *l)
+/* A command the link sends itself, ahead of everything on a new socket
+ * (HELLO 3, AUTH); no client waits for its reply. */
+static void link_send_first(struct link *l, const char *cmd, size_t len)
 {
-    static const char hello[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
     struct request *r = calloc(1, sizeof *r);
     if (!r)
         abort();
-    r->buf = r->inline_bytes;
-    r->len = sizeof hello - 1;
-    memcpy(r->buf, hello, r->len);
+    r->buf = len > REQ_INLINE_BYTES ? malloc(len) : r->inline_bytes;
+    if (!r->buf)
+        abort();
+    r->len = len;
+    memcpy(r->buf, cmd, len);
     r->state = REQ_QUEUED;
     r->link = l;
     assert(l->head == l->unsent); /* nothing written on the new socket yet */
@@ -296,12 +313,33 @@ static void say_hello(struct link *l)
     l->nqueued++;
 }
 
+/* A RESP3 link says HELLO 3 before anything else; its reply is dropped. */
+static void say_hello(struct link *l)
+{
+    static const char hello[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+    link_send_first(l, hello, sizeof hello - 1);
+    l->hello_pending = true;
+}
+
+/* With --auth the link authenticates first of all (before HELLO). */
+static void say_auth(struct link *l)
+{
+    size_t len;
+    const char *auth = admin_backend_auth(l->w->rt, &len);
+    if (!auth)
+        return;
+    link_send_first(l, auth, len);
+    l->auth_pending = true;
+}
+
 static void link_ready(struct link *l)
 {
     l->state = LINK_READY;
+    if (l->down_since) /* the node must answer before requests go out */
+        link_send_first(l, PING_CMD, sizeof PING_CMD - 1);
     if (l->proto == 3)
         say_hello(l);
-    l->failures = 0;
+    say_auth(l);
     resp_reply_init(&l->rp);
     l->in_off = l->in_len = 0;
     arm_recv(l);
@@ -312,34 +350,30 @@ static void link_ready(struct link *l)
 /* Failure                                                                   */
 
 /*
- * Fail the written requests (their fate on the backend is unknown) and,
- * unless keep_unsent, the unwritten ones too. Unwritten requests that are
- * kept go out again from their first byte once the link reconnects.
+ * Empty the FIFO. Written requests (their fate on the node is unknown)
+ * fail with err, unless `park` and they are read-only; with `park`, those
+ * and every unwritten request are held for the slot's next master
+ * (hold.c; a partial write is redone whole), else they fail too.
  */
-static void link_fail_all(struct link *l, const char *err, bool keep_unsent)
+static void link_drain(struct link *l, const char *err, bool park)
 {
-    struct request *stop = keep_unsent ? l->unsent : NULL;
-    if (keep_unsent && l->unsent) { /* a partial write is redone whole */
-        l->unsent_off = 0;
-        for (struct request *r = l->unsent; r; r = r->lnext)
-            request_expect_replies(r);
-    }
-    while (l->head && l->head != stop) {
+    bool written = true;
+    while (l->head) {
         struct request *r = l->head;
+        int slot;
+        if (r == l->unsent)
+            written = false;
         l->head = r->lnext;
-        if (l->tail == r)
-            l->tail = NULL;
         r->lnext = NULL;
         r->link = NULL;
         l->nqueued--;
-        if (l->unsent == r)
-            l->unsent = r->lnext;
-        request_fail(r, err);
+        if (park && (!written || request_readonly(l->w, r, &slot)))
+            hold_request(l, r);
+        else
+            request_fail(r, err);
     }
-    if (!keep_unsent) {
-        l->unsent = NULL;
-        l->unsent_off = 0;
-    }
+    l->tail = l->unsent = NULL;
+    l->unsent_off = 0;
 }
 
 static void link_unlist_and_free(struct link *l)
@@ -376,8 +410,8 @@ static void link_maybe_idle(struct link *l)
         link_unlist_and_free(l);
         return;
     }
-    if (l->nqueued)
-        mark_dirty(l);
+    if (l->nqueued || l->down_since)
+        mark_dirty(l); /* reconnect (link_flush), after the backoff */
 }
 
 /* A private link nobody may use again: fail what it carries (its client is
@@ -390,7 +424,7 @@ static void link_doom(struct link *l)
         shutdown(l->fd, SHUT_RDWR);
         l->state = LINK_CLOSING;
     }
-    link_fail_all(l, "ERR connection closed", false);
+    link_drain(l, "ERR connection closed", false);
     l->w->reap_links = true; /* freed by link_reap, never under a caller */
 }
 
@@ -404,22 +438,26 @@ void link_reap(struct worker *w)
     }
 }
 
-static void link_lost(struct link *l, const char *why)
+/* The node stopped answering at `since` (now, or the last reply progress
+ * for a backend timeout). */
+static void link_lost_since(struct link *l, const char *why, int64_t since)
 {
     if (l->state == LINK_CLOSING || l->state == LINK_IDLE)
         return;
     struct worker *w = l->w;
     bool was_connecting = l->state == LINK_CONNECTING;
-    log_warn("link to %s %s: %s", l->addr, was_connecting ? "failed" : "lost", why);
+    if (l->failures < 3 || l->failures % 50 == 0) /* a dead node retries for long */
+        log_warn("link to %s %s: %s", l->addr, was_connecting ? "failed" : "lost", why);
     l->failures++;
-    int64_t backoff = 50ll << (l->failures < 6 ? l->failures : 6);
+    /* The first reconnection is at once (the node may just have closed an
+     * idle connection); then 200 ms doubling to 2 s. */
+    int64_t backoff = l->failures == 1 ? 0 : 50ll << (l->failures < 6 ? l->failures : 6);
     l->retry_at_ms = w->now_ms + (backoff > 2000 ? 2000 : backoff);
     shutdown(l->fd, SHUT_RDWR);
     l->state = LINK_CLOSING;
     char err[160];
     snprintf(err, sizeof err, "ERR connection to node %s %s", l->addr,
              was_connecting ? "failed" : "lost");
-    /* Unwritten requests wait for the reconnection unless it never came up. */
     struct client *owner = l->owner;
     if (l->kind == LINK_PRIVATE) {
         /* Its connection state (blocked call, WATCH, subscriptions) is gone:
@@ -433,9 +471,17 @@ static void link_lost(struct link *l, const char *why)
         if (owner && fatal)
             client_kill(owner);
     } else {
-        link_fail_all(l, err, !was_connecting);
+        if (!l->down_since)
+            l->down_since = since;
+        l->revived = false;
+        link_drain(l, err, true);
     }
-    control_request_refresh(w->rt, w->id, l->addr);
+    control_report_lost(w->rt, w->id, l->addr);
+}
+
+static void link_lost(struct link *l, const char *why)
+{
+    link_lost_since(l, why, l->w->now_ms);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -467,12 +513,21 @@ static int build_iov(struct link *l)
     return n;
 }
 
+/* A down shared link reconnects by itself only while the topology still
+ * names its node: once its slots moved, nothing needs it. */
+static bool wants_reconnect(const struct link *l)
+{
+    const struct cluster_topology *t = l->w->topo;
+    return l->kind == LINK_SHARED && l->down_since && t &&
+           cluster_topology_find(t, l->addr) != CLUSTER_NO_NODE;
+}
+
 void link_flush(struct link *l)
 {
     struct worker *w = l->w;
     if (w->quiescing)
         return;
-    if (l->state == LINK_IDLE && l->nqueued) {
+    if (l->state == LINK_IDLE && (l->nqueued || wants_reconnect(l))) {
         if (w->now_ms >= l->retry_at_ms)
             link_connect(l);
         return; /* the tick retries after the backoff */
@@ -493,9 +548,12 @@ void link_flush(struct link *l)
 /* n bytes went out: move `unsent` past every request fully written. */
 static void sent(struct link *l, size_t n)
 {
+    if (l->head == l->unsent) /* nothing was awaited: the timeout starts now */
+        l->progress_ms = l->w->now_ms;
     n += l->unsent_off;
     while (l->unsent && n >= wire_len(l->unsent)) {
         n -= wire_len(l->unsent);
+        l->unsent->hold_until = 0; /* written: a later loss holds it anew */
         l->unsent = l->unsent->lnext;
     }
     l->unsent_off = l->unsent ? n : 0;
@@ -523,21 +581,79 @@ static bool last_unsubscribe(const char *data, size_t len)
 /* ------------------------------------------------------------------------ */
 /* Receiving                                                                 */
 
+/* A published message ("message" / "pmessage"), as opposed to a
+ * confirmation or a PONG. */
+static bool published_message(const char *data, size_t len)
+{
+    static const char msg[] = "3\r\n$7\r\nmessage\r\n", pmsg[] = "4\r\n$8\r\npmessage\r\n";
+    return len > sizeof pmsg && (data[0] == '*' || data[0] == '>') &&
+           (memcmp(data + 1, msg, sizeof msg - 1) == 0 ||
+            memcmp(data + 1, pmsg, sizeof pmsg - 1) == 0);
+}
+
+/* The main pub/sub link holds every channel of the client: once it has
+ * none, the keyspace links (still subscribed there, or about to be) go
+ * too, closed rather than pooled. */
+static void drop_keyspace_links(struct client *c)
+{
+    struct link *k;
+    do {
+        for (k = c->plinks; k && !(k->subscriber && k->sub_echo_off); k = k->owner_next)
+            ;
+        if (k)
+            link_giveback(k);
+    } while (k);
+}
+
 static void subscriber_reply(struct link *l, const char *data, size_t len)
 {
     struct client *c = l->owner;
     if (!c)
         return;
-    client_push(c, data, len);
+    /* A keyspace link's confirmations duplicate the main link's. */
+    if (!l->sub_echo_off || published_message(data, len))
+        client_push(c, data, len);
     if (last_unsubscribe(data, len)) {
+        bool main_link = c->pubsub_link == l;
         l->subscriber = false;
         c->sublinks--;
         link_giveback(l);
+        if (main_link)
+            drop_keyspace_links(c);
     }
 }
 
-static void one_reply(struct link *l, const char *data, size_t len, char first)
+/* The reply to the link's own AUTH: dropped, unless it is an error, which
+ * fails the link (wrong --auth: nothing would work on it). */
+static void auth_reply(struct link *l, const char *data, size_t len, char first)
 {
+    l->auth_pending = false;
+    if (!l->subscriber) /* a subscriber link freed it once written (sent()) */
+        request_free(pop_head(l));
+    if (first == '-') {
+        char why[160];
+        snprintf(why, sizeof why, "AUTH refused: %.*s", (int)(len >= 3 && len < 120 ? len - 3 : 0),
+                 data + 1);
+        link_lost(l, why);
+    }
+}
+
+/* One complete reply; `first` is its type byte, at data[first_off] (after
+ * any RESP3 attribute). */
+static void one_reply(struct link *l, const char *data, size_t len, char first,
+                      size_t first_off)
+{
+    if (l->auth_pending) {
+        auth_reply(l, data, len, first);
+        return;
+    }
+    if (l->hello_pending) {
+        /* A subscriber link freed its HELLO once written (sent()): the
+         * reply is not a push for the client. */
+        l->hello_pending = false;
+        if (l->subscriber)
+            return;
+    }
     if (l->subscriber) {
         subscriber_reply(l, data, len);
         return;
@@ -559,10 +675,10 @@ static void one_reply(struct link *l, const char *data, size_t len, char first)
         return;
     }
     pop_head(l);
-    if (first == '-')
-        dispatch_redirect(l, r, data, len);
-    else
+    if (first != '-')
         request_reply(r, data, len);
+    else if (!hold_retry(l, r, data + first_off, len - first_off))
+        dispatch_redirect(l, r, data, len); /* MOVED, ASK, or the error */
     if (l->kind == LINK_PRIVATE && l->owner && l->nqueued == 0)
         client_private_idle(l->owner, l);
 }
@@ -578,11 +694,11 @@ static void replies(struct link *l)
             link_lost(l, l->rp.error ? l->rp.error : "protocol error");
             return;
         }
-        size_t len = l->rp.len;
+        size_t len = l->rp.len, first_off = l->rp.first_off;
         char first = l->rp.first;
         resp_reply_next(&l->rp);
         l->in_off += len;
-        one_reply(l, p, len, first);
+        one_reply(l, p, len, first, first_off);
         if (l->doomed)
             return; /* given back while handling the reply */
     }
@@ -613,6 +729,11 @@ void link_handle(struct worker *w, struct op *op, int res, unsigned flags)
             break;
         }
         l->in_len += (size_t)res;
+        l->progress_ms = w->now_ms;
+        if (l->down_since && !l->revived) { /* the node answers again */
+            l->revived = true;
+            w->hold_due = true;
+        }
         replies(l);
         arm_recv(l);
         break;
@@ -629,15 +750,56 @@ void link_handle(struct worker *w, struct op *op, int res, unsigned flags)
             mark_dirty(l);
         break;
     }
-    (void)w;
     (void)flags;
     link_maybe_idle(l);
 }
 
+/* Blocking calls on private links may wait as long as they like. */
+static bool timeout_exempt(struct link *l)
+{
+    int slot;
+    return l->kind == LINK_PRIVATE && (request_flags(l->w, l->head, &slot) & CMD_BLOCKING);
+}
+
+/*
+ * Every tick: a link that made no reply progress for --backend-timeout is
+ * lost (a shared link is a FIFO, so one request cannot be cut out of it:
+ * everything it carries fails or is held, and it reconnects); a link that
+ * is down reconnects once its backoff has passed. Never frees l (its recv
+ * is armed while READY: that completion closes it).
+ */
 void link_tick(struct link *l)
 {
-    if (l->state == LINK_IDLE && l->nqueued && l->w->now_ms >= l->retry_at_ms)
+    struct worker *w = l->w;
+    int timeout = w->cfg->backend_timeout_ms;
+    if (timeout > 0 && l->state == LINK_READY && l->head && l->head != l->unsent &&
+        w->now_ms - l->progress_ms >= timeout && !timeout_exempt(l)) {
+        char why[64];
+        snprintf(why, sizeof why, "no reply for %d ms (backend timeout)", timeout);
+        atomic_fetch_add_explicit(&w->stats->backend_timeouts, 1, memory_order_relaxed);
+        link_lost_since(l, why, l->progress_ms);
+        return;
+    }
+    if (l->state == LINK_IDLE && (l->nqueued || l->down_since) && w->now_ms >= l->retry_at_ms)
         mark_dirty(l);
+}
+
+/* End of a batch in which down links answered: they are up again, and the
+ * held requests go out (before anything newer: until now, new requests for
+ * these links were held behind them). */
+void link_revive_all(struct worker *w)
+{
+    w->hold_due = false;
+    for (struct link *l = w->links; l; l = l->next) {
+        if (!l->revived)
+            continue;
+        log_info("link to %s answers again after %lld ms", l->addr,
+                 (long long)(w->now_ms - l->down_since));
+        l->revived = false;
+        l->down_since = 0;
+        l->failures = 0;
+    }
+    hold_pass(w);
 }
 
 void link_shutdown_all(struct worker *w)
@@ -647,7 +809,7 @@ void link_shutdown_all(struct worker *w)
             shutdown(l->fd, SHUT_RDWR);
             l->state = LINK_CLOSING;
         }
-        link_fail_all(l, "ERR proxy is shutting down", false);
+        link_drain(l, "ERR proxy is shutting down", false);
         link_maybe_idle(l);
     }
 }

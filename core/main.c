@@ -1,12 +1,21 @@
 /*
  * main: parse the configuration, open the listeners (one SO_REUSEPORT
- * socket per worker), start the control thread and the workers, then wait
- * on a signalfd.
+ * socket per worker and --bind address, the unix socket on worker 0), start
+ * the control thread and the workers, then run the main loop:
  *
- *   SIGTERM/SIGINT  stop accepting, let workers finish what is in flight
- *                   (bounded), exit 0
- *   second signal   exit at once
- *   SIGPIPE         ignored (sends use MSG_NOSIGNAL anyway)
+ *   poll ─┬─ signalfd  SIGTERM/SIGINT  stop accepting, let workers finish
+ *         │                            what is in flight (bounded), exit 0
+ *         │            second signal   exit at once
+ *         │            SIGHUP          reopen the log file (logrotate)
+ *         ├─ log ring  write the lines the other threads queued (log.h)
+ *         └─ console   --console-port HTTP: /metrics /healthz /readyz /info
+ *
+ * SIGPIPE is ignored (sends use MSG_NOSIGNAL anyway).
+ *
+ * --daemonize: the process forks; the parent waits on a pipe until the
+ * child listens and has started its threads (one byte: exit 0), or until
+ * the child dies (the child's exit code). The child writes the pidfile
+ * once it listens and removes it on a clean exit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,10 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "runtime.h"
+
+#define MAIN_POLL_MAX 64
+#define LOG_DRAIN_MS 200 /* bound on a log line's wait, should a wakeup be missed */
 
 static void *worker_thread(void *arg)
 {
@@ -52,36 +66,161 @@ static int open_log(const struct config *cfg)
     return fd;
 }
 
+/* --check-config: the effective configuration, passwords redacted. */
+static int check_config(const struct config *cfg)
+{
+    if (config_dump(cfg, stdout) < 0)
+        return 1;
+    if (cfg->nentry_points == 0) {
+        fprintf(stderr, "no entry point: give at least one cluster node (host:port)\n");
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Daemon and pidfile                                                        */
+
+/* Fork. The parent never returns: it exits 0 when the child reports that it
+ * is ready, else with the child's exit code. The child returns the pipe to
+ * report on. */
+static int daemonize(void)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        perror("pipe");
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (pid > 0) {
+        close(p[1]);
+        char b;
+        ssize_t n;
+        do
+            n = read(p[0], &b, 1);
+        while (n < 0 && errno == EINTR);
+        if (n == 1)
+            _exit(0);
+        int st = 0;
+        if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) == 0)
+            _exit(1);
+        _exit(WEXITSTATUS(st));
+    }
+    close(p[0]);
+    setsid();
+    return p[1];
+}
+
+/* The daemon is up: tell the parent, and stop writing on its terminal
+ * (startup errors still went there). */
+static void daemon_ready(int fd)
+{
+    if (fd < 0)
+        return;
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        if (null > STDERR_FILENO)
+            close(null);
+    }
+    ssize_t n = write(fd, "", 1);
+    (void)n;
+    close(fd);
+}
+
+static bool write_pidfile(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        log_warn("Could not write the pidfile %s: %s", path, strerror(errno));
+        return false;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+    return true;
+}
+
+/* Files this process made that must not outlive it. */
+static void remove_files(const struct config *cfg, bool pidfile)
+{
+    if (pidfile)
+        unlink(cfg->pidfile);
+    if (cfg->unixsocket[0])
+        unlink(cfg->unixsocket);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Runtime                                                                   */
+
 static int runtime_init(struct runtime *rt, const struct config *cfg)
 {
     memset(rt, 0, sizeof *rt);
     rt->cfg = cfg;
     rt->nworkers = cfg->threads;
     rt->start_ms = clock_ms();
-    snapshot_domain_init(&rt->snap, (size_t)cfg->threads);
+    /* readers: the workers, and the main thread (console) last */
+    snapshot_domain_init(&rt->snap, (size_t)cfg->threads + 1);
     control_init_slots(rt);
     if (mq_init(&rt->ctl_queue, 1024) < 0)
         return -ENOMEM;
     rt->ctl_wakeup_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     rt->stats = calloc((size_t)cfg->threads, sizeof *rt->stats);
+    rt->metrics = calloc((size_t)cfg->threads, sizeof *rt->metrics);
     rt->workers = calloc((size_t)cfg->threads, sizeof *rt->workers);
-    if (rt->ctl_wakeup_fd < 0 || !rt->stats || !rt->workers)
+    if (rt->ctl_wakeup_fd < 0 || !rt->stats || !rt->metrics || !rt->workers)
         return -ENOMEM;
-    return 0;
+    for (int i = 0; i < cfg->threads; i++)
+        metrics_init(&rt->metrics[i]);
+    return admin_init(rt);
 }
 
 static void runtime_destroy(struct runtime *rt)
 {
     clustermode_stop(rt);
     for (int i = 0; i < rt->nworkers; i++)
-        if (rt->workers[i])
+        if (rt->workers && rt->workers[i])
             worker_destroy(rt->workers[i]);
     snapshot_domain_destroy(&rt->snap, rt->slots, SLOT_COUNT);
+    admin_destroy(rt);
     mq_destroy(&rt->ctl_queue);
     close(rt->ctl_wakeup_fd);
     free(rt->workers);
+    free(rt->metrics);
     free(rt->stats);
 }
+
+static int start_workers(struct runtime *rt)
+{
+    const struct config *cfg = rt->cfg;
+    int ret = listen_probe(cfg);
+    for (int i = 0; ret == 0 && i < rt->nworkers; i++)
+        ret = worker_create(rt, i, &rt->workers[i]);
+    if (ret < 0) {
+        if (cfg->port)
+            log_error("Could not listen on port %d: %s", cfg->port, strerror(-ret));
+        else
+            log_error("Could not listen on %s: %s", cfg->unixsocket, strerror(-ret));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The main loop                                                             */
+
+struct main_loop {
+    struct runtime *rt;
+    int sfd;                /* signalfd */
+    int log_fd;             /* the log ring's eventfd, or -1 */
+    struct console *console;
+    int signals;            /* SIGTERM/SIGINT seen */
+};
 
 /* Cluster mode: hand our slots over, then keep answering MOVED for them
  * for a grace period so clients move before we close. A second signal
@@ -97,82 +236,63 @@ static void leave_cluster(struct runtime *rt, int sfd)
     }
 }
 
-/* Block until SIGTERM/SIGINT; then until the workers are done (or a second
- * signal). */
-static void wait_for_shutdown(struct runtime *rt, int sfd)
+static void on_signal(struct main_loop *m)
 {
-    int signals = 0;
+    struct runtime *rt = m->rt;
+    struct signalfd_siginfo si;
+    if (read(m->sfd, &si, sizeof si) != sizeof si)
+        return;
+    if (si.ssi_signo == SIGHUP) {
+        int ret = log_reopen();
+        if (ret < 0)
+            log_warn("Could not reopen the log file %s: %s", rt->cfg->logfile, strerror(-ret));
+        else
+            log_info("SIGHUP: log file reopened");
+        return;
+    }
+    if (++m->signals > 1 || admin_shutdown_asap(rt)) {
+        log_now(LOG_WARNING, "%s: exiting now",
+                m->signals > 1 ? "second signal" : "PROXY SHUTDOWN ASAP");
+        log_drain();
+        remove_files(rt->cfg, rt->cfg->pidfile[0]);
+        _exit(m->signals > 1 ? 1 : 0);
+    }
+    log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
+    if (rt->consensus)
+        leave_cluster(rt, m->sfd);
+    atomic_store(&rt->stopping, true);
+    uint64_t one = 1;
+    ssize_t n = write(rt->ctl_wakeup_fd, &one, sizeof one);
+    (void)n;
+}
+
+/* Until SIGTERM/SIGINT, and then until the workers are done (or a second
+ * signal): signals, log lines, console requests. */
+static void main_loop(struct main_loop *m)
+{
+    struct pollfd pfds[MAIN_POLL_MAX];
     for (;;) {
-        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-        int timeout = signals ? 100 : -1;
-        if (poll(&pfd, 1, timeout) == 1) {
-            struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof si) == sizeof si && si.ssi_signo != SIGHUP) {
-                if (++signals > 1) {
-                    log_warn("second signal: exiting now");
-                    _exit(1);
-                }
-                log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
-                if (rt->consensus)
-                    leave_cluster(rt, sfd);
-                atomic_store(&rt->stopping, true);
-                uint64_t one = 1;
-                ssize_t n = write(rt->ctl_wakeup_fd, &one, sizeof one);
-                (void)n;
-            }
-        }
-        if (signals && atomic_load(&rt->workers_done) == rt->nworkers)
+        int n = 0;
+        pfds[n++] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
+        pfds[n++] = (struct pollfd){.fd = m->log_fd, .events = POLLIN};
+        int first_console = n;
+        if (m->console)
+            n += console_pollfds(m->console, pfds + n, MAIN_POLL_MAX - n);
+        int timeout = m->signals ? 100 : LOG_DRAIN_MS;
+        if (poll(pfds, (nfds_t)n, timeout) > 0 && (pfds[0].revents & POLLIN))
+            on_signal(m);
+        log_drain();
+        if (m->console)
+            console_handle(m->console, pfds + first_console, n - first_console);
+        if (m->signals && atomic_load(&m->rt->workers_done) == m->rt->nworkers)
             return;
     }
 }
 
-static int start_workers(struct runtime *rt)
-{
-    int ret = worker_probe_port(rt->cfg);
-    if (ret < 0) {
-        log_error("Could not listen on port %d: %s", rt->cfg->port, strerror(-ret));
-        return -1;
-    }
-    for (int i = 0; i < rt->nworkers; i++) {
-        ret = worker_create(rt, i, &rt->workers[i]);
-        if (ret < 0) {
-            log_error("Could not listen on port %d: %s", rt->cfg->port, strerror(-ret));
-            return -1;
-        }
-    }
-    return 0;
-}
+/* ------------------------------------------------------------------------ */
 
-int main(int argc, char **argv)
+static int block_signals(void)
 {
-    static struct config cfg;
-    char err[256];
-    config_defaults(&cfg);
-    if (config_parse_args(&cfg, argc, argv, err, sizeof err) < 0) {
-        fprintf(stderr, "%s\n\n%s", err, config_usage());
-        return 1;
-    }
-    if (cfg.help) {
-        fputs(config_usage(), stdout);
-        return 0;
-    }
-    if (cfg.version) {
-        printf("ringslot %s\n", RINGSLOT_VERSION);
-        return 0;
-    }
-    if (cfg.nentry_points == 0) {
-        fprintf(stderr, "Usage: ringslot [OPTIONS] CLUSTER_HOST:PORT [...]\n\n%s", config_usage());
-        return 1;
-    }
-    log_setup(cfg.log_level, open_log(&cfg));
-    int ret = probe_io_uring();
-    if (ret < 0) {
-        log_error("io_uring is not available (%s): the kernel is too old, or it is "
-                  "disabled (sysctl kernel.io_uring_disabled, or a container's seccomp "
-                  "profile refuses io_uring_setup)", strerror(-ret));
-        return 1;
-    }
-
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -180,27 +300,113 @@ int main(int argc, char **argv)
     sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL); /* threads inherit the mask */
     signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    return signalfd(-1, &mask, SFD_CLOEXEC);
+}
 
+/* Parse; --help, --version, --check-config. Returns -1 to go on, else the
+ * exit code. */
+static int parse(struct config *cfg, int argc, char **argv)
+{
+    char err[256];
+    config_defaults(cfg);
+    if (config_parse_args(cfg, argc, argv, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n\n%s", err, config_usage());
+        return 1;
+    }
+    if (cfg->help) {
+        fputs(config_usage(), stdout);
+        return 0;
+    }
+    if (cfg->version) {
+        printf("ringslot %s\n", RINGSLOT_VERSION);
+        return 0;
+    }
+    if (cfg->check_config)
+        return check_config(cfg);
+    if (cfg->nentry_points == 0) {
+        fprintf(stderr, "Usage: ringslot [OPTIONS] CLUSTER_HOST:PORT [...]\n\n%s", config_usage());
+        return 1;
+    }
+    return -1;
+}
+
+/* maxclients connections, plus backend links, need file descriptors: raise
+ * the soft limit to the hard one (as Redis adjusts its own), and say so if
+ * maxclients still cannot fit. */
+static void raise_nofile(const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)cfg->maxclients + 64 > rl.rlim_cur)
+        log_warn("open files limit %llu is lower than maxclients %d + 64",
+                 (unsigned long long)rl.rlim_cur, cfg->maxclients);
+}
+
+static int start_console(struct main_loop *m)
+{
+    const struct config *cfg = m->rt->cfg;
+    int ret = cfg->console_port ? console_open(m->rt, &m->console) : 0;
+    if (ret < 0)
+        log_error("Could not listen on the console port %d: %s", cfg->console_port,
+                  strerror(-ret));
+    return ret;
+}
+
+static void start_threads(struct runtime *rt, pthread_t *control)
+{
+    pthread_create(control, NULL, control_main, rt);
+    for (int i = 0; i < rt->nworkers; i++)
+        pthread_create(&rt->workers[i]->thread, NULL, worker_thread, rt->workers[i]);
+}
+
+int main(int argc, char **argv)
+{
+    static struct config cfg;
+    int ret = parse(&cfg, argc, argv);
+    if (ret >= 0)
+        return ret;
+    int ready_fd = cfg.daemonize ? daemonize() : -1;
+    log_setup(cfg.log_level, open_log(&cfg), cfg.logfile, !cfg.disable_colors);
+    raise_nofile(&cfg);
+    ret = probe_io_uring();
+    if (ret < 0) {
+        log_error("io_uring is not available (%s): the kernel is too old, or it is "
+                  "disabled (sysctl kernel.io_uring_disabled, or a container's seccomp "
+                  "profile refuses io_uring_setup)", strerror(-ret));
+        return 1;
+    }
+    struct main_loop m = {.sfd = block_signals(), .log_fd = -1};
     static struct runtime rt;
+    m.rt = &rt;
     if (runtime_init(&rt, &cfg) < 0 || start_workers(&rt) < 0 ||
-        clustermode_start(&rt) < 0) {
+        clustermode_start(&rt) < 0 || start_console(&m) < 0) {
         runtime_destroy(&rt);
         return 1;
     }
-    log_info("ringslot %s listening on port %d, %d threads", RINGSLOT_VERSION, cfg.port,
-             cfg.threads);
+    bool pidfile = cfg.pidfile[0] && write_pidfile(cfg.pidfile);
+    m.log_fd = log_start_async();
+    log_success("ringslot %s listening on port %d%s%s, %d threads%s", RINGSLOT_VERSION,
+                cfg.port, cfg.unixsocket[0] ? " and " : "", cfg.unixsocket, cfg.threads,
+                m.console ? ", console on its own port" : "");
     pthread_t control;
-    pthread_create(&control, NULL, control_main, &rt);
-    for (int i = 0; i < rt.nworkers; i++)
-        pthread_create(&rt.workers[i]->thread, NULL, worker_thread, rt.workers[i]);
+    start_threads(&rt, &control);
+    daemon_ready(ready_fd);
 
-    wait_for_shutdown(&rt, sfd);
+    main_loop(&m);
     for (int i = 0; i < rt.nworkers; i++)
         pthread_join(rt.workers[i]->thread, NULL);
     pthread_join(control, NULL);
+    console_close(m.console);
     runtime_destroy(&rt);
-    close(sfd);
     log_info("bye");
+    log_stop_async();
+    remove_files(&cfg, pidfile);
+    close(m.sfd);
     return 0;
 }

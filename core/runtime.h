@@ -52,10 +52,16 @@ struct worker_stats {
     _Atomic uint64_t clients_total;  /* accepted since start */
     _Atomic uint64_t bytes_in;
     _Atomic uint64_t bytes_out;
+    _Atomic uint64_t ops_per_sec;    /* commands/s over the last second */
+    _Atomic uint64_t held;           /* requests held for a lost node (hold.c) */
+    _Atomic uint64_t retried;        /* TRYAGAIN/LOADING/… retries (hold.c) */
+    _Atomic uint64_t backend_timeouts; /* links that made no reply progress */
+    _Atomic uint64_t rejected_clients; /* refused by maxclients */
+    _Atomic uint64_t output_limit_kills; /* client-output-buffer-limit / timeout */
     char pad[64];
 };
 
-enum snapshot_slot_id { SLOT_TOPOLOGY, SLOT_COMMANDS, SLOT_PROXYMAP, SLOT_COUNT };
+enum snapshot_slot_id { SLOT_TOPOLOGY, SLOT_COMMANDS, SLOT_PROXYMAP, SLOT_CONFIG, SLOT_COUNT };
 
 struct proxy_map;
 struct consensus;
@@ -72,12 +78,15 @@ struct runtime {
     _Atomic uint64_t refreshes;           /* topology refreshes done */
     _Atomic uint64_t next_client_id;
     _Atomic int workers_done;             /* workers whose loop has ended */
+    _Atomic int64_t nclients;             /* all workers' clients (maxclients) */
     int64_t start_ms;
     _Atomic(struct proxy_map *) pending_map; /* consensus → control hand-over */
     struct consensus *consensus;          /* cluster mode only */
     int nworkers;
     struct worker **workers;
     struct worker_stats *stats;           /* [nworkers] */
+    struct worker_metrics *metrics;       /* [nworkers] (metrics.h) */
+    struct admin *admin;                  /* config writer, credentials (admin.c) */
 };
 
 int64_t clock_ms(void);
@@ -86,6 +95,10 @@ int64_t clock_ms(void);
 void control_request_refresh(struct runtime *rt, int worker, const char *reason_addr);
 /* Set the snapshot slots' destructors (before any publish). */
 void control_init_slots(struct runtime *rt);
+/* A worker lost its link to addr (EOF, error, connect failure or backend
+ * timeout): control refreshes at once from other nodes, and every ~200 ms
+ * until addr answers again or no longer serves slots. */
+void control_report_lost(struct runtime *rt, int worker, const char *addr);
 /* The control thread's body; returns when rt->stopping is set. */
 void *control_main(void *rt);
 
@@ -96,6 +109,7 @@ enum op_kind {
     OP_ACCEPT, OP_CLIENT_RECV, OP_CLIENT_SEND,
     OP_LINK_CONNECT, OP_LINK_TIMEOUT, OP_LINK_RECV, OP_LINK_SEND,
     OP_TICK, OP_CANCEL,
+    OP_XWAKE,    /* the worker's inbox eventfd (xworker.c) */
 };
 
 struct op {
@@ -122,6 +136,13 @@ int obuf_iov(const struct obuf *o, struct iovec *iov, int max);
 void obuf_consume(struct obuf *o, size_t n);
 void obuf_free(struct obuf *o);
 
+/* A request parked by the worker instead of queued on a link (hold.c). */
+enum request_wait {
+    REQ_WAIT_NONE,
+    REQ_WAIT_HELD,   /* its node was lost: re-routed by slot when one answers */
+    REQ_WAIT_RETRY,  /* -TRYAGAIN/-LOADING/…: sent again after a backoff */
+};
+
 enum request_state {
     REQ_QUEUED,  /* waiting on a link (sent or not) */
     REQ_DONE,    /* reply attached, waiting for earlier replies */
@@ -143,6 +164,8 @@ enum merge_kind {
     MERGE_SCAN,          /* one node's SCAN reply, cursor re-encoded */
     MERGE_PAIRS,         /* [name, n, …] arrays: n summed by position */
     MERGE_UNION,         /* arrays concatenated without duplicates */
+    MERGE_INFO,          /* INFO keyspace summed, after fan->prefix */
+    MERGE_NONE,          /* no children: completed by its owner (xworker.c) */
 };
 
 struct fanout {
@@ -155,6 +178,8 @@ struct fanout {
     unsigned scan_shard;       /* MERGE_SCAN: which master was asked */
     uint8_t scan_check;        /* MERGE_SCAN: check bits of that node */
     unsigned scan_nshards;
+    char *prefix;              /* MERGE_INFO: the proxy's own sections */
+    size_t prefix_len;
 };
 
 struct request {
@@ -167,6 +192,7 @@ struct request {
     struct link *link;        /* the link it is queued on, or NULL */
     enum request_state state;
     bool asking;              /* send ASKING first */
+    bool silent;              /* CLIENT REPLY OFF|SKIP: reply not sent */
     bool is_block;            /* MULTI … EXEC written as one unit */
     uint32_t block_cmds;      /* commands inside the block */
     uint32_t skip_replies;    /* replies still to drop before the real one
@@ -178,6 +204,17 @@ struct request {
     char *buf;                /* == inline_bytes when len fits */
     char *reply;              /* owned copy when the reply arrived early */
     size_t reply_len;
+    /* Waiting in the worker, on no link (hold.c). lnext links the list. */
+    enum request_wait wait;
+    uint8_t wait_proto;       /* HELD: protocol of the link it came from */
+    uint8_t retries;          /* RETRY: attempts so far */
+    int hold_slot;            /* HELD: re-routed by this slot (-1: any master) */
+    int64_t hold_until;       /* HELD: fails with CLUSTERDOWN after this (0: unset) */
+    int64_t retry_at;         /* RETRY: sent again at */
+    int64_t retry_first;      /* RETRY: first retryable error (0: none yet) */
+    struct link *retry_link;  /* RETRY: shared link it goes back to */
+    uint16_t metric;          /* metrics.c: the command's counter + 1, or 0 */
+    int64_t t0_us;            /* metrics.c: batch time it arrived in */
     char inline_bytes[REQ_INLINE_BYTES];
 };
 
@@ -209,6 +246,11 @@ struct link {
     bool pooled;              /* private, idle, waiting in the pool */
     bool doomed;              /* private: free once its ops are done */
     bool subscriber;          /* private, pub/sub: every reply is a push */
+    bool hello_pending;       /* RESP3: HELLO 3's reply not read yet */
+    bool auth_pending;        /* --auth: AUTH's reply not read yet */
+    bool sub_echo_off;        /* subscriber fanned out for keyspace events:
+                                 only messages pass, confirmations are the
+                                 client's main pub/sub link's */
     int proto;                /* 2 or 3: RESP3 clients get RESP3 links */
     char addr[CLUSTER_ADDR_MAX];
     struct sockaddr_storage sa;
@@ -237,6 +279,15 @@ struct link {
 
     int64_t retry_at_ms;      /* no reconnect before this (backoff) */
     unsigned failures;
+
+    /* Health (shared links). down_since: when the node stopped answering
+     * (0 = up); while set, requests routed here are held (hold.c), and a
+     * reconnected link carries only a probe until a reply proves the node
+     * is back (revived, applied at the end of the batch). */
+    int64_t down_since;
+    bool revived;
+    int64_t progress_ms;      /* last reply bytes, or the first write after
+                                 nothing was awaited (backend timeout) */
 };
 
 enum client_state { CLIENT_OPEN, CLIENT_CLOSING };
@@ -283,6 +334,19 @@ struct client {
     bool multiplex_off;              /* PROXY MULTIPLEXING OFF / always */
     int proto;                       /* RESP version (HELLO), 2 or 3 */
     char *name;                      /* CLIENT SETNAME / HELLO SETNAME */
+    bool authenticated;              /* passed --requirepass (admin.c) */
+    bool admin;                      /* passed PROXY AUTH (admin.c) */
+    int8_t peer_local;               /* loopback/unix peer: 1, not: -1, 0 unknown */
+    char *lib_name, *lib_ver;        /* CLIENT SETINFO */
+    int64_t created_ms, last_ms;     /* accepted, last command (CLIENT LIST) */
+    bool reply_off;                  /* CLIENT REPLY OFF */
+    bool reply_skip;                 /* CLIENT REPLY SKIP: the next command */
+    bool paused;                     /* backpressure: replies over
+                                        client-reply-budget, not read */
+    bool rearm_listed;               /* on the worker's need_rearm list */
+    struct client *rearm_next;       /* (not flush_next: it may be on both) */
+    int64_t soft_since_ms;           /* over the soft output limit since */
+    size_t early_bytes;              /* replies kept out of order (r->reply) */
     bool foreign_seen;               /* cluster mode: a call for another
                                         proxy's slot was served */
     int64_t last_moved_ms;           /* cluster mode: last MOVED hint */
@@ -295,6 +359,17 @@ struct client {
     struct msghdr msg;
 };
 
+struct xmsg;    /* xworker.c */
+struct xgather; /* xworker.c */
+
+#define LISTENERS_MAX (CONFIG_MAX_BINDS + 1)
+
+struct listener {
+    int fd;
+    struct op op;                    /* OP_ACCEPT, multishot */
+    bool armed;
+};
+
 struct worker {
     int id;
     struct runtime *rt;
@@ -302,9 +377,8 @@ struct worker {
     struct io_uring ring;
     bool use_bufring;                /* multishot recv + provided buffers */
     bool ring_disabled;              /* enabled by the worker thread */
-    int listen_fd;
-    struct op accept_op;
-    bool accept_armed;
+    struct listener listeners[LISTENERS_MAX]; /* listen.c */
+    int nlisteners;
     struct op tick_op;
     struct __kernel_timespec tick_ts;
     unsigned ops;                    /* worker-level ops in flight */
@@ -323,6 +397,8 @@ struct worker {
     /* Per-batch view of the snapshots (valid only inside a batch). */
     const struct cluster_topology *topo;
     const struct command_table *cmds;
+    const struct config *cfg;        /* runtime config (PROXY CONFIG SET) */
+    struct worker_metrics *metrics;  /* == &rt->metrics[id] */
     const struct proxy_map *pmap;       /* CLUSTER replies, MOVED hints */
     /* node index of `topo` → link; rebuilt when the topology changes */
     struct link **node_links;
@@ -341,12 +417,42 @@ struct worker {
     bool draining;                   /* SIGTERM: no new connections */
     bool quiescing;                  /* exiting: no new ops at all */
     bool reap_links;                 /* some link was doomed */
+    int64_t sample_ms;               /* ops_per_sec sampling (tick) */
+    uint64_t sample_cmds;
+
+    /* cross-worker requests (xworker.c): other threads push messages on
+     * `inbox` and write `inbox_fd`; the worker reads it through its ring */
+    _Atomic(struct xmsg *) inbox;
+    int inbox_fd;
+    uint64_t inbox_val;
+    struct op inbox_op;
+    bool inbox_armed;
+    struct xgather *gathers;         /* this worker's questions in flight */
+
+    /* requests parked off the links (hold.c): FIFOs through r->lnext */
+    struct request *held_head, *held_tail;
+    size_t nheld, held_bytes;
+    struct request *retry_head, *retry_tail;
+    size_t nretry;
+    bool hold_due;                   /* a link revived: hold pass at batch end */
+    int64_t next_scan_ms;            /* idle / soft output limit scan */
     pthread_t thread;
 };
 
 int worker_create(struct runtime *rt, int id, struct worker **out);
 /* 0 if nothing listens on the configured port, else -errno. */
-int worker_probe_port(const struct config *cfg);
+
+/* listeners (listen.c) */
+/* Open w's listeners: each --bind address with SO_REUSEPORT, and for
+ * worker 0 the unix socket. 0 or -errno. */
+int listen_worker(struct worker *w);
+void listen_close_all(struct worker *w);
+/* 0 if every TCP address can be bound without SO_REUSEPORT (nobody else
+ * listens there), else -errno. */
+int listen_probe(const struct config *cfg);
+/* One TCP listener per --bind address on port, into fds (LISTENERS_MAX);
+ * returns how many, or -errno. */
+int listen_tcp(const struct config *cfg, int port, bool reuseport, int *fds);
 void *worker_main(void *w);
 void worker_destroy(struct worker *w);
 
@@ -457,5 +563,66 @@ void dispatch_note_block_redirect(struct request *r, const char *reply, size_t l
 
 /* io helpers (worker.c) */
 struct io_uring_sqe *worker_sqe(struct worker *w);
+
+/* Held and retried requests (hold.c). */
+/* r could not go on shared link l (down, or just lost): hold it until its
+ * slot has a master that answers, or fail it (hold time, byte cap). */
+void hold_request(struct link *l, struct request *r);
+/* Re-route every held request whose slot's node answers; fail those past
+ * their time; drop those whose client left. */
+void hold_pass(struct worker *w);
+/* A -TRYAGAIN/-LOADING/-MASTERDOWN/-BUSY/-CLUSTERDOWN reply to r on l:
+ * true if r was parked for a retry (the caller forgets the reply). */
+bool hold_retry(struct link *l, struct request *r, const char *reply, size_t len);
+/* Send the retries that are due. */
+void retry_pass(struct worker *w);
+/* Shutdown: fail every parked request. */
+void hold_fail_all(struct worker *w, const char *err);
+/* The command table flags of what r carries (0: unknown, or a MULTI
+ * block) and the slot of its first key (-1: none). Parses r's bytes: for
+ * the failure paths only. */
+uint32_t request_flags(struct worker *w, const struct request *r, int *slot);
+/* Safe to send twice (CMD_READONLY)? */
+bool request_readonly(struct worker *w, const struct request *r, int *slot);
+/* Links (link.c): the tick's health work, and the end of a batch. */
+void link_revive_all(struct worker *w);
+/* Clients (client.c): idle timeout and soft output limit, once a second. */
+void client_scan(struct worker *w);
+
+/* Is cross-slot splitting on? Read through here, not cfg directly, so a
+ * runtime change (PROXY CONFIG SET enable-cross-slot) only has to change
+ * what this returns. */
+static inline bool runtime_cross_slot(const struct worker *w)
+{
+    return w->cfg->enable_cross_slot; /* the runtime config snapshot */
+}
+
+/* INFO: `text` (the proxy's own sections, copied) followed by the masters'
+ * summed INFO keyspace (fanout.c). */
+void fanout_info(struct client *c, const char *text, size_t len);
+/* A text reply: bulk string, or verbatim "txt" for a RESP3 client. */
+void fanout_write_text(struct resp_buf *b, int proto, const char *text, size_t len);
+/* A reply slot in c's FIFO that the caller completes later with
+ * fanout_placeholder_done (a fan-out parent with no children, so a client
+ * that leaves orphans it instead of freeing it). */
+struct request *fanout_placeholder(struct client *c);
+void fanout_placeholder_done(struct request *p, const char *data, size_t len);
+
+/* Cross-worker requests (xworker.c): questions about every worker's
+ * clients, asked of each worker through its inbox and gathered into the
+ * asking client's reply, in request order. */
+int xworker_init(struct worker *w);
+void xworker_arm(struct worker *w);
+void xworker_handle(struct worker *w, int res);
+void xworker_destroy(struct worker *w);
+/* CLIENT LIST [TYPE t] [ID id …] and CLIENT KILL (both forms), argv in
+ * w->argv. */
+void xworker_client_list(struct client *c, size_t argc);
+void xworker_client_kill(struct client *c, size_t argc);
+/* One CLIENT LIST line for c (no CRLF) appended to b. */
+void client_info_line(struct client *c, struct resp_buf *b, const char *cmd);
+
+#include "admin.h"
+#include "metrics.h"
 
 #endif

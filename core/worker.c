@@ -215,62 +215,6 @@ static int setup_ring(struct worker *w)
     return ret;
 }
 
-/*
- * Open this worker's listening socket. With `exclusive` the socket does not
- * set SO_REUSEPORT: main uses such a probe first, because SO_REUSEPORT
- * sockets of another process (another ringslot) would otherwise share the
- * port silently instead of making startup fail.
- */
-static int listen_on(const struct config *cfg, bool exclusive, int *out)
-{
-    const char *bind_addr = cfg->nbinds ? cfg->binds[0] : NULL;
-    struct sockaddr_storage ss = {0};
-    socklen_t sl;
-    int family = AF_INET6;
-    if (bind_addr && strchr(bind_addr, ':') == NULL) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)cfg->port);
-        if (inet_pton(AF_INET, bind_addr, &sin->sin_addr) != 1)
-            return -EINVAL;
-        sl = sizeof *sin;
-        family = AF_INET;
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)cfg->port);
-        sin6->sin6_addr = in6addr_any;
-        if (bind_addr && inet_pton(AF_INET6, bind_addr, &sin6->sin6_addr) != 1)
-            return -EINVAL;
-        sl = sizeof *sin6;
-    }
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (!exclusive)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, cfg->tcp_backlog) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    *out = fd;
-    return 0;
-}
-
-int worker_probe_port(const struct config *cfg)
-{
-    int fd;
-    int ret = listen_on(cfg, true, &fd);
-    if (ret == 0)
-        close(fd);
-    return ret;
-}
-
 int worker_create(struct runtime *rt, int id, struct worker **out)
 {
     struct worker *w = calloc(1, sizeof *w);
@@ -279,8 +223,7 @@ int worker_create(struct runtime *rt, int id, struct worker **out)
     w->id = id;
     w->rt = rt;
     w->stats = &rt->stats[id];
-    w->listen_fd = -1;
-    w->accept_op.kind = OP_ACCEPT;
+    w->metrics = &rt->metrics[id];
     w->tick_op.kind = OP_TICK;
     int ret = setup_ring(w);
     if (ret < 0) {
@@ -288,7 +231,10 @@ int worker_create(struct runtime *rt, int id, struct worker **out)
         return ret;
     }
     w->use_bufring = kernel_has_multishot_recv() && setup_buffer_ring(w) == 0;
-    ret = listen_on(rt->cfg, false, &w->listen_fd);
+    w->inbox_fd = -1;
+    ret = xworker_init(w);
+    if (ret == 0)
+        ret = listen_worker(w);
     if (ret < 0) {
         worker_destroy(w);
         return ret;
@@ -299,10 +245,12 @@ int worker_create(struct runtime *rt, int id, struct worker **out)
 
 void worker_destroy(struct worker *w)
 {
+    w->cfg = w->rt->cfg; /* the thread is gone: its snapshot may be too */
     client_free_all(w);
+    hold_fail_all(w, "ERR proxy is shutting down");
+    xworker_destroy(w);
     link_free_all(w);
-    if (w->listen_fd >= 0)
-        close(w->listen_fd);
+    listen_close_all(w);
     io_uring_queue_exit(&w->ring);
     if (w->br)
         munmap(w->br, w->nbufs * sizeof(struct io_uring_buf));
@@ -319,13 +267,16 @@ void worker_destroy(struct worker *w)
 
 static void arm_accept(struct worker *w)
 {
-    if (w->accept_armed || w->listen_fd < 0 || w->draining)
-        return;
-    struct io_uring_sqe *sqe = worker_sqe(w);
-    io_uring_prep_multishot_accept(sqe, w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    io_uring_sqe_set_data(sqe, &w->accept_op);
-    w->accept_armed = true;
-    w->ops++;
+    for (int i = 0; i < w->nlisteners && !w->draining; i++) {
+        struct listener *ls = &w->listeners[i];
+        if (ls->armed || ls->fd < 0)
+            continue;
+        struct io_uring_sqe *sqe = worker_sqe(w);
+        io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
+        io_uring_sqe_set_data(sqe, &ls->op);
+        ls->armed = true;
+        w->ops++;
+    }
 }
 
 static void arm_tick(struct worker *w)
@@ -338,10 +289,10 @@ static void arm_tick(struct worker *w)
     w->ops++;
 }
 
-static void handle_accept(struct worker *w, int res, unsigned flags)
+static void handle_accept(struct worker *w, struct op *op, int res, unsigned flags)
 {
     if (!(flags & IORING_CQE_F_MORE)) {
-        w->accept_armed = false;
+        container_of(op, struct listener, op)->armed = false;
         w->ops--;
     }
     if (res >= 0) {
@@ -366,13 +317,23 @@ static bool drain_step(struct worker *w)
     if (!w->draining) {
         w->draining = true;
         w->stop_deadline_ms = w->now_ms + 3000;
-        if (w->listen_fd >= 0) {
-            shutdown(w->listen_fd, SHUT_RDWR);
-            close(w->listen_fd);
-            w->listen_fd = -1;
-        }
+        listen_close_all(w);
     }
     return all_idle(w) || w->now_ms >= w->stop_deadline_ms;
+}
+
+/* INFO's instantaneous_ops_per_sec: this worker's rate over the last
+ * second or so, published for the other threads to sum. */
+static void sample_ops(struct worker *w)
+{
+    if (w->now_ms - w->sample_ms < 1000)
+        return;
+    uint64_t cmds = atomic_load_explicit(&w->stats->commands, memory_order_relaxed);
+    uint64_t rate = w->sample_ms ? (cmds - w->sample_cmds) * 1000 /
+                                       (uint64_t)(w->now_ms - w->sample_ms) : 0;
+    atomic_store_explicit(&w->stats->ops_per_sec, rate, memory_order_relaxed);
+    w->sample_ms = w->now_ms;
+    w->sample_cmds = cmds;
 }
 
 static void handle_tick(struct worker *w)
@@ -380,8 +341,16 @@ static void handle_tick(struct worker *w)
     w->ops--;
     if (w->quiescing)
         return;
+    sample_ops(w);
     for (struct link *l = w->links; l; l = l->next)
         link_tick(l);
+    if (w->nheld) /* deadlines, and links that came back */
+        hold_pass(w);
+    if (w->nretry)
+        retry_pass(w);
+    if (w->now_ms >= w->next_scan_ms)
+        client_scan(w);
+    metrics_tick(w);
     arm_tick(w);
 }
 
@@ -392,7 +361,7 @@ static void dispatch_cqe(struct worker *w, struct io_uring_cqe *cqe)
         return;
     switch (op->kind) {
     case OP_ACCEPT:
-        handle_accept(w, cqe->res, cqe->flags);
+        handle_accept(w, op, cqe->res, cqe->flags);
         break;
     case OP_TICK:
         handle_tick(w);
@@ -407,6 +376,9 @@ static void dispatch_cqe(struct worker *w, struct io_uring_cqe *cqe)
     case OP_LINK_SEND:
         link_handle(w, op, cqe->res, cqe->flags);
         break;
+    case OP_XWAKE:
+        xworker_handle(w, cqe->res);
+        break;
     case OP_CANCEL:
         break;
     }
@@ -420,6 +392,10 @@ static void load_snapshots(struct worker *w)
     w->topo = snapshot_load(&rt->slots[SLOT_TOPOLOGY]);
     w->cmds = snapshot_load(&rt->slots[SLOT_COMMANDS]);
     w->pmap = snapshot_load(&rt->slots[SLOT_PROXYMAP]);
+    w->cfg = snapshot_load(&rt->slots[SLOT_CONFIG]);
+    if (!w->cfg)
+        w->cfg = rt->cfg;
+    metrics_batch(w);
     if (!w->cmds)
         w->cmds = command_table_builtin();
     if (w->topo && w->topo->version != w->node_links_version) {
@@ -427,6 +403,10 @@ static void load_snapshots(struct worker *w)
         w->node_links = calloc(w->topo->nnodes, sizeof *w->node_links);
         w->node_links_len = w->topo->nnodes;
         w->node_links_version = w->topo->version;
+        /* Before this batch dispatches anything: held requests for slots
+         * that moved go first, so a newer request cannot overtake them. */
+        if (w->nheld)
+            hold_pass(w);
     }
 }
 
@@ -450,7 +430,8 @@ static void flush_all(struct worker *w)
         w->bufs_returned = false;
         while (w->need_rearm) {
             struct client *c = w->need_rearm;
-            w->need_rearm = c->flush_next;
+            w->need_rearm = c->rearm_next;
+            c->rearm_listed = false;
             client_rearm(c);
         }
     }
@@ -480,6 +461,7 @@ static void quiesce(struct worker *w)
         client_shutdown(c);
         c = next;
     }
+    hold_fail_all(w, "ERR proxy is shutting down");
     link_shutdown_all(w);
     struct io_uring_sqe *sqe = worker_sqe(w);
     io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
@@ -513,6 +495,7 @@ void *worker_main(void *arg)
     }
     arm_accept(w);
     arm_tick(w);
+    xworker_arm(w);
     for (;;) {
         snapshot_reader_idle(&w->rt->snap, (size_t)w->id);
         int ret = io_uring_submit_and_wait(&w->ring, 1);
@@ -530,6 +513,8 @@ void *worker_main(void *arg)
             seen++;
         }
         io_uring_cq_advance(&w->ring, seen);
+        if (w->hold_due)
+            link_revive_all(w);
         flush_all(w);
         if (atomic_load(&w->rt->stopping) && drain_step(w))
             break;

@@ -1,0 +1,570 @@
+/*
+ * Security and administration (admin.h).
+ *
+ *   client command ─► admin_gate ──NOAUTH / WRONGPASS──► reply, stop
+ *                        │ dump-queries (passwords redacted)
+ *                        ▼
+ *                     dispatch ─► AUTH, PROXY CONFIG|SHUTDOWN|DEBUG|AUTH here
+ *
+ *   PROXY CONFIG SET ─► lock; latest' = config_set(copy of latest); unlock
+ *                       dirty = true; wake the control thread
+ *   control thread ───► admin_publish_pending: copy latest → SLOT_CONFIG
+ *   workers ──────────► w->cfg, loaded once per batch
+ *
+ * PROXY CONFIG GET reads `latest` (under the lock), so a client sees its own
+ * SET at once even before the snapshot reaches every worker.
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+struct admin {
+    pthread_mutex_t lock;
+    struct config *latest;     /* under lock */
+    _Atomic bool dirty;        /* latest is newer than the snapshot */
+    _Atomic bool shutdown_asap;
+    char *backend_auth;        /* RESP "AUTH [user] pass", or NULL */
+    size_t backend_auth_len;
+};
+
+#define NOAUTH "NOAUTH Authentication required."
+#define WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
+#define NOPASS_CONFIGURED "ERR AUTH <password> called without any password configured " \
+    "for the default user. Are you sure your configuration is correct?"
+#define HELLO_NOAUTH "NOAUTH HELLO must be called with the client already " \
+    "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be " \
+    "used to authenticate the client and select the RESP protocol version at the " \
+    "same time"
+#define NOT_ADMIN "NOPERM PROXY CONFIG SET, PROXY SHUTDOWN and PROXY DEBUG are only " \
+    "accepted from loopback and unix socket clients, or after PROXY AUTH <admin-password>"
+
+static void config_free(void *p)
+{
+    free(p);
+}
+
+static void build_backend_auth(struct admin *a, const struct config *cfg)
+{
+    if (!cfg->auth[0])
+        return;
+    const char *argv[3] = {"AUTH"};
+    size_t lens[3] = {4};
+    int argc = 1;
+    if (cfg->auth_user[0])
+        argv[argc++] = cfg->auth_user;
+    argv[argc++] = cfg->auth;
+    for (int i = 1; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    struct resp_buf b = {0};
+    resp_write_command(&b, argc, argv, lens);
+    resp_buf_append(&b, "", 1); /* NUL-terminated for the control thread */
+    a->backend_auth = b.data;
+    a->backend_auth_len = b.len - 1;
+}
+
+int admin_init(struct runtime *rt)
+{
+    struct admin *a = calloc(1, sizeof *a);
+    struct config *first = malloc(sizeof *first);
+    if (a)
+        a->latest = malloc(sizeof *a->latest);
+    if (!a || !first || !a->latest) {
+        free(first);
+        if (a)
+            free(a->latest);
+        free(a);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    *a->latest = *rt->cfg;
+    *first = *rt->cfg;
+    build_backend_auth(a, rt->cfg);
+    rt->admin = a;
+    rt->slots[SLOT_CONFIG].destroy = config_free;
+    snapshot_publish(&rt->snap, &rt->slots[SLOT_CONFIG], first);
+    return 0;
+}
+
+void admin_destroy(struct runtime *rt)
+{
+    struct admin *a = rt->admin;
+    if (!a)
+        return;
+    pthread_mutex_destroy(&a->lock);
+    free(a->latest);
+    free(a->backend_auth);
+    free(a);
+    rt->admin = NULL;
+}
+
+void admin_publish_pending(struct runtime *rt)
+{
+    struct admin *a = rt->admin;
+    if (!a || !atomic_exchange(&a->dirty, false))
+        return;
+    struct config *next = malloc(sizeof *next);
+    if (!next) {
+        atomic_store(&a->dirty, true); /* try again next time */
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    *next = *a->latest;
+    pthread_mutex_unlock(&a->lock);
+    snapshot_publish(&rt->snap, &rt->slots[SLOT_CONFIG], next);
+}
+
+const struct config *admin_config(struct runtime *rt)
+{
+    const struct config *c = snapshot_load(&rt->slots[SLOT_CONFIG]);
+    return c ? c : rt->cfg;
+}
+
+bool admin_shutdown_asap(struct runtime *rt)
+{
+    return rt->admin && atomic_load(&rt->admin->shutdown_asap);
+}
+
+const char *admin_backend_auth(const struct runtime *rt, size_t *len)
+{
+    if (!rt->admin || !rt->admin->backend_auth)
+        return NULL;
+    *len = rt->admin->backend_auth_len;
+    return rt->admin->backend_auth;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Credentials                                                               */
+
+/* Does the argument equal the secret? Time independent of where they
+ * differ, so a client cannot find a password byte by byte. */
+static bool secret_eq(const char *secret, const char *arg, size_t len)
+{
+    size_t slen = strlen(secret);
+    unsigned char diff = slen != len;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)arg[i] ^ (unsigned char)secret[slen ? i % slen : 0];
+    return diff == 0 && slen > 0;
+}
+
+static bool is_default_user(const char *user, size_t len)
+{
+    return len == 7 && strncmp(user, "default", 7) == 0;
+}
+
+enum auth_result { AUTH_OK, AUTH_WRONGPASS, AUTH_NOPASS };
+
+/*
+ * Check AUTH [user] pass against what the proxy knows (user NULL: the
+ * one-argument form). With --requirepass: only the default user with that
+ * password. Without it, clients are authenticated implicitly: the backend
+ * credentials (--auth, --auth-user) are accepted as they are, the default
+ * user needs none (as Redis's "nopass" default user).
+ */
+static enum auth_result check_auth(const struct config *cfg, const char *user, size_t ulen,
+                                   const char *pass, size_t plen)
+{
+    if (cfg->requirepass[0]) {
+        bool user_ok = !user || is_default_user(user, ulen);
+        return user_ok && secret_eq(cfg->requirepass, pass, plen) ? AUTH_OK : AUTH_WRONGPASS;
+    }
+    if (cfg->auth[0]) {
+        const char *want = cfg->auth_user[0] ? cfg->auth_user : "default";
+        bool user_ok = user ? (ulen == strlen(want) && memcmp(user, want, ulen) == 0)
+                            : !cfg->auth_user[0];
+        return user_ok && secret_eq(cfg->auth, pass, plen) ? AUTH_OK : AUTH_WRONGPASS;
+    }
+    if (!user)
+        return AUTH_NOPASS;
+    return is_default_user(user, ulen) ? AUTH_OK : AUTH_WRONGPASS;
+}
+
+static void auth_reply(struct client *c, enum auth_result r)
+{
+    if (r == AUTH_OK) {
+        c->authenticated = true;
+        client_reply_bytes(c, "+OK\r\n", 5);
+    } else {
+        client_reply_error(c, r == AUTH_NOPASS ? NOPASS_CONFIGURED : WRONGPASS);
+    }
+}
+
+void admin_cmd_auth(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc < 2) {
+        client_reply_error(c, "ERR wrong number of arguments for 'auth' command");
+        return;
+    }
+    if (argc > 3) {
+        client_reply_error(c, "ERR syntax error");
+        return;
+    }
+    if (argc == 2)
+        auth_reply(c, check_auth(w->rt->cfg, NULL, 0, w->argv[1], w->lens[1]));
+    else
+        auth_reply(c, check_auth(w->rt->cfg, w->argv[1], w->lens[1], w->argv[2], w->lens[2]));
+}
+
+/* HELLO [protover [AUTH user pass] [SETNAME name]]: check AUTH here (the
+ * HELLO handler skips it). False if answered (refused). */
+static bool hello_gate(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc >= 2 && (w->lens[1] != 1 || (w->argv[1][0] != '2' && w->argv[1][0] != '3')))
+        return true; /* NOPROTO from the handler, before anything else */
+    for (size_t i = 2; i + 2 < argc; i++) {
+        if (!arg_is(w, i, "auth"))
+            continue;
+        enum auth_result r = check_auth(w->rt->cfg, w->argv[i + 1], w->lens[i + 1],
+                                        w->argv[i + 2], w->lens[i + 2]);
+        if (r != AUTH_OK) {
+            client_reply_error(c, WRONGPASS);
+            return false;
+        }
+        c->authenticated = true;
+        return true;
+    }
+    if (w->rt->cfg->requirepass[0] && !c->authenticated) {
+        client_reply_error(c, HELLO_NOAUTH);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* --dump-queries, --dump-buffer, --dump-queues                              */
+
+/* Argument i (>= 1) may hold a password: everything after AUTH and PROXY
+ * AUTH, the two after an AUTH or AUTH2 option (HELLO, MIGRATE), and in
+ * [PROXY] CONFIG SET the value after a *pass* / *auth* name. */
+static bool secret_arg(const struct worker *w, size_t i)
+{
+    if (arg_is(w, 0, "auth"))
+        return true;
+    if (arg_is(w, 0, "proxy") && arg_is(w, 1, "auth"))
+        return i >= 2;
+    for (size_t back = 1; back <= 2 && back <= i; back++) /* AUTH[2] [user] pass */
+        if (arg_is(w, i - back, "auth") || arg_is(w, i - back, "auth2"))
+            return true;
+    if (!arg_is(w, 0, "config") && !(arg_is(w, 0, "proxy") && arg_is(w, 1, "config")))
+        return false;
+    char name[64];
+    size_t n = w->lens[i - 1] < sizeof name - 1 ? w->lens[i - 1] : sizeof name - 1;
+    for (size_t k = 0; k < n; k++)
+        name[k] = (char)tolower((unsigned char)w->argv[i - 1][k]);
+    name[n] = '\0';
+    return strstr(name, "pass") != NULL || strstr(name, "auth") != NULL;
+}
+
+static bool any_secret(const struct worker *w, size_t argc)
+{
+    for (size_t i = 1; i < argc; i++)
+        if (secret_arg(w, i))
+            return true;
+    return false;
+}
+
+/* Printable, bounded rendering of bytes ("\x0d" for the rest). */
+static size_t repr(char *out, size_t cap, const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 5 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (isprint(ch) && ch != '\\')
+            out[n++] = (char)ch;
+        else
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", ch);
+    }
+    if (n < cap)
+        out[n] = '\0';
+    return n;
+}
+
+static void dump_query(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    char line[768];
+    size_t n = 0;
+    for (size_t i = 0; i < argc && i < 16 && n + 80 < sizeof line; i++) {
+        line[n++] = ' ';
+        if (i > 0 && secret_arg(w, i))
+            n += (size_t)snprintf(line + n, sizeof line - n, "(redacted)");
+        else
+            n += repr(line + n, 72, w->argv[i], w->lens[i] > 64 ? 64 : w->lens[i]);
+    }
+    line[n] = '\0';
+    log_debug("query from client %llu:%s%s", (unsigned long long)c->id, line,
+              argc > 16 ? " …" : "");
+}
+
+static void dump(struct client *c, const char *buf, size_t argc)
+{
+    const struct config *cfg = c->w->cfg;
+    if (cfg->dump_queries)
+        dump_query(c, argc);
+    if (cfg->dump_buffer) {
+        char raw[512];
+        if (any_secret(c->w, argc) || c->parser.is_inline)
+            snprintf(raw, sizeof raw, "(%zu bytes, not shown)", c->parser.len);
+        else
+            repr(raw, sizeof raw, buf, c->parser.len > 120 ? 120 : c->parser.len);
+        log_debug("buffer from client %llu: %s", (unsigned long long)c->id, raw);
+    }
+    if (cfg->dump_queues)
+        log_debug("client %llu: %zu requests waiting for replies",
+                  (unsigned long long)c->id, c->nreqs);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The gate                                                                  */
+
+bool admin_gate(struct client *c, const char *buf, size_t argc)
+{
+    struct worker *w = c->w;
+    const struct config *cfg = w->rt->cfg;
+    if (log_get_level() <= LOG_DEBUG && (w->cfg->dump_queries || w->cfg->dump_buffer ||
+                                         w->cfg->dump_queues))
+        dump(c, buf, argc);
+    if (arg_is(w, 0, "hello"))
+        return hello_gate(c, argc);
+    if (arg_is(w, 0, "reset") && cfg->requirepass[0]) {
+        /* RESET signs the connection out, as in Redis */
+        c->authenticated = false;
+        c->admin = false;
+        return true;
+    }
+    if (!cfg->requirepass[0] || c->authenticated)
+        return true;
+    if (arg_is(w, 0, "auth") || arg_is(w, 0, "quit") || arg_is(w, 0, "reset"))
+        return true;
+    client_reply_error(c, NOAUTH);
+    return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* PROXY CONFIG                                                              */
+
+static bool peer_is_local(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return false;
+    if (ss.ss_family == AF_UNIX)
+        return true;
+    if (ss.ss_family == AF_INET) {
+        uint32_t a = ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr);
+        return (a >> 24) == 127;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+static bool is_admin(struct client *c)
+{
+    if (c->admin)
+        return true;
+    if (c->peer_local == 0)
+        c->peer_local = peer_is_local(c->fd) ? 1 : -1;
+    return c->peer_local > 0;
+}
+
+struct get_reply {
+    struct resp_buf items;
+    size_t n;
+};
+
+static void get_one(void *arg, const char *name, const struct config_value *v)
+{
+    struct get_reply *g = arg;
+    struct resp_buf *b = &g->items;
+    resp_write_bulk(b, name, strlen(name));
+    switch (v->kind) {
+    case CONFIG_VALUE_INT:
+        resp_write_integer(b, v->integer);
+        break;
+    case CONFIG_VALUE_STRING:
+        resp_write_bulk(b, v->string, strlen(v->string));
+        break;
+    case CONFIG_VALUE_NULL:
+        resp_write_null(b, 2);
+        break;
+    case CONFIG_VALUE_LIST:
+        resp_write_array_head(b, (long long)v->nitems);
+        for (size_t i = 0; i < v->nitems; i++)
+            resp_write_bulk(b, v->items[i], strlen(v->items[i]));
+        break;
+    }
+    g->n++;
+}
+
+/* Copy an argument into a NUL-terminated buffer; false if too long. */
+static bool arg_copy(const struct worker *w, size_t i, char *out, size_t cap)
+{
+    if (w->lens[i] >= cap || memchr(w->argv[i], '\0', w->lens[i]))
+        return false;
+    memcpy(out, w->argv[i], w->lens[i]);
+    out[w->lens[i]] = '\0';
+    return true;
+}
+
+/* PROXY CONFIG GET pattern: [name, value, …] like rcp (a list value is an
+ * array); an exact name that matches nothing is rcp's error. */
+static void config_get_cmd(struct client *c)
+{
+    struct worker *w = c->w;
+    struct admin *a = w->rt->admin;
+    char pattern[128];
+    if (!arg_copy(w, 3, pattern, sizeof pattern)) {
+        client_reply_error(c, "ERR Invalid config option");
+        return;
+    }
+    struct get_reply g = {{0}, 0};
+    pthread_mutex_lock(&a->lock);
+    config_get(a->latest, pattern, get_one, &g);
+    pthread_mutex_unlock(&a->lock);
+    if (g.n == 0 && !strpbrk(pattern, "*?[")) {
+        resp_buf_free(&g.items);
+        client_reply_error(c, "ERR Invalid config option");
+        return;
+    }
+    struct resp_buf b = {0};
+    resp_write_array_head(&b, (long long)g.n * 2);
+    resp_buf_append(&b, g.items.data, g.items.len);
+    resp_buf_free(&g.items);
+    client_reply_buf(c, &b);
+}
+
+static void config_set_cmd(struct client *c)
+{
+    struct worker *w = c->w;
+    struct admin *a = w->rt->admin;
+    char name[128], value[1024], err[256];
+    if (!arg_copy(w, 3, name, sizeof name)) {
+        client_reply_error(c, "ERR Invalid config option");
+        return;
+    }
+    if (!arg_copy(w, 4, value, sizeof value)) {
+        client_reply_error(c, "ERR Invalid value");
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    int ret = config_set(a->latest, name, value, err, sizeof err);
+    enum log_level level = a->latest->log_level;
+    pthread_mutex_unlock(&a->lock);
+    if (ret < 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "ERR %s", err);
+        client_reply_error(c, msg);
+        return;
+    }
+    log_set_level(level); /* the log module is shared by every thread */
+    atomic_store(&a->dirty, true);
+    uint64_t one = 1;
+    ssize_t n = write(w->rt->ctl_wakeup_fd, &one, sizeof one);
+    (void)n;
+    log_info("PROXY CONFIG SET %s by client %llu", name, (unsigned long long)c->id);
+    client_reply_bytes(c, "+OK\r\n", 5);
+}
+
+static void proxy_config(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc == 4 && arg_is(w, 2, "get")) {
+        config_get_cmd(c);
+    } else if (argc == 5 && arg_is(w, 2, "set")) {
+        if (is_admin(c))
+            config_set_cmd(c);
+        else
+            client_reply_error(c, NOT_ADMIN);
+    } else {
+        client_reply_error(c, "ERR Unknown subcommand or wrong number of arguments for "
+                              "'PROXY CONFIG'. Try PROXY HELP");
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* PROXY SHUTDOWN, DEBUG, AUTH                                               */
+
+/* As redis-cluster-proxy: no reply; the signal path drains the clients (or,
+ * with ASAP, main exits at once). */
+static void proxy_shutdown(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    bool asap = argc >= 3 && arg_is(w, 2, "asap");
+    log_warn("PROXY SHUTDOWN%s by client %llu", asap ? " ASAP" : "",
+             (unsigned long long)c->id);
+    if (asap)
+        atomic_store(&w->rt->admin->shutdown_asap, true);
+    kill(getpid(), SIGTERM);
+}
+
+static void proxy_debug(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc == 3 && arg_is(w, 2, "segfault")) {
+        log_now(LOG_WARNING, "PROXY DEBUG SEGFAULT by client %llu: crashing on purpose",
+                (unsigned long long)c->id);
+        raise(SIGSEGV);
+    } else if (argc == 3 && arg_is(w, 2, "assert")) {
+        log_now(LOG_WARNING, "PROXY DEBUG ASSERT by client %llu: failing an assertion",
+                (unsigned long long)c->id);
+        abort(); /* what a failed assert() does, with or without NDEBUG */
+    } else {
+        client_reply_error(c, "ERR Unknown subcommand or wrong number of arguments for "
+                              "'PROXY DEBUG'. Try PROXY DEBUG HELP");
+    }
+}
+
+static void proxy_auth(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    const char *pw = w->rt->cfg->admin_password;
+    if (argc != 3)
+        client_reply_error(c, "ERR wrong number of arguments for 'proxy|auth' command");
+    else if (!pw[0])
+        client_reply_error(c, "ERR PROXY AUTH called without any admin password "
+                              "configured (--admin-password)");
+    else if (secret_eq(pw, w->argv[2], w->lens[2])) {
+        c->admin = true;
+        client_reply_bytes(c, "+OK\r\n", 5);
+    } else {
+        client_reply_error(c, WRONGPASS);
+    }
+}
+
+bool admin_proxy_command(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc < 2)
+        return false;
+    if (arg_is(w, 1, "config"))
+        proxy_config(c, argc);
+    else if (arg_is(w, 1, "auth"))
+        proxy_auth(c, argc);
+    else if (arg_is(w, 1, "shutdown") || arg_is(w, 1, "debug")) {
+        if (!is_admin(c))
+            client_reply_error(c, NOT_ADMIN);
+        else if (arg_is(w, 1, "shutdown"))
+            proxy_shutdown(c, argc);
+        else
+            proxy_debug(c, argc);
+    } else {
+        return false;
+    }
+    return true;
+}

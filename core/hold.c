@@ -1,0 +1,296 @@
+/*
+ * hold.c — requests a worker parks instead of queueing them on a link.
+ *
+ *   link lost / node down ──► HELD ──► the slot's master answers (link
+ *     (link.c)                  │      revived, or a new topology) ──►
+ *                               │      re-routed by slot (route_to_slot)
+ *                               ├──► hold time or byte cap passed:
+ *                               │      -CLUSTERDOWN Hash slot not served
+ *                               └──► client left: dropped, never sent
+ *
+ *   -TRYAGAIN -LOADING -MASTERDOWN -BUSY -CLUSTERDOWN from a node
+ *                          ──► RETRY ──► backoff passed: the same shared
+ *                               │        link again (ASKING kept)
+ *                               └──► window or attempts used up: the error
+ *
+ * Both are FIFOs through r->lnext (a parked request is on no link), so
+ * requests for one slot leave in the order they came. A parked request
+ * stays in its client's FIFO (its reply keeps its place); a client that
+ * leaves orphans it (client_close) and the next pass drops it.
+ *
+ * Held requests are re-routed by slot, not by address: the slot of their
+ * first key, or, for a keyless call sent to one node (a fan-out to every
+ * master, SCAN), a slot that node served, so it reaches that node's
+ * successor. The hold deadline is counted from when the node stopped
+ * answering, so once a node has been down longer than the hold time, new
+ * requests for it fail at once instead of each waiting the full time.
+ *
+ * Retries go back to the same shared link: the error came from a node that
+ * is alive (a retry of a request that was redirected with ASK must reach
+ * the same importing node with ASKING). They are not done on private links
+ * (the link may be given back meanwhile) nor for MULTI blocks.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+#define HOLD_BYTES_MAX (64u << 20)  /* per worker */
+#define RETRY_MAX 12                /* attempts per request */
+#define RETRY_MIN_WINDOW_MS 1000    /* -TRYAGAIN & co. even with hold 0 */
+#define RETRY_BACKOFF_MS 25         /* doubled per attempt (the tick rounds up) */
+#define RETRY_BACKOFF_MAX_MS 400
+
+static const char E_SLOT_DOWN[] = "CLUSTERDOWN Hash slot not served";
+
+/* Is anyone still waiting for this request's reply? */
+static bool wanted(const struct request *r)
+{
+    return r->parent ? r->parent->client != NULL : r->client != NULL;
+}
+
+/* Nobody wants r: free it (a fan-out child completes its parent's count,
+ * which frees the orphaned parent once every child is in). */
+static void drop(struct request *r)
+{
+    if (r->parent)
+        request_fail(r, "ERR client closed the connection");
+    else
+        request_free(r);
+}
+
+static void append(struct request **head, struct request **tail, struct request *r)
+{
+    r->lnext = NULL;
+    if (*tail)
+        (*tail)->lnext = r;
+    else
+        *head = r;
+    *tail = r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* What a request carries                                                    */
+
+struct scratch {
+    const char **argv;
+    size_t *lens;
+    int *keys;
+    size_t cap;
+};
+
+static void scratch_fit(struct scratch *s, size_t n)
+{
+    if (n <= s->cap)
+        return;
+    s->argv = realloc(s->argv, n * sizeof *s->argv);
+    s->lens = realloc(s->lens, n * sizeof *s->lens);
+    s->keys = realloc(s->keys, n * sizeof *s->keys);
+    if (!s->argv || !s->lens || !s->keys)
+        abort();
+    s->cap = n;
+}
+
+/* Flags and first-key slot of one parsed command; *slot untouched when it
+ * has no key. */
+static uint32_t one_command(struct worker *w, struct resp_req_parser *p, const char *buf,
+                            struct scratch *s, int *slot)
+{
+    scratch_fit(s, p->argc);
+    for (size_t i = 0; i < p->argc; i++) {
+        s->argv[i] = resp_req_arg(p, buf, i);
+        s->lens[i] = p->argv[i].len;
+    }
+    const struct command_info *ci = command_lookup(w->cmds, (int)p->argc, s->argv, s->lens);
+    if (!ci)
+        return 0;
+    int n = command_key_positions(ci, (int)p->argc, s->argv, s->lens, s->keys, (int)p->argc);
+    if (n > 0 && *slot < 0)
+        *slot = (int)cluster_keyslot(s->argv[s->keys[0]], s->lens[s->keys[0]]);
+    return ci->flags;
+}
+
+/*
+ * The command table flags of the command r carries (0 if unknown, and for
+ * a MULTI block), and the slot of its first key (-1 if none; for a block,
+ * that of the first command in it with a key). Parses r's bytes (which the
+ * proxy wrote or checked, so they parse) with its own scratch space: it may
+ * run while dispatch uses the worker's.
+ */
+uint32_t request_flags(struct worker *w, const struct request *r, int *slot)
+{
+    struct resp_req_parser p;
+    struct scratch s = {0};
+    uint32_t flags = 0;
+    size_t off = 0;
+    resp_req_init(&p);
+    p.max_bulk = p.max_query = (long long)r->len;
+    *slot = -1;
+    while (off < r->len && resp_parse_request(&p, r->buf + off, r->len - off) == RESP_OK) {
+        if (p.argc > 0)
+            flags = one_command(w, &p, r->buf + off, &s, slot);
+        if (!r->is_block || *slot >= 0)
+            break;
+        off += p.len;
+        resp_req_next(&p);
+    }
+    resp_req_free(&p);
+    free(s.argv);
+    free(s.lens);
+    free(s.keys);
+    return r->is_block ? 0 : flags;
+}
+
+bool request_readonly(struct worker *w, const struct request *r, int *slot)
+{
+    uint32_t flags = request_flags(w, r, slot);
+    return (flags & CMD_READONLY) && !(flags & CMD_WRITE);
+}
+
+/* A slot the node at addr serves in the current topology, or -1. */
+static int slot_of_node(const struct cluster_topology *t, const char *addr)
+{
+    unsigned node = t ? cluster_topology_find(t, addr) : CLUSTER_NO_NODE;
+    if (node == CLUSTER_NO_NODE || !t->nodes[node].is_master)
+        return -1;
+    for (int s = 0; s < CLUSTER_SLOTS; s++)
+        if (t->slot_master[s] == node)
+            return s;
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Held                                                                      */
+
+void hold_request(struct link *l, struct request *r)
+{
+    struct worker *w = l->w;
+    r->link = NULL;
+    r->asking = false; /* re-routed by slot: a new ASK comes if still needed */
+    if (!wanted(r)) {
+        drop(r);
+        return;
+    }
+    if (w->quiescing) {
+        request_fail(r, "ERR proxy is shutting down");
+        return;
+    }
+    if (!r->hold_until) { /* first hold since it was last written */
+        int64_t since = l->down_since ? l->down_since : w->now_ms;
+        r->hold_until = since + w->cfg->cluster_down_timeout_ms;
+        request_flags(w, r, &r->hold_slot);
+        if (r->hold_slot < 0)
+            r->hold_slot = slot_of_node(w->topo, l->addr);
+        r->wait_proto = (uint8_t)l->proto;
+        atomic_fetch_add_explicit(&w->stats->held, 1, memory_order_relaxed);
+    }
+    if (w->now_ms >= r->hold_until || w->held_bytes + r->len > HOLD_BYTES_MAX) {
+        request_fail(r, E_SLOT_DOWN);
+        return;
+    }
+    r->wait = REQ_WAIT_HELD;
+    w->nheld++;
+    w->held_bytes += r->len;
+    append(&w->held_head, &w->held_tail, r);
+}
+
+/* Every held request once, in order: routed again (a link that is still
+ * down holds it again, at the tail, keeping the order). */
+void hold_pass(struct worker *w)
+{
+    struct request *r = w->held_head;
+    w->held_head = w->held_tail = NULL;
+    w->nheld = 0;
+    w->held_bytes = 0;
+    while (r) {
+        struct request *next = r->lnext;
+        r->lnext = NULL;
+        r->wait = REQ_WAIT_NONE;
+        if (!wanted(r))
+            drop(r);
+        else if (w->now_ms >= r->hold_until)
+            request_fail(r, E_SLOT_DOWN);
+        else
+            route_to_slot(w, r, r->hold_slot, r->wait_proto);
+        r = next;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Retried                                                                   */
+
+/* The retry window for this error reply, or -1 if it is not retried. The
+ * node did not run the command for any of these, so writes are safe too.
+ * -CLUSTERDOWN is what every node answers between a master's failure and
+ * its replacement: it gets the hold time, like a lost link. */
+static int64_t retry_window(const struct config *cfg, const char *e, size_t len)
+{
+    static const char *const busy[] = {"-TRYAGAIN", "-LOADING", "-MASTERDOWN", "-BUSY"};
+    for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++) {
+        size_t n = strlen(busy[i]);
+        if (len > n && memcmp(e, busy[i], n) == 0 && (e[n] == ' ' || e[n] == '\r'))
+            return cfg->cluster_down_timeout_ms > RETRY_MIN_WINDOW_MS
+                       ? cfg->cluster_down_timeout_ms : RETRY_MIN_WINDOW_MS;
+    }
+    if (len > 13 && memcmp(e, "-CLUSTERDOWN ", 13) == 0)
+        return cfg->cluster_down_timeout_ms;
+    return -1;
+}
+
+bool hold_retry(struct link *l, struct request *r, const char *reply, size_t len)
+{
+    struct worker *w = l->w;
+    int64_t window = retry_window(w->cfg, reply, len);
+    if (window < 0 || l->kind != LINK_SHARED || r->is_block || !wanted(r) || w->quiescing)
+        return false;
+    if (!r->retry_first)
+        r->retry_first = w->now_ms;
+    if (r->retries >= RETRY_MAX || w->now_ms - r->retry_first >= window)
+        return false;
+    int64_t backoff = (int64_t)RETRY_BACKOFF_MS << r->retries;
+    r->retries++;
+    r->retry_at = w->now_ms + (backoff < RETRY_BACKOFF_MAX_MS ? backoff : RETRY_BACKOFF_MAX_MS);
+    r->retry_link = l;
+    r->link = NULL;
+    r->wait = REQ_WAIT_RETRY;
+    w->nretry++;
+    append(&w->retry_head, &w->retry_tail, r);
+    atomic_fetch_add_explicit(&w->stats->retried, 1, memory_order_relaxed);
+    return true;
+}
+
+void retry_pass(struct worker *w)
+{
+    struct request *r = w->retry_head;
+    w->retry_head = w->retry_tail = NULL;
+    w->nretry = 0;
+    while (r) {
+        struct request *next = r->lnext;
+        if (!wanted(r)) {
+            r->wait = REQ_WAIT_NONE;
+            drop(r);
+        } else if (w->now_ms < r->retry_at) {
+            w->nretry++;
+            append(&w->retry_head, &w->retry_tail, r);
+        } else {
+            r->wait = REQ_WAIT_NONE;
+            link_enqueue(r->retry_link, r); /* held there if it went down */
+        }
+        r = next;
+    }
+}
+
+void hold_fail_all(struct worker *w, const char *err)
+{
+    struct request *lists[2] = {w->held_head, w->retry_head};
+    w->held_head = w->held_tail = w->retry_head = w->retry_tail = NULL;
+    w->nheld = w->nretry = 0;
+    w->held_bytes = 0;
+    for (int i = 0; i < 2; i++)
+        for (struct request *r = lists[i], *next; r; r = next) {
+            next = r->lnext;
+            r->lnext = NULL;
+            r->wait = REQ_WAIT_NONE;
+            request_fail(r, err);
+        }
+}

@@ -1,0 +1,100 @@
+/*
+ * Private to core/: counters the workers keep for the console's /metrics,
+ * and the console itself (console.c).
+ *
+ * Each worker owns one struct worker_metrics and is its only writer; other
+ * threads (the console, on the main thread) only read it. Counters are
+ * atomics written with a plain load+store (one writer, so no locked
+ * instruction on the request path) and read relaxed. Names in the tables are
+ * written once, before the entry's `used` flag is released.
+ *
+ *   dispatch ── metrics_command(name from the command table) ─► calls[cmd]
+ *   client_append ── metrics_request ─► r->metric, r->t0_us
+ *   request_reply ── metrics_reply ─► errors[cmd], latency histogram
+ *   worker tick ── metrics_tick ─► links by node and state, unreachable slots
+ *
+ * Label values are bounded: command names come from the command table
+ * (the backend's COMMAND reply or the built-in one) or the proxy's own
+ * table, never from client input ("unknown" for a command no table has,
+ * "other" once a worker's table is full); node labels are backend node
+ * addresses, at most METRICS_NODES per worker.
+ */
+#ifndef RINGSLOT_CORE_METRICS_H
+#define RINGSLOT_CORE_METRICS_H
+
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../cluster/cluster.h"
+
+#define METRICS_CMDS 512          /* per worker; 3/4 may be filled */
+#define METRICS_CMD_NAME 48
+#define METRICS_NODES 64
+#define METRICS_LAT_BUCKETS 15    /* the last one is +Inf */
+#define METRICS_LINK_STATES 4     /* enum link_state */
+
+struct metrics_cmd {
+    _Atomic bool used;            /* name is set */
+    char name[METRICS_CMD_NAME];
+    _Atomic uint64_t calls, errors;
+};
+
+struct metrics_node {
+    _Atomic bool used;            /* addr is set */
+    char addr[64];
+    _Atomic uint32_t links[METRICS_LINK_STATES];
+};
+
+struct worker_metrics {
+    /* the worker's own (no other thread reads these) */
+    int64_t batch_us;             /* monotonic time at the batch's start */
+    uint16_t cur;                 /* cmds[] index + 1 of the command being
+                                     dispatched, 0 outside dispatch */
+    unsigned ncmds;
+    /* read by the console */
+    struct metrics_cmd cmds[METRICS_CMDS + 2]; /* + "unknown", "other" */
+    _Atomic uint64_t latency[METRICS_LAT_BUCKETS]; /* not cumulative */
+    _Atomic uint64_t latency_sum_us;
+    struct metrics_node nodes[METRICS_NODES];
+    _Atomic uint32_t slots_unreachable; /* slots whose master this worker
+                                           cannot reach (last tick) */
+};
+
+struct config;
+struct worker;
+struct request;
+struct runtime;
+struct client;
+
+/* Worker hooks. */
+void metrics_init(struct worker_metrics *m);
+void metrics_batch(struct worker *w);
+/* The command being dispatched is `name` (NULL: unknown to every table). */
+void metrics_command(struct worker *w, const char *name);
+void metrics_dispatch_end(struct worker *w);
+void metrics_request(struct worker *w, struct request *r);
+void metrics_reply(struct worker *w, const struct request *r, const char *data);
+void metrics_tick(struct worker *w);
+
+/* The Prometheus text exposition of everything (console thread; `reader`
+ * is its snapshot reader index). Returns a malloc'd string. */
+char *metrics_render(struct runtime *rt, size_t reader, size_t *len);
+/* The console's /info text (INFO's counters), malloc'd. `topo` may be
+ * NULL; `cfg` is the runtime config. */
+char *metrics_info(struct runtime *rt, const struct cluster_topology *topo,
+                   const struct config *cfg, size_t *len);
+
+/* The HTTP console (--console-port), served by the main thread's poll
+ * loop. console_open: 0, or -errno if the port cannot be bound. */
+struct console;
+int console_open(struct runtime *rt, struct console **out);
+/* Fill pfds with what to poll (at most max); returns the count. */
+int console_pollfds(struct console *c, struct pollfd *pfds, int max);
+/* After poll(): handle the entries console_pollfds filled. */
+void console_handle(struct console *c, const struct pollfd *pfds, int n);
+void console_close(struct console *c);
+
+#endif

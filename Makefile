@@ -3,7 +3,9 @@
 #   make            release build: ./ringslot (-O2 -g, jemalloc)
 #   make deps       install missing Debian packages (root) or say which
 #   make test       deps, build, unit tests (ASan+UBSan), snapshot stress
-#                   test (TSan), integration tests against the ASan build
+#                   test (TSan), fuzz corpora replayed + 10 s of fuzzing per
+#                   target, integration tests against the ASan build
+#   make fuzz       FUZZ_SECONDS=60: fuzz each libFuzzer target that long
 #   make demo       3 masters + 3 replicas on loopback, ringslot on :7777
 #   make asan|tsan  sanitizer builds in build/asan, build/tsan
 #   make install    PREFIX=/usr/local: ringslot + redis-cluster-proxy link
@@ -30,10 +32,10 @@ TSAN_TESTS := test_snapshot
 
 DEPS_DEB := build-essential pkg-config liburing-dev libinih-dev libjemalloc-dev \
             libcmocka-dev redis-server redis-tools python3-pytest python3-redis \
-            clang libclang-rt-14-dev procps
+            clang libclang-rt-14-dev procps gnuplot-nox
 
 .PHONY: all release asan tsan deps test unit-test tsan-test integration-test \
-        demo install clean bench
+        demo install clean bench fuzz fuzz-test
 
 all: release
 
@@ -85,6 +87,7 @@ test: deps
 	$(MAKE) asan
 	$(MAKE) unit-test
 	$(MAKE) tsan-test
+	$(MAKE) fuzz-test
 	$(MAKE) integration-test
 
 unit-test: asan
@@ -99,6 +102,37 @@ integration-test: asan
 	RINGSLOT_BIN=$(CURDIR)/build/asan/ringslot \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	$(PYTHON) -m pytest -q -x test/integration
+
+# --- fuzzing ------------------------------------------------------------
+# libFuzzer targets (clang): the client request parser, the backend reply
+# parser and the config reader, with their seed corpora in
+# test/fuzz/corpus/<name>; test/fuzz/run.sh replays each corpus, then fuzzes.
+
+FUZZ_CC := clang
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=undefined $(STD)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := request reply config
+FUZZ_RESP := $(wildcard resp/*.c) resp/resp.h
+FUZZ_CONFIG := config/config.c config/config_file.c
+
+build/fuzz/fuzz_request: test/fuzz/fuzz_request.c $(FUZZ_RESP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(filter %.c,$(FUZZ_RESP))
+
+build/fuzz/fuzz_reply: test/fuzz/fuzz_reply.c $(FUZZ_RESP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(filter %.c,$(FUZZ_RESP))
+
+build/fuzz/fuzz_config: test/fuzz/fuzz_config.c $(FUZZ_CONFIG) config/config.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_CONFIG) -linih
+
+fuzz: deps $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
+	test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-test: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
+	test/fuzz/run.sh 10 $(FUZZ_TARGETS)
 
 # --- demo / install -----------------------------------------------------
 

@@ -199,6 +199,25 @@ static void auth_reply(struct client *c, enum auth_result r)
     }
 }
 
+/*
+ * Without --requirepass, a client may AUTH as another ACL user of the
+ * backend: the backend decides, over a link that authenticates as that
+ * user; on +OK the client's calls use such links from then on (auth.c).
+ */
+static void auth_as_backend_user(struct client *c, const char *user, size_t ulen,
+                                 const char *pass, size_t plen)
+{
+    struct worker *w = c->w;
+    struct auth_id *a = auth_intern(w, user, ulen, pass, plen);
+    struct link_key key = {.proto = c->proto, .auth = a};
+    const char *argv[3] = {"AUTH", user, pass};
+    size_t lens[3] = {4, ulen, plen};
+    struct request *r = request_from_args(w, 3, argv, lens);
+    r->auth_result = a; /* our reference moves to the request */
+    client_append(c, r);
+    route_to_slot(w, r, -1, key);
+}
+
 void admin_cmd_auth(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
@@ -210,10 +229,20 @@ void admin_cmd_auth(struct client *c, size_t argc)
         client_reply_error(c, "ERR syntax error");
         return;
     }
-    if (argc == 2)
-        auth_reply(c, check_auth(w->rt->cfg, NULL, 0, w->argv[1], w->lens[1]));
-    else
-        auth_reply(c, check_auth(w->rt->cfg, w->argv[1], w->lens[1], w->argv[2], w->lens[2]));
+    const char *user = argc == 3 ? w->argv[1] : NULL;
+    size_t ulen = argc == 3 ? w->lens[1] : 0;
+    const char *pass = w->argv[argc - 1];
+    size_t plen = w->lens[argc - 1];
+    enum auth_result r = check_auth(w->rt->cfg, user, ulen, pass, plen);
+    if (r == AUTH_WRONGPASS && !w->rt->cfg->requirepass[0]) {
+        auth_as_backend_user(c, user ? user : "default", user ? ulen : 7, pass, plen);
+        return;
+    }
+    if (r == AUTH_OK) { /* the configured identity again */
+        auth_put(c->auth);
+        c->auth = NULL;
+    }
+    auth_reply(c, r);
 }
 
 /* HELLO [protover [AUTH user pass] [SETNAME name]]: check AUTH here (the

@@ -175,6 +175,20 @@ static void client_close(struct client *c)
         link_giveback(c->plinks); /* busy, watching or subscribed: closed */
 }
 
+/* The backend answered an AUTH as another user: on success that identity
+ * is the client's from now on (its later calls use links keyed by it). */
+void client_auth_result(struct client *c, struct request *r, bool ok)
+{
+    if (ok) {
+        auth_put(c->auth);
+        c->auth = r->auth_result;
+        c->authenticated = true;
+    } else {
+        auth_put(r->auth_result);
+    }
+    r->auth_result = NULL;
+}
+
 void client_set_name(struct client *c, const char *name, size_t len)
 {
     free(c->name);
@@ -253,6 +267,7 @@ static void client_maybe_free(struct client *c)
     free(c->tail);
     free(c->recv_buf);
     resp_buf_free(&c->multi_buf);
+    auth_put(c->auth);
     free(c->name);
     free(c->lib_name);
     free(c->lib_ver);
@@ -284,6 +299,7 @@ void request_free(struct request *r)
 {
     if (r->fan)
         fanout_free(r);
+    auth_put(r->auth_result);
     if (r->buf != r->inline_bytes)
         free(r->buf);
     free(r->reply);
@@ -320,6 +336,8 @@ void request_reply(struct request *r, const char *data, size_t len)
         request_free(r);
         return;
     }
+    if (r->auth_result)
+        client_auth_result(c, r, data[0] == '+');
     r->link = NULL;
     r->state = REQ_DONE;
     metrics_reply(c->w, r, data);

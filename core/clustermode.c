@@ -132,7 +132,7 @@ static void slot_question(struct client *c, size_t argc)
     }
     struct request *r = request_from_args(w, (int)argc, w->argv, w->lens);
     client_append(c, r);
-    route_to_slot(w, r, (int)slot, c->proto);
+    route_to_slot(w, r, (int)slot, client_key(c));
 }
 
 void clustermode_command(struct client *c, size_t argc)

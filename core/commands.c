@@ -1280,6 +1280,8 @@ static void cmd_reset(struct client *c, size_t argc)
     c->nwritten = 0;
     /* as Redis's RESET: RESP2, no name, replies on */
     c->proto = 2;
+    auth_put(c->auth); /* back to the configured backend identity */
+    c->auth = NULL;
     client_set_name(c, NULL, 0);
     c->reply_off = c->reply_skip = false;
     client_reply_bytes(c, "+RESET\r\n", 8);

@@ -41,6 +41,7 @@
 #define REFRESH_MIN_GAP_MS 100    /* between refreshes for a lost link */
 #define MOVED_REFRESH_GAP_MS 1000 /* between refreshes for MOVED */
 #define FAST_REFRESH_MS 200       /* while a slot's master is unreachable */
+#define SLOW_DOWN_AFTER_MS 30000  /* … for this long; then every second */
 #define IO_TIMEOUT_MS 1500
 #define PROBE_TIMEOUT_MS 300      /* PING of a lost node */
 #define VIEWS_WANTED 2            /* CLUSTER NODES views merged per refresh */
@@ -490,6 +491,16 @@ static void refresh(struct control *ctl)
     check_down(ctl);
 }
 
+/* A failover takes a few seconds: refresh fast for that long; a master
+ * that stays away (no replica) is checked once a second after that. */
+static int64_t down_period(const struct control *ctl, int64_t now)
+{
+    for (size_t i = 0; i < ctl->ndown; i++)
+        if (now - ctl->down[i].since < SLOW_DOWN_AFTER_MS)
+            return FAST_REFRESH_MS;
+    return 1000;
+}
+
 /* Milliseconds until the next refresh is due. */
 static int next_wait(struct control *ctl, int64_t now)
 {
@@ -501,7 +512,7 @@ static int next_wait(struct control *ctl, int64_t now)
         unsigned f = ctl->failures < 5 ? ctl->failures : 5;
         due = ctl->last_refresh_ms + (100ll << f); /* 200 ms … 3.2 s */
     } else if (ctl->ndown) {
-        due = ctl->last_refresh_ms + FAST_REFRESH_MS;
+        due = ctl->last_refresh_ms + down_period(ctl, now);
     } else {
         due = ctl->next_periodic_ms;
     }

@@ -78,13 +78,13 @@ static int call_slot(struct worker *w, const struct command_info *ci, size_t arg
 
 /* The shared link to a node for a protocol; RESP2 links are cached by
  * node index for the current topology. */
-static struct link *node_link(struct worker *w, unsigned node, int proto)
+static struct link *node_link(struct worker *w, unsigned node, struct link_key key)
 {
     assert(node < w->node_links_len);
-    if (proto != 2)
-        return link_get(w, w->topo->nodes[node].addr, proto);
+    if (key.proto != 2 || key.auth)
+        return link_get(w, w->topo->nodes[node].addr, key);
     if (!w->node_links[node])
-        w->node_links[node] = link_get(w, w->topo->nodes[node].addr, 2);
+        w->node_links[node] = link_get(w, w->topo->nodes[node].addr, key);
     return w->node_links[node];
 }
 
@@ -108,18 +108,19 @@ static void request_set_bytes(struct client *c, struct request *r, const char *b
     memcpy(r->buf, buf, r->len);
 }
 
-void route_to_node(struct worker *w, struct request *r, unsigned node, int proto)
+void route_to_node(struct worker *w, struct request *r, unsigned node, struct link_key key)
 {
     const struct cluster_topology *t = w->topo;
     if (!t || node >= t->nnodes) {
         request_fail(r, "CLUSTERDOWN The cluster is down");
         return;
     }
-    link_enqueue(node_link(w, node, proto), r);
+    link_enqueue(node_link(w, node, key), r);
 }
 
 /* The link for a slot (-1: any master), or NULL with *err set. */
-static struct link *slot_link(struct worker *w, int slot, int proto, const char **err)
+static struct link *slot_link(struct worker *w, int slot, struct link_key key,
+                              const char **err)
 {
     const struct cluster_topology *t = w->topo;
     if (!t || t->nmasters == 0) {
@@ -131,13 +132,13 @@ static struct link *slot_link(struct worker *w, int slot, int proto, const char 
         *err = "CLUSTERDOWN Hash slot not served";
         return NULL;
     }
-    return node_link(w, node, proto);
+    return node_link(w, node, key);
 }
 
-void route_to_slot(struct worker *w, struct request *r, int slot, int proto)
+void route_to_slot(struct worker *w, struct request *r, int slot, struct link_key key)
 {
     const char *err = NULL;
-    struct link *l = slot_link(w, slot, proto, &err);
+    struct link *l = slot_link(w, slot, key, &err);
     if (l)
         link_enqueue(l, r);
     else
@@ -204,7 +205,7 @@ static void route(struct client *c, const char *buf, const struct command_info *
     if (slot >= 0 && !c->sublinks && !needs_private(w, ci, argc) && clustermode_moved(c, slot))
         return;
     const char *err = NULL;
-    struct link *l = slot_link(w, slot, c->proto, &err);
+    struct link *l = slot_link(w, slot, client_key(c), &err);
     if (l)
         l = client_link(c, l, ci, argc);
     else {
@@ -240,7 +241,7 @@ void dispatch_forward_any(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     const char *err = NULL;
-    struct link *l = slot_link(w, -1, c->proto, &err);
+    struct link *l = slot_link(w, -1, client_key(c), &err);
     if (!l) {
         client_reply_error(c, err);
         return;
@@ -317,7 +318,7 @@ void dispatch_exec(struct client *c)
     struct worker *w = c->w;
     const char *err = NULL;
     /* After WATCH the block must run where the watch is (EXEC unwatches). */
-    struct link *l = c->watch_link ? c->watch_link : slot_link(w, c->multi_slot, c->proto, &err);
+    struct link *l = c->watch_link ? c->watch_link : slot_link(w, c->multi_slot, client_key(c), &err);
     c->watch_link = NULL;
     if (!l) {
         client_reply_error(c, err);
@@ -478,7 +479,7 @@ void dispatch_redirect(struct link *from, struct request *r, const char *reply, 
             return;
         }
     } else {
-        to = link_get(w, addr, from->proto);
+        to = link_get(w, addr, (struct link_key){.proto = from->proto, .auth = from->auth});
     }
     link_enqueue(to, r);
 }

@@ -520,10 +520,10 @@ void fanout_child_reply(struct request *child, const char *data, size_t len)
 static void route_children(struct worker *w, struct request *p, const int *slots)
 {
     size_t n = p->fan->n;
-    int proto = p->client->proto;
+    struct link_key key = client_key(p->client);
     struct request **kids = p->fan->children;
     for (size_t i = 0; i < n; i++)
-        route_to_slot(w, kids[i], slots[i], proto);
+        route_to_slot(w, kids[i], slots[i], key);
 }
 
 struct split_key {
@@ -634,7 +634,7 @@ void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind)
     size_t n = p->fan->n;
     struct request **kids = p->fan->children;
     for (size_t m = 0; m < n; m++)
-        route_to_node(w, kids[m], (unsigned)m, c->proto);
+        route_to_node(w, kids[m], (unsigned)m, client_key(c));
 }
 
 void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t n,
@@ -709,7 +709,7 @@ void fanout_scan(struct client *c, size_t argc)
     add_child(p, request_from_args(w, (int)argc, w->argv, w->lens));
     w->argv[1] = saved;
     w->lens[1] = saved_len;
-    route_to_node(w, p->fan->children[0], shard, c->proto);
+    route_to_node(w, p->fan->children[0], shard, client_key(c));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -752,7 +752,7 @@ void fanout_info(struct client *c, const char *text, size_t len)
         add_child(p, request_from_args(w, 2, av, al));
     struct request **kids = p->fan->children;
     for (size_t m = 0; m < n; m++)
-        route_to_node(w, kids[m], (unsigned)m, c->proto);
+        route_to_node(w, kids[m], (unsigned)m, client_key(c));
 }
 
 struct request *fanout_placeholder(struct client *c)

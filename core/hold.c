@@ -181,7 +181,7 @@ void hold_request(struct link *l, struct request *r)
         request_flags(w, r, &r->hold_slot);
         if (r->hold_slot < 0)
             r->hold_slot = slot_of_node(w->topo, l->addr);
-        r->wait_proto = (uint8_t)l->proto;
+        r->wait_key = (struct link_key){.proto = l->proto, .auth = l->auth};
         atomic_fetch_add_explicit(&w->stats->held, 1, memory_order_relaxed);
     }
     if (w->now_ms >= r->hold_until || w->held_bytes + r->len > HOLD_BYTES_MAX) {
@@ -211,7 +211,7 @@ void hold_pass(struct worker *w)
         else if (w->now_ms >= r->hold_until)
             request_fail(r, E_SLOT_DOWN);
         else
-            route_to_slot(w, r, r->hold_slot, r->wait_proto);
+            route_to_slot(w, r, r->hold_slot, r->wait_key);
         r = next;
     }
 }

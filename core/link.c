@@ -91,14 +91,15 @@ static void request_expect_replies(struct request *r)
 }
 
 static struct link *link_new(struct worker *w, const char *addr, enum link_kind kind,
-                             int proto)
+                             struct link_key key)
 {
     struct link *l = calloc(1, sizeof *l);
     if (!l)
         abort();
     l->w = w;
     l->kind = kind;
-    l->proto = proto;
+    l->proto = key.proto;
+    l->auth = auth_get(key.auth);
     snprintf(l->addr, sizeof l->addr, "%s", addr);
     l->fd = -1;
     l->state = LINK_IDLE;
@@ -114,12 +115,13 @@ static struct link *link_new(struct worker *w, const char *addr, enum link_kind 
     return l;
 }
 
-struct link *link_get(struct worker *w, const char *addr, int proto)
+struct link *link_get(struct worker *w, const char *addr, struct link_key key)
 {
     for (struct link *l = w->links; l; l = l->next)
-        if (l->kind == LINK_SHARED && l->proto == proto && strcmp(l->addr, addr) == 0)
+        if (l->kind == LINK_SHARED && l->proto == key.proto && l->auth == key.auth &&
+            strcmp(l->addr, addr) == 0)
             return l;
-    return link_new(w, addr, LINK_SHARED, proto);
+    return link_new(w, addr, LINK_SHARED, key);
 }
 
 #define PRIVATE_LINKS_MAX 4096 /* per worker */
@@ -133,12 +135,13 @@ struct link *link_lend(struct worker *w, const char *addr, struct client *c)
             continue;
         nprivate++;
         if (!found && l->pooled && l->state == LINK_READY && l->proto == c->proto &&
+            l->auth == c->auth &&
             strcmp(l->addr, addr) == 0)
             found = l;
     }
     if (!found && nprivate >= PRIVATE_LINKS_MAX)
         return NULL;
-    struct link *l = found ? found : link_new(w, addr, LINK_PRIVATE, c->proto);
+    struct link *l = found ? found : link_new(w, addr, LINK_PRIVATE, client_key(c));
     l->pooled = false;
     l->owner = c;
     l->owner_next = c->plinks;
@@ -321,9 +324,18 @@ static void say_hello(struct link *l)
     l->hello_pending = true;
 }
 
-/* With --auth the link authenticates first of all (before HELLO). */
+/* The link authenticates first of all (before HELLO): as the identity it
+ * is keyed by, else with --auth. */
 static void say_auth(struct link *l)
 {
+    if (l->auth) {
+        struct resp_buf b = {0};
+        auth_command(l->auth, &b);
+        link_send_first(l, b.data, b.len);
+        resp_buf_free(&b);
+        l->auth_pending = true;
+        return;
+    }
     size_t len;
     const char *auth = admin_backend_auth(l->w->rt, &len);
     if (!auth)
@@ -389,6 +401,7 @@ static void link_unlist_and_free(struct link *l)
             *p = l->dirty_next;
             break;
         }
+    auth_put(l->auth);
     free(l->in);
     free(l);
 }
@@ -630,6 +643,18 @@ static void auth_reply(struct link *l, const char *data, size_t len, char first)
     l->auth_pending = false;
     if (!l->subscriber) /* a subscriber link freed it once written (sent()) */
         request_free(pop_head(l));
+    if (first == '-' && l->auth) {
+        /* A client's own identity was refused (wrong password, user
+         * disabled): everything queued for it gets the node's own error
+         * rather than waiting for reconnections that would fail alike. */
+        char err[160];
+        snprintf(err, sizeof err, "%.*s", (int)(len >= 3 && len < 150 ? len - 3 : 0), data + 1);
+        link_drain(l, err, false);
+        /* the node is fine: close without reporting it lost */
+        shutdown(l->fd, SHUT_RDWR);
+        l->state = LINK_CLOSING;
+        return;
+    }
     if (first == '-') {
         char why[160];
         snprintf(why, sizeof why, "AUTH refused: %.*s", (int)(len >= 3 && len < 120 ? len - 3 : 0),
@@ -826,6 +851,7 @@ void link_free_all(struct worker *w)
         }
         if (l->fd >= 0)
             close(l->fd);
+        auth_put(l->auth);
         free(l->in);
         free(l);
     }

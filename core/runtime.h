@@ -105,6 +105,27 @@ void *control_main(void *rt);
 /* ------------------------------------------------------------------------ */
 /* Worker-owned objects                                                      */
 
+/* A backend identity other than the configured one (auth.c). */
+struct auth_id {
+    struct worker *w;
+    struct auth_id *next;     /* worker's list */
+    unsigned refs;            /* clients, links and pending AUTHs using it */
+    char *user, *pass;        /* owned */
+};
+
+struct auth_id *auth_intern(struct worker *w, const char *user, size_t ulen,
+                            const char *pass, size_t plen);
+struct auth_id *auth_get(struct auth_id *a);
+void auth_put(struct auth_id *a);
+void auth_command(const struct auth_id *a, struct resp_buf *b);
+
+/* What two calls must share to share a link: the RESP version and the
+ * backend identity (NULL: the configured --auth). */
+struct link_key {
+    int proto;
+    struct auth_id *auth;
+};
+
 enum op_kind {
     OP_ACCEPT, OP_CLIENT_RECV, OP_CLIENT_SEND,
     OP_LINK_CONNECT, OP_LINK_TIMEOUT, OP_LINK_RECV, OP_LINK_SEND,
@@ -206,7 +227,10 @@ struct request {
     size_t reply_len;
     /* Waiting in the worker, on no link (hold.c). lnext links the list. */
     enum request_wait wait;
-    uint8_t wait_proto;       /* HELD: protocol of the link it came from */
+    struct link_key wait_key; /* HELD: key of the link it came from (the
+                                 client holds the identity's reference) */
+    struct auth_id *auth_result; /* an AUTH as another user: becomes the
+                                    client's identity on +OK (a reference) */
     uint8_t retries;          /* RETRY: attempts so far */
     int hold_slot;            /* HELD: re-routed by this slot (-1: any master) */
     int64_t hold_until;       /* HELD: fails with CLUSTERDOWN after this (0: unset) */
@@ -252,6 +276,8 @@ struct link {
                                  only messages pass, confirmations are the
                                  client's main pub/sub link's */
     int proto;                /* 2 or 3: RESP3 clients get RESP3 links */
+    struct auth_id *auth;     /* identity it authenticates as (a reference),
+                                 NULL = --auth */
     char addr[CLUSTER_ADDR_MAX];
     struct sockaddr_storage sa;
     socklen_t salen;
@@ -334,6 +360,8 @@ struct client {
     bool multiplex_off;              /* PROXY MULTIPLEXING OFF / always */
     int proto;                       /* RESP version (HELLO), 2 or 3 */
     char *name;                      /* CLIENT SETNAME / HELLO SETNAME */
+    struct auth_id *auth;            /* AUTH as another backend user (a
+                                        reference), NULL = --auth */
     bool authenticated;              /* passed --requirepass (admin.c) */
     bool admin;                      /* passed PROXY AUTH (admin.c) */
     int8_t peer_local;               /* loopback/unix peer: 1, not: -1, 0 unknown */
@@ -372,6 +400,7 @@ struct listener {
 
 struct worker {
     int id;
+    struct auth_id *auths;           /* interned identities (auth.c) */
     struct runtime *rt;
     struct worker_stats *stats;
     struct io_uring ring;
@@ -439,6 +468,12 @@ struct worker {
     pthread_t thread;
 };
 
+/* The key of the links this client's calls travel on. */
+static inline struct link_key client_key(const struct client *c)
+{
+    return (struct link_key){.proto = c->proto, .auth = c->auth};
+}
+
 int worker_create(struct runtime *rt, int id, struct worker **out);
 /* 0 if nothing listens on the configured port, else -errno. */
 
@@ -457,7 +492,7 @@ void *worker_main(void *w);
 void worker_destroy(struct worker *w);
 
 /* links (link.c) */
-struct link *link_get(struct worker *w, const char *addr, int proto);
+struct link *link_get(struct worker *w, const char *addr, struct link_key key);
 void link_enqueue(struct link *l, struct request *r);
 void link_flush(struct link *l);
 void link_handle(struct worker *w, struct op *op, int res, unsigned flags);
@@ -475,6 +510,7 @@ void client_push(struct client *c, const char *data, size_t len);
 /* The subscriber link of c died or c must go: close the client. */
 void client_kill(struct client *c);
 void client_set_name(struct client *c, const char *name, size_t len);
+void client_auth_result(struct client *c, struct request *r, bool ok);
 void link_shutdown_all(struct worker *w);
 /* Free doomed private links whose ops are done (end of a loop iteration). */
 void link_reap(struct worker *w);
@@ -529,11 +565,11 @@ struct request *request_from_args(struct worker *w, int argc, const char **argv,
                                   const size_t *lens);
 /* Queue r on the link of the master that serves `slot` (or any master for
  * slot -1); answers CLUSTERDOWN itself when there is none. */
-void route_to_slot(struct worker *w, struct request *r, int slot, int proto);
+void route_to_slot(struct worker *w, struct request *r, int slot, struct link_key key);
 /* Slot of the call in w->argv: -1 keyless, -2 across slots. */
 int dispatch_slot(struct worker *w, const struct command_info *ci, size_t argc);
 /* Queue r on the link of topology node `node`. */
-void route_to_node(struct worker *w, struct request *r, unsigned node, int proto);
+void route_to_node(struct worker *w, struct request *r, unsigned node, struct link_key key);
 
 /* Append a request made elsewhere to the client's FIFO. */
 void client_append(struct client *c, struct request *r);

@@ -244,8 +244,31 @@ def test_auth_without_requirepass(ringslot):
             "ERR AUTH <password> called without any password configured for the default "
             "user. Are you sure your configuration is correct?")
         assert c.command("AUTH", "default", "anything") == "OK"  # as Redis's nopass
-        assert c.command("AUTH", "someone", "x") == RespError(WRONGPASS)
+        assert c.command("AUTH", "someone", "x") == RespError(WRONGPASS)  # the backend says so
         assert c.command("HELLO", "3", "AUTH", "default", "x")[b"proto"] == 3
+
+
+def test_auth_as_another_acl_user(cluster, ringslot):
+    """A client that AUTHs as another backend ACL user is checked by the
+    backend, and from then on everything it sends (fan-outs too) runs as that
+    user, over links keyed by its identity; RESET goes back to --auth."""
+    masters = cluster.masters()
+    for port in masters:
+        cluster.execute(port, "ACL", "SETUSER", "rs_alice", "on", ">s3cret", "~alice:*", "+@all")
+    try:
+        with ringslot.raw() as c:
+            assert c.command("AUTH", "rs_alice", "wrong") == RespError(WRONGPASS)
+            assert c.command("SET", "rs_bob:1", "x") == "OK"  # still the default identity
+            assert c.command("AUTH", "rs_alice", "s3cret") == "OK"
+            assert c.command("SET", "alice:1", "a") == "OK"
+            denied = c.command("SET", "rs_bob:2", "x")
+            assert isinstance(denied, RespError) and str(denied).startswith("NOPERM")
+            assert isinstance(c.command("DBSIZE"), int)  # fan-out as alice
+            assert c.command("RESET") == "RESET"
+            assert c.command("SET", "rs_bob:3", "x") == "OK"
+    finally:
+        for port in masters:
+            cluster.execute(port, "ACL", "DELUSER", "rs_alice")
 
 
 # --- admin gating ---------------------------------------------------------------

@@ -653,12 +653,13 @@ void client_flush(struct client *c)
     assert(c->sending.bytes == 0);
     c->sending = c->out;
     memset(&c->out, 0, sizeof c->out);
-    int n = obuf_iov(&c->sending, c->iov, CLIENT_SEND_IOV);
-    memset(&c->msg, 0, sizeof c->msg);
-    c->msg.msg_iov = c->iov;
-    c->msg.msg_iovlen = (size_t)n;
+    int n = 0;
+    for (struct obuf_chunk *k = c->sending.head; k && n < CLIENT_SEND_IOV; k = k->next)
+        n += k->len > k->sent;
+    struct msghdr *msg = worker_send_msg(c->w, n);
+    obuf_iov(&c->sending, msg->msg_iov, n);
     struct io_uring_sqe *sqe = worker_sqe(c->w);
-    io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+    io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
     io_uring_sqe_set_data(sqe, &c->send_op);
     c->send_armed = true;
     c->ops++;

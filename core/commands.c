@@ -961,12 +961,17 @@ static void cmd_wait(struct client *c, size_t argc)
     int n = snprintf(num, sizeof num, "%lld", timeout);
     w->argv[2] = num;
     w->lens[2] = (size_t)n;
-    if (c->nwritten == 0) {
+    if (c->written_all) {
+        /* wrote through more links than remembered: ask every master, so
+         * the answer can only under-report */
+        fanout_all_masters(c, argc, MERGE_MIN);
+    } else if (c->nwritten == 0) {
         dispatch_forward_any(c, argc);
-        return;
+    } else {
+        fanout_to_links(c, argc, c->written, c->nwritten, MERGE_MIN);
     }
-    fanout_to_links(c, argc, c->written, c->nwritten, MERGE_MIN);
     c->nwritten = 0;
+    c->written_all = false;
 }
 
 static void refused(struct client *c, size_t argc)
@@ -1278,6 +1283,7 @@ static void cmd_reset(struct client *c, size_t argc)
     while (c->plinks)
         link_giveback(c->plinks);
     c->nwritten = 0;
+    c->written_all = false;
     /* as Redis's RESET: RESP2, no name, replies on */
     c->proto = 2;
     auth_put(c->auth); /* back to the configured backend identity */

@@ -158,6 +158,8 @@ static void note_write(struct client *c, struct link *l)
             return;
     if (c->nwritten < CLIENT_WRITTEN_MAX)
         c->written[c->nwritten++] = l;
+    else
+        c->written_all = true;
 }
 
 /* Does this call need a connection of its own (it may block the link, or

@@ -319,7 +319,7 @@ struct link {
 enum client_state { CLIENT_OPEN, CLIENT_CLOSING };
 
 #define CLIENT_SEND_IOV 64
-#define CLIENT_WRITTEN_MAX 16
+#define CLIENT_WRITTEN_MAX 4
 
 struct client {
     struct worker *w;
@@ -346,6 +346,8 @@ struct client {
     struct link *written[CLIENT_WRITTEN_MAX]; /* links written through since
                                                  the last WAIT (worker-owned) */
     unsigned nwritten;
+    bool written_all;                /* more than CLIENT_WRITTEN_MAX: WAIT
+                                        asks every master */
 
     /* MULTI: commands are queued here and written as one block at EXEC */
     bool in_multi;
@@ -383,8 +385,7 @@ struct client {
 
     struct obuf out;                 /* not yet handed to the kernel */
     struct obuf sending;             /* handed to the in-flight send */
-    struct iovec iov[CLIENT_SEND_IOV];
-    struct msghdr msg;
+
 };
 
 struct xmsg;    /* xworker.c */
@@ -398,8 +399,15 @@ struct listener {
     bool armed;
 };
 
+#define SEND_ARENA_MSGS 1024
+#define SEND_ARENA_IOV 8192
+
 struct worker {
     int id;
+    /* send arena (worker_send_msg): reset at every submission */
+    struct msghdr arena_msg[SEND_ARENA_MSGS];
+    struct iovec arena_iov[SEND_ARENA_IOV];
+    size_t arena_msgs, arena_iovs;
     struct auth_id *auths;           /* interned identities (auth.c) */
     struct runtime *rt;
     struct worker_stats *stats;
@@ -599,6 +607,8 @@ void dispatch_note_block_redirect(struct request *r, const char *reply, size_t l
 
 /* io helpers (worker.c) */
 struct io_uring_sqe *worker_sqe(struct worker *w);
+/* A msghdr with niov iovecs valid until the next submission. */
+struct msghdr *worker_send_msg(struct worker *w, int niov);
 
 /* Held and retried requests (hold.c). */
 /* r could not go on shared link l (down, or just lost): hold it until its

@@ -30,8 +30,8 @@
 
 #define RING_ENTRIES 4096
 #define BUF_GROUP 1
-#define BUF_COUNT 512
-#define BUF_SIZE 16384
+#define BUF_COUNT 1024
+#define BUF_SIZE 4096
 #define TICK_MS 100
 
 int64_t clock_ms(void)
@@ -39,6 +39,27 @@ int64_t clock_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A msghdr and room for niov iovecs, valid until the next submission. With
+ * IORING_FEAT_SUBMIT_STABLE the kernel keeps its own copy of both once a
+ * SENDMSG is submitted, so connections need no send state of their own
+ * while idle. When the arena is full, what is prepared is submitted first.
+ */
+struct msghdr *worker_send_msg(struct worker *w, int niov)
+{
+    assert(niov > 0 && niov <= SEND_ARENA_IOV);
+    if (w->arena_msgs == SEND_ARENA_MSGS || w->arena_iovs + (size_t)niov > SEND_ARENA_IOV) {
+        io_uring_submit(&w->ring);
+        w->arena_msgs = w->arena_iovs = 0;
+    }
+    struct msghdr *m = &w->arena_msg[w->arena_msgs++];
+    memset(m, 0, sizeof *m);
+    m->msg_iov = &w->arena_iov[w->arena_iovs];
+    m->msg_iovlen = (size_t)niov;
+    w->arena_iovs += (size_t)niov;
+    return m;
 }
 
 struct io_uring_sqe *worker_sqe(struct worker *w)
@@ -57,6 +78,7 @@ struct io_uring_sqe *worker_sqe(struct worker *w)
 /* Output buffers                                                            */
 
 #define OBUF_CHUNK 16384
+#define OBUF_FIRST_CHUNK 512
 
 void obuf_append(struct obuf *o, const void *data, size_t len)
 {
@@ -75,7 +97,11 @@ void obuf_append(struct obuf *o, const void *data, size_t len)
         data = (const char *)data + n;
         len -= n;
     }
-    size_t cap = len > OBUF_CHUNK ? len : OBUF_CHUNK;
+    /* Most replies are small and leave at once: start an empty chain with a
+     * small chunk, so a connection's reply does not pin 16 KB. Sizes are
+     * allocator size classes, header included. */
+    size_t want = (o->tail ? OBUF_CHUNK : OBUF_FIRST_CHUNK) - sizeof(struct obuf_chunk);
+    size_t cap = len > want ? len : want;
     struct obuf_chunk *c = malloc(sizeof *c + cap);
     if (!c)
         abort();
@@ -212,6 +238,11 @@ static int setup_ring(struct worker *w)
     }
     if (ret == 0)
         w->ring_disabled = (p.flags & IORING_SETUP_R_DISABLED) != 0;
+    if (ret == 0 && !(p.features & IORING_FEAT_SUBMIT_STABLE)) {
+        /* worker_send_msg() relies on it (kernels before 5.5 lack it) */
+        io_uring_queue_exit(&w->ring);
+        return -ENOTSUP;
+    }
     return ret;
 }
 
@@ -499,6 +530,7 @@ void *worker_main(void *arg)
     for (;;) {
         snapshot_reader_idle(&w->rt->snap, (size_t)w->id);
         int ret = io_uring_submit_and_wait(&w->ring, 1);
+        w->arena_msgs = w->arena_iovs = 0; /* all submitted: the kernel has copies */
         if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EAGAIN &&
             ret != -EBUSY) {
             log_error("io_uring_submit_and_wait: %s", strerror(-ret));

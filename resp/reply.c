@@ -153,16 +153,17 @@ static enum step step_line(struct resp_reply_parser *p, const char *buf,
     }
     r = (size_t)(cr - buf);
     p->pos = r; /* if the '\n' is not there yet, resume at the '\r' */
+    /* Checked before waiting for the '\n', so the verdict does not depend
+     * on where the bytes were split (found by test/fuzz/fuzz_reply.c). */
+    if (counted && r - p->line_start > MAX_LEN_LINE)
+        return fail(p, E_LEN_LINE);
     if (r + 1 >= len)
         return STEP_NEED_MORE;
     if (buf[r + 1] != '\n')
         return fail(p, E_CRLF);
     p->pos = r + 2;
-    if (counted) {
-        if (r - p->line_start > MAX_LEN_LINE)
-            return fail(p, E_LEN_LINE);
+    if (counted)
         return header_done(p, buf + p->line_start + 1, r - p->line_start - 1);
-    }
     p->owed--;
     return element_done(p);
 }

@@ -53,7 +53,8 @@ static const char E_BIG_BULK[] = PFX "too big bulk count string";
 static const char E_BULK_LEN[] = PFX "invalid bulk length";
 static const char E_QUERY_LIMIT[] = PFX "client query buffer limit exceeded";
 
-#define ARGV_FIRST 64         /* first argv allocation, at most */
+#define ARGV_FIRST 8          /* first argv allocation, at most (an idle
+                                 connection keeps it: small) */
 #define ARGV_KEEP 1024        /* larger argv arrays are freed between commands */
 
 /* What one state step did; the driver loops while a step CONTINUEs. */

@@ -87,7 +87,7 @@ struct resp_req_parser {
     const char *error;    /* static Redis error text after RESP_ERROR,
                              without the leading '-' and trailing CRLF,
                              e.g. "ERR Protocol error: invalid bulk length" */
-    char error_buf[80];   /* backing for texts that carry a character */
+    char error_buf[48];   /* backing for texts that carry a character */
 };
 
 void resp_req_init(struct resp_req_parser *p);

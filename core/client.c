@@ -96,7 +96,7 @@ static bool refuse_if_full(struct worker *w, int fd)
     ssize_t n = send(fd, err, sizeof err - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)n;
     close(fd);
-    atomic_fetch_add_explicit(&w->stats->rejected_clients, 1, memory_order_relaxed);
+    stat_add(&w->stats->rejected_clients, 1);
     return true;
 }
 
@@ -142,8 +142,8 @@ void client_accepted(struct worker *w, int fd)
     if (w->clients)
         w->clients->prev = c;
     w->clients = c;
-    atomic_fetch_add_explicit(&w->stats->clients, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&w->stats->clients_total, 1, memory_order_relaxed);
+    stat_add(&w->stats->clients, 1);
+    stat_add(&w->stats->clients_total, 1);
     arm_recv(c);
 }
 
@@ -271,7 +271,7 @@ static void client_maybe_free(struct client *c)
     free(c->name);
     free(c->lib_name);
     free(c->lib_ver);
-    atomic_fetch_sub_explicit(&w->stats->clients, 1, memory_order_relaxed);
+    stat_add(&w->stats->clients, (uint64_t)-1);
     atomic_fetch_sub(&w->rt->nclients, 1);
     free(c);
 }
@@ -374,7 +374,7 @@ void request_fail(struct request *r, const char *err)
     line[n++] = '\r';
     line[n++] = '\n';
     if (r->client)
-        atomic_fetch_add_explicit(&r->client->w->stats->errors, 1, memory_order_relaxed);
+        stat_add(&r->client->w->stats->errors, 1);
     request_reply(r, line, (size_t)n);
 }
 
@@ -473,7 +473,7 @@ static void tail_append(struct client *c, const char *data, size_t len)
 
 static void client_input(struct client *c, const char *data, size_t len)
 {
-    atomic_fetch_add_explicit(&c->w->stats->bytes_in, len, memory_order_relaxed);
+    stat_add(&c->w->stats->bytes_in, len);
     if (c->tail_len == 0) {
         size_t used = parse_commands(c, data, len);
         if (used < len)
@@ -598,7 +598,7 @@ static void client_drop(struct client *c, const char *why)
 {
     log_warn("client id=%llu closed: %s (%zu bytes of replies unsent)",
              (unsigned long long)c->id, why, pending_output(c));
-    atomic_fetch_add_explicit(&c->w->stats->output_limit_kills, 1, memory_order_relaxed);
+    stat_add(&c->w->stats->output_limit_kills, 1);
     client_close(c);
     client_maybe_free(c);
 }
@@ -656,10 +656,17 @@ void client_flush(struct client *c)
     int n = 0;
     for (struct obuf_chunk *k = c->sending.head; k && n < CLIENT_SEND_IOV; k = k->next)
         n += k->len > k->sent;
-    struct msghdr *msg = worker_send_msg(c->w, n);
-    obuf_iov(&c->sending, msg->msg_iov, n);
     struct io_uring_sqe *sqe = worker_sqe(c->w);
-    io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
+    if (n == 1) { /* the common case: a plain send, no msghdr to import */
+        struct obuf_chunk *k = c->sending.head;
+        while (k->len == k->sent)
+            k = k->next;
+        io_uring_prep_send(sqe, c->fd, k->data + k->sent, k->len - k->sent, MSG_NOSIGNAL);
+    } else {
+        struct msghdr *msg = worker_send_msg(c->w, n);
+        obuf_iov(&c->sending, msg->msg_iov, n);
+        io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
+    }
     io_uring_sqe_set_data(sqe, &c->send_op);
     c->send_armed = true;
     c->ops++;
@@ -674,7 +681,7 @@ static void handle_send(struct client *c, int res)
         client_close(c);
         return;
     }
-    atomic_fetch_add_explicit(&c->w->stats->bytes_out, (uint64_t)res, memory_order_relaxed);
+    stat_add(&c->w->stats->bytes_out, (uint64_t)res);
     obuf_consume(&c->sending, (size_t)res);
     if (c->sending.bytes) {
         /* partial send: what is left goes first, ahead of newer output */

@@ -351,7 +351,7 @@ static void dispatch_one(struct client *c, const char *buf)
         w->argv[i] = resp_req_arg(p, buf, i);
         w->lens[i] = p->argv[i].len;
     }
-    atomic_fetch_add_explicit(&w->stats->commands, 1, memory_order_relaxed);
+    stat_add(&w->stats->commands, 1);
     c->last_ms = w->now_ms;
     if (!admin_gate(c, buf, argc))
         return;
@@ -465,9 +465,9 @@ void dispatch_redirect(struct link *from, struct request *r, const char *reply, 
     r->asking = is_ask;
     r->link = NULL;
     if (is_ask) {
-        atomic_fetch_add_explicit(&w->stats->ask, 1, memory_order_relaxed);
+        stat_add(&w->stats->ask, 1);
     } else {
-        atomic_fetch_add_explicit(&w->stats->moved, 1, memory_order_relaxed);
+        stat_add(&w->stats->moved, 1);
         control_request_refresh(w->rt, w->id, addr);
     }
     /* A call that needed its own connection keeps needing one there. */

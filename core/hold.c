@@ -182,7 +182,7 @@ void hold_request(struct link *l, struct request *r)
         if (r->hold_slot < 0)
             r->hold_slot = slot_of_node(w->topo, l->addr);
         r->wait_key = (struct link_key){.proto = l->proto, .auth = l->auth};
-        atomic_fetch_add_explicit(&w->stats->held, 1, memory_order_relaxed);
+        stat_add(&w->stats->held, 1);
     }
     if (w->now_ms >= r->hold_until || w->held_bytes + r->len > HOLD_BYTES_MAX) {
         request_fail(r, E_SLOT_DOWN);
@@ -255,7 +255,7 @@ bool hold_retry(struct link *l, struct request *r, const char *reply, size_t len
     r->wait = REQ_WAIT_RETRY;
     w->nretry++;
     append(&w->retry_head, &w->retry_tail, r);
-    atomic_fetch_add_explicit(&w->stats->retried, 1, memory_order_relaxed);
+    stat_add(&w->stats->retried, 1);
     return true;
 }
 

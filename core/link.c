@@ -548,11 +548,15 @@ void link_flush(struct link *l)
     if (l->state != LINK_READY || l->send_armed || !l->unsent)
         return;
     int n = build_iov(l);
-    memset(&l->msg, 0, sizeof l->msg);
-    l->msg.msg_iov = l->iov;
-    l->msg.msg_iovlen = (size_t)n;
     struct io_uring_sqe *sqe = worker_sqe(w);
-    io_uring_prep_sendmsg(sqe, l->fd, &l->msg, MSG_NOSIGNAL);
+    if (n == 1) {
+        io_uring_prep_send(sqe, l->fd, l->iov[0].iov_base, l->iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+        memset(&l->msg, 0, sizeof l->msg);
+        l->msg.msg_iov = l->iov;
+        l->msg.msg_iovlen = (size_t)n;
+        io_uring_prep_sendmsg(sqe, l->fd, &l->msg, MSG_NOSIGNAL);
+    }
     io_uring_sqe_set_data(sqe, &l->send_op);
     l->send_armed = true;
     l->ops++;
@@ -801,7 +805,7 @@ void link_tick(struct link *l)
         w->now_ms - l->progress_ms >= timeout && !timeout_exempt(l)) {
         char why[64];
         snprintf(why, sizeof why, "no reply for %d ms (backend timeout)", timeout);
-        atomic_fetch_add_explicit(&w->stats->backend_timeouts, 1, memory_order_relaxed);
+        stat_add(&w->stats->backend_timeouts, 1);
         link_lost_since(l, why, l->progress_ms);
         return;
     }

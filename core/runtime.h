@@ -61,6 +61,15 @@ struct worker_stats {
     char pad[64];
 };
 
+/* Counters in struct worker_stats have one writer (their worker): a
+ * relaxed load and store is enough, and avoids a locked instruction per
+ * command. Readers on other threads see a recent value. */
+static inline void stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
 enum snapshot_slot_id { SLOT_TOPOLOGY, SLOT_COMMANDS, SLOT_PROXYMAP, SLOT_CONFIG, SLOT_COUNT };
 
 struct proxy_map;

@@ -10,10 +10,13 @@ nodes directly (`--cluster`), interleaved per case and round, and writes
     bench/results/<YYYY-MM-DD>.png   throughput by case (gnuplot)
     bench/README.md                  the "latest results" section
 
-Python 3 standard library only. Every process it starts is stopped through
-its own Popen object (SIGTERM, then SIGKILL) at the end, on error and on
-Ctrl-C / SIGTERM; children also get PR_SET_PDEATHSIG so a killed harness
-leaves nothing behind.
+The cluster, ringslot processes, free ports, waiting and the RESP client come
+from the integration tests' test/integration/helpers.py (Python 3 standard
+library plus redis-py, Debian's python3-redis, which `make deps` installs).
+Every process started on the bench's behalf goes through helpers.popen (its
+own session, PR_SET_PDEATHSIG so a killed harness leaves nothing behind) and
+is listed here, so that it is stopped through its own Popen object
+(SIGTERM, then SIGKILL) at the end, on error and on Ctrl-C / SIGTERM.
 
 Options: --rounds N (default 5), --quick (1 round, small -n, results go to
 bench/results/quick/ and README is not touched), --ringslot PATH,
@@ -22,12 +25,10 @@ bench/results/quick/ and README is not touched), --ringslot PATH,
 
 import argparse
 import csv
-import ctypes
 import datetime
 import hashlib
 import os
 import platform
-import random
 import re
 import resource
 import shutil
@@ -41,60 +42,44 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-HOST = "127.0.0.1"
+
+sys.path.insert(0, os.path.join(ROOT, "test", "integration"))
+try:
+    import helpers
+except ImportError as exc:      # helpers imports redis-py
+    sys.exit("bench: cannot import test/integration/helpers.py (%s); it needs Debian's "
+             "python3-redis (`make deps`)" % exc)
+from helpers import HOST, RedisCluster, RespClient, RespError, stop_process  # noqa: E402
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDLE_CONNS = 5000
+TAIL = 4000     # bytes of a log quoted in anomalies and errors
 
 # --- process control ---------------------------------------------------------
 
-_PR_SET_PDEATHSIG = 1
-_children = []          # every Popen we started, for teardown
+_children = []          # every Popen started for us, for teardown
+_helpers_popen = helpers.popen
 
 
-def _preexec():
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except Exception:  # noqa: BLE001 - best effort
-        pass
-
-
-def spawn(args, log_path=None, **kw):
-    """Popen in its own session (a terminal Ctrl-C reaches only us; we stop
-    the children in order), tied to our life by PDEATHSIG."""
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    try:
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
-                             stderr=subprocess.STDOUT, preexec_fn=_preexec,
-                             start_new_session=True, **kw)
-    finally:
-        if log_path:
-            out.close()
+def _tracked_popen(args, **kw):
+    p = _helpers_popen(args, **kw)
     _children.append(p)
     return p
 
 
-def stop(p, timeout=5.0):
-    if p.poll() is None:
-        try:
-            p.terminate()
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        except ProcessLookupError:
-            pass
-    if p in _children:
-        _children.remove(p)
-    return p.returncode
+# helpers' RedisCluster and Ringslot start their processes through
+# helpers.popen: route it through the list above, so stop_all() also reaches
+# a node or ringslot whose start was interrupted before its owner recorded it
+helpers.popen = _tracked_popen
 
 
 def stop_all():
-    for p in reversed(list(_children)):
+    for p in reversed(_children):
         try:
-            stop(p)
+            stop_process(p, 5.0)
         except Exception:  # noqa: BLE001 - teardown keeps going
             pass
+    _children.clear()
 
 
 class Interrupted(BaseException):
@@ -106,12 +91,10 @@ def _on_signal(signum, frame):
 
 
 def run_cmd(args, timeout):
-    """Run a short-lived command in its own session; returns (rc, stdout,
-    stderr, wall seconds). rc None: timed out (killed)."""
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, preexec_fn=_preexec,
-                         start_new_session=True)
-    _children.append(p)
+    """Run a short-lived command; returns (rc, stdout, stderr, wall seconds).
+    rc None: timed out (killed)."""
+    p = _tracked_popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
     t0 = time.monotonic()
     try:
         out, err = p.communicate(timeout=timeout)
@@ -127,196 +110,6 @@ def run_cmd(args, timeout):
         _children.remove(p)
     return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), \
         time.monotonic() - t0
-
-
-def wait_until(pred, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Interrupted:
-            raise
-        except Exception as exc:  # noqa: BLE001 - probing
-            last = exc
-        if time.monotonic() > deadline:
-            raise RuntimeError("timed out after %.0fs waiting for %s%s" %
-                               (timeout, what, " (last error: %r)" % (last,) if last else ""))
-        time.sleep(interval)
-
-
-def tail(path, limit=4000):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - limit))
-            return f.read().decode("utf-8", "replace")
-    except OSError as exc:
-        return "<cannot read %s: %s>" % (path, exc)
-
-
-# --- ports and a tiny RESP client -------------------------------------------
-
-_given = set()
-
-
-def _bindable(port):
-    s = socket.socket()
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((HOST, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def free_port():
-    """P with P and P+10000 (cluster bus) free, below the ephemeral range."""
-    for _ in range(2000):
-        p = random.randrange(12000, 22000)
-        if p in _given or p + 10000 in _given:
-            continue
-        if _bindable(p) and _bindable(p + 10000):
-            _given.add(p)
-            return p
-    raise RuntimeError("no free port pair")
-
-
-def encode(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Resp:
-    """Blocking RESP2 client, just enough for probes."""
-
-    def __init__(self, port, timeout=3.0):
-        self.s = socket.create_connection((HOST, port), timeout=timeout)
-        self.buf = b""
-
-    def close(self):
-        self.s.close()
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise ConnectionError("connection closed")
-            self.buf += d
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _n(self, n):
-        while len(self.buf) < n + 2:
-            d = self.s.recv(65536)
-            if not d:
-                raise ConnectionError("connection closed")
-            self.buf += d
-        data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data
-
-    def reply(self):
-        line = self._line()
-        t, rest = line[:1], line[1:]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            return RespError(rest.decode())
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            return None if n < 0 else self._n(n)
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.reply() for _ in range(n)]
-        raise ValueError("unexpected reply %r" % line)
-
-    def call(self, *args):
-        self.s.sendall(encode(*args))
-        return self.reply()
-
-
-class RespError(str):
-    pass
-
-
-def resp_call(port, *args, timeout=3.0):
-    c = Resp(port, timeout)
-    try:
-        return c.call(*args)
-    finally:
-        c.close()
-
-
-# --- the cluster --------------------------------------------------------------
-
-class Cluster:
-    def __init__(self, workdir, masters=3):
-        self.workdir = workdir
-        self.masters = masters
-        self.nodes = []   # (port, Popen, log)
-
-    @property
-    def ports(self):
-        return [n[0] for n in self.nodes]
-
-    def start(self):
-        for _ in range(self.masters):
-            self._start_node()
-        log = os.path.join(self.workdir, "cluster-create.log")
-        args = ["redis-cli", "--cluster", "create"] + \
-            ["%s:%d" % (HOST, p) for p in self.ports] + \
-            ["--cluster-replicas", "0", "--cluster-yes"]
-        rc, out, err, _ = run_cmd(args, 60)
-        with open(log, "w") as f:
-            f.write(out + err)
-        if rc != 0:
-            raise RuntimeError("redis-cli --cluster create failed (rc %s):\n%s" % (rc, out + err))
-
-        def ready():
-            for p in self.ports:
-                info = resp_call(p, "CLUSTER", "INFO").decode()
-                if "cluster_state:ok" not in info or \
-                        "cluster_known_nodes:%d" % self.masters not in info or \
-                        "cluster_slots_ok:16384" not in info:
-                    return False
-            return True
-        wait_until(ready, 30, "cluster_state:ok on every node")
-
-    def _start_node(self, attempts=5):
-        for _ in range(attempts):
-            port = free_port()
-            d = os.path.join(self.workdir, "node-%d" % port)
-            os.makedirs(d)
-            log = os.path.join(d, "redis.log")
-            p = spawn(["redis-server", "--port", str(port), "--bind", HOST,
-                       "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                       "--cluster-node-timeout", "5000", "--dir", d,
-                       "--save", "", "--appendonly", "no", "--protected-mode", "no",
-                       "--daemonize", "no", "--logfile", log], None)
-            try:
-                wait_until(lambda: resp_call(port, "PING") == "PONG" or p.poll() is not None,
-                           10, "redis-server :%d" % port)
-            except RuntimeError:
-                pass
-            if p.poll() is None and resp_call(port, "PING") == "PONG":
-                self.nodes.append((port, p, log))
-                return
-            stop(p)   # port raced away or failed: try another
-        raise RuntimeError("could not start redis-server (log: %s)" % log)
-
-    def stop(self):
-        for _, p, _ in self.nodes:
-            stop(p)
 
 
 # --- ringslot ---------------------------------------------------------------------
@@ -346,57 +139,35 @@ def ringslot_help(binary):
         return "<%s --help failed: %s>" % (binary, exc)
 
 
-class Ringslot:
+class Ringslot(helpers.Ringslot):
+    """helpers' Ringslot with the bench's command line (--bind, and
+    --enable-cross-slot when --help lists it), a series name, restart
+    bookkeeping and /proc figures. Started from this process, it inherits the
+    raised RLIMIT_NOFILE."""
+
     def __init__(self, binary, threads, entry_port, workdir, cross_slot_flag):
-        self.binary = binary
-        self.threads = threads
-        self.entry_port = entry_port
-        self.workdir = workdir
+        super().__init__(binary, ["%s:%d" % (HOST, entry_port)], workdir=workdir,
+                         threads=threads, ready_timeout=20.0)
         self.cross_slot_flag = cross_slot_flag
-        self.proc = None
-        self.port = None
-        self.log = None
         self.restarts = 0
         self.dead = False
-        self.args = None
 
     @property
     def name(self):
         return "ringslot t%d" % self.threads
 
-    def start(self):
-        port = free_port()
-        self.log = os.path.join(self.workdir, "ringslot-t%d-%d.log" % (self.threads, port))
-        args = [self.binary, "--port", str(port), "--bind", HOST,
-                "--threads", str(self.threads)]
+    def args(self):
+        a = [self.binary, "--port", str(self.port), "--bind", HOST, "--threads", str(self.threads)]
         if self.cross_slot_flag:
-            args.append("--enable-cross-slot")
-        args.append("%s:%d" % (HOST, self.entry_port))
-        self.args = args
-        self.port = port
-        # RLIMIT_NOFILE was raised in this process; the child inherits it.
-        self.proc = spawn(args, self.log, cwd=ROOT)
+            a.append("--enable-cross-slot")
+        return a + self.entry_points
 
-        def ok():
-            if self.proc.poll() is not None:
-                raise RuntimeError("ringslot exited with %s:\n%s" % (self.proc.returncode, tail(self.log)))
-            c = Resp(port, 2.0)
-            try:
-                key = "bench:probe:%d" % random.randrange(1 << 30)
-                r1 = c.call("SET", key, "x")
-                r2 = c.call("GET", key)
-                return r1 == "OK" and r2 == b"x"
-            finally:
-                c.close()
+    def start(self):
+        self.port = None      # a fresh free port on every (re)start
         try:
-            wait_until(ok, 20, "%s to answer SET/GET" % self.name, interval=0.1)
+            return super().start()
         except RuntimeError as exc:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s: %s\nlog tail:\n%s" % (self.name, exc, tail(self.log)))
-            raise
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+            raise RuntimeError("%s: %s" % (self.name, exc)) from None
 
     def cpu_ticks(self):
         return proc_ticks(self.proc.pid)
@@ -410,7 +181,7 @@ class Ringslot:
 
     def stop(self):
         if self.proc is not None:
-            stop(self.proc)
+            super().stop(5.0)
 
 
 # --- cases ----------------------------------------------------------------------
@@ -513,6 +284,17 @@ ERR_RE = re.compile(r"(error|CROSSSLOT|MOVED|refused|reset by peer|closed|timeou
 
 # --- the run -----------------------------------------------------------------------
 
+def _read_line(s):
+    """Read a one-line reply (up to CRLF, or what came before EOF) from a raw socket."""
+    data = b""
+    while not data.endswith(b"\r\n"):
+        d = s.recv(64)
+        if not d:
+            break
+        data += d
+    return data
+
+
 class Bench:
     def __init__(self, opts):
         self.opts = opts
@@ -535,12 +317,14 @@ class Bench:
                 return
         self.anomalies.append((msg, [rnd] if rnd else []))
 
+    def _node_pids(self):
+        return [n.proc.pid for n in self.cluster.nodes.values()]
+
     def _ours_ticks(self):
         """CPU ticks of the long-running processes we started (nodes, every
         ringslot, also idle ones)."""
         total = 0
-        pids = [p.pid for _, p, _ in self.cluster.nodes] + \
-            [rs.proc.pid for rs in self.rs if rs.alive()]
+        pids = self._node_pids() + [rs.proc.pid for rs in self.rs if rs.running()]
         for pid in pids:
             try:
                 total += proc_ticks(pid)
@@ -553,7 +337,7 @@ class Bench:
         tname = "direct" if direct else rs.name
         if not direct and rs.dead:
             return
-        if not direct and not rs.alive():
+        if not direct and not rs.running():
             if not self.restart(rs, "before %s" % case.cid, rnd):
                 return
         port = self.cluster.ports[0] if direct else rs.port
@@ -561,7 +345,7 @@ class Bench:
         shown = list(args)
         self.commands.setdefault((case.cid, tname), " ".join(_quote(a) for a in shown))
         t0 = None if direct else rs.cpu_ticks()
-        nodes0 = sum(proc_ticks(p.pid) for _, p, _ in self.cluster.nodes)
+        nodes0 = sum(proc_ticks(pid) for pid in self._node_pids())
         ours0, sys0 = self._ours_ticks(), sys_ticks()
         ch0, self0 = resource.getrusage(resource.RUSAGE_CHILDREN), \
             resource.getrusage(resource.RUSAGE_SELF)
@@ -569,7 +353,7 @@ class Bench:
         ch1, self1 = resource.getrusage(resource.RUSAGE_CHILDREN), \
             resource.getrusage(resource.RUSAGE_SELF)
         ours1, sys1 = self._ours_ticks(), sys_ticks()
-        nodes1 = sum(proc_ticks(p.pid) for _, p, _ in self.cluster.nodes)
+        nodes1 = sum(proc_ticks(pid) for pid in self._node_pids())
         client = (ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime)
         harness = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
         busy = (sys1["busy"] - sys0["busy"]) / CLK_TCK
@@ -579,11 +363,11 @@ class Bench:
                     steal=(sys1["steal"] - sys0["steal"]) / CLK_TCK / wall)
         cpu = None
         if not direct:
-            if rs.alive():
+            if rs.running():
                 cpu = (rs.cpu_ticks() - t0) / CLK_TCK
             else:
                 self.note("%s died during %s round %d (exit %s); log tail:\n%s" %
-                          (rs.name, case.cid, rnd, rs.proc.returncode, tail(rs.log)))
+                          (rs.name, case.cid, rnd, rs.proc.returncode, rs.log_tail(TAIL)))
         rows = parse_csv(out)
         problem = None
         if rc is None:
@@ -596,10 +380,10 @@ class Bench:
             problem = (problem + "; " if problem else "") + "output: " + errtext[:600]
         if problem:
             self.note("%s %s: %s" % (tname, case.cid, problem), rnd)
-        if rc is None and not direct and rs.alive():
+        if rc is None and not direct and rs.running():
             # a hung proxy would eat the time budget run after run
-            self.note("%s hung in %s; stopping it. log tail:\n%s" % (rs.name, case.cid, tail(rs.log)),
-                      rnd)
+            self.note("%s hung in %s; stopping it. log tail:\n%s" %
+                      (rs.name, case.cid, rs.log_tail(TAIL)), rnd)
             rs.stop()
         if not problem:   # a process that died mid-run leaves the subtraction short
             self.loads.append(dict(round=rnd, case=case.cid, target=tname, wall=wall, **load))
@@ -618,7 +402,7 @@ class Bench:
     def scan_log(self, rs):
         """Warnings (#) and errors (!) in ringslot's log become anomalies."""
         try:
-            with open(rs.log, errors="replace") as f:
+            with open(rs.log_path, errors="replace") as f:
                 bad = [l.rstrip() for l in f if LOG_BAD_RE.match(l)]
         except OSError:
             return
@@ -630,7 +414,7 @@ class Bench:
         """Restart a ringslot that died; a series whose ringslot cannot be
         started again is dropped from the remaining runs."""
         self.note("%s was not running %s (exit %s); restarting. log tail:\n%s" %
-                  (rs.name, when, rs.proc.returncode if rs.proc else None, tail(rs.log)), rnd)
+                  (rs.name, when, rs.proc.returncode if rs.proc else None, rs.log_tail(TAIL)), rnd)
         rs.stop()
         rs.restarts += 1
         if rs.restarts > 3:
@@ -649,23 +433,19 @@ class Bench:
         keys = ["bench:xs:%d" % i for i in range(10)]
         res = {}
         try:
-            c = Resp(rs.port, 5.0)
-            try:
+            with RespClient(HOST, rs.port, timeout=5.0) as c:
                 args = ["MSET"]
                 for k in keys:
                     args += [k, "v"]
-                r = c.call(*args)
-                res["MSET"] = r
-                r = c.call("MGET", *keys)
-                res["MGET"] = r
-            finally:
-                c.close()
+                res["MSET"] = c.command(*args)
+                res["MGET"] = c.command("MGET", *keys)
         except Exception as exc:  # noqa: BLE001
             res["error"] = repr(exc)
         ok = res.get("MSET") == "OK" and isinstance(res.get("MGET"), list) and \
             all(v == b"v" for v in res["MGET"])
-        text = "ok" if ok else "; ".join("%s -> %r" % (k, v if not isinstance(v, list) else v[:3])
-                                          for k, v in res.items())
+        text = "ok" if ok else "; ".join(
+            "%s -> %r" % (k, v[:3] if isinstance(v, list) else str(v) if isinstance(v, RespError) else v)
+            for k, v in res.items())
         self.cross_slot_probe[rs.name] = text
         if not ok:
             self.note("%s refuses or breaks 10-key cross-slot MSET/MGET: %s" % (rs.name, text))
@@ -681,12 +461,7 @@ class Bench:
                 for s in socks:
                     s.sendall(b"*1\r\n$4\r\nPING\r\n")
                 for s in socks:
-                    data = b""
-                    while not data.endswith(b"\r\n"):
-                        d = s.recv(64)
-                        if not d:
-                            break
-                        data += d
+                    _read_line(s)
         finally:
             for s in socks:
                 s.close()
@@ -708,13 +483,7 @@ class Bench:
             good = 0
             for s in socks:
                 try:
-                    data = b""
-                    while not data.endswith(b"\r\n"):
-                        d = s.recv(64)
-                        if not d:
-                            break
-                        data += d
-                    good += data == b"+PONG\r\n"
+                    good += _read_line(s) == b"+PONG\r\n"
                 except OSError:
                     pass
             time.sleep(1.0)
@@ -751,7 +520,8 @@ class Bench:
         if not self.cross_flag:
             self.note("ringslot --help does not mention --enable-cross-slot; "
                       "MSET/MGET cases run without it")
-        self.cluster = Cluster(self.workdir)
+        self.cluster = RedisCluster(os.path.join(self.workdir, "cluster"), masters=3, replicas=0,
+                                    node_timeout=5000)
         print("starting 3-master cluster ...", flush=True)
         self.cluster.start()
         print("cluster ok on ports %s" % self.cluster.ports, flush=True)
@@ -759,7 +529,7 @@ class Bench:
         for t in o.series:
             rs = Ringslot(self.binary, t, self.cluster.ports[0], self.workdir, self.cross_flag)
             rs.start()
-            print("%s on port %d: ./ringslot %s" % (rs.name, rs.port, " ".join(rs.args[1:])),
+            print("%s on port %d: ./ringslot %s" % (rs.name, rs.port, " ".join(rs.args()[1:])),
                   flush=True)
             self.measure_memory(rs)
             self.probe_cross_slot(rs)
@@ -784,9 +554,9 @@ class Bench:
                     if rs is None or case.ringslot:
                         self.run_one(rnd, case, "direct" if rs is None else rs.name, rs)
         for rs in self.rs:
-            if not rs.alive():
+            if not rs.running():
                 self.note("%s not running at the end (exit %s); log tail:\n%s" %
-                          (rs.name, rs.proc.returncode, tail(rs.log)))
+                          (rs.name, rs.proc.returncode, rs.log_tail(TAIL)))
             self.scan_log(rs)
         self.load_after = open("/proc/loadavg").read().split()[:3]
         self.elapsed = time.monotonic() - self.t_start
@@ -1121,14 +891,14 @@ def render(b, m, chart_name):
     L.append("## Commands")
     L.append("")
     L.append("```")
-    L.append("# cluster: %d × redis-server --port P --bind 127.0.0.1 --cluster-enabled yes "
-             "--cluster-config-file nodes.conf --cluster-node-timeout 5000 --dir D --save '' "
-             "--appendonly no --protected-mode no" % len(b.cluster.ports))
+    node = b.cluster.nodes[b.cluster.ports[0]]    # as started by helpers.RedisCluster
+    shape = [a.replace(b.cluster.workdir, "D").replace(str(node.port), "P") for a in node.proc.args]
+    L.append("# cluster: %d × %s" % (len(b.cluster.ports), " ".join(_quote(a) for a in shape)))
     L.append("redis-cli --cluster create %s --cluster-replicas 0 --cluster-yes" %
              " ".join("%s:%d" % (HOST, p) for p in b.cluster.ports))
     for rs in b.rs:
         L.append("# %s (RLIMIT_NOFILE %d):" % (rs.name, resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
-        L.append(" ".join(["./ringslot"] + [_quote(a) for a in rs.args[1:]]))
+        L.append(" ".join(["./ringslot"] + [_quote(a) for a in rs.args()[1:]]))
     for c in b.cases:
         for tgt in ["direct"] + names:
             cmd = b.commands.get((c.cid, tgt))
@@ -1310,8 +1080,9 @@ def main(argv=None):
     except Exception as exc:  # noqa: BLE001
         print("\nbench: failed: %s" % exc, file=sys.stderr)
         for rs in getattr(b, "rs", []):
-            if rs.log:
-                print("--- %s log tail (%s):\n%s" % (rs.name, rs.log, tail(rs.log)), file=sys.stderr)
+            if rs.log_path:
+                print("--- %s log tail (%s):\n%s" % (rs.name, rs.log_path, rs.log_tail(TAIL)),
+                      file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for s in (signal.SIGTERM, signal.SIGHUP):

@@ -129,7 +129,7 @@ build/fuzz/fuzz_config: test/fuzz/fuzz_config.c $(FUZZ_CONFIG) config/config.h
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_CONFIG) -linih
 
 fuzz: deps $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
-	test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_KEEP=1 test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-test: $(addprefix build/fuzz/fuzz_,$(FUZZ_TARGETS))
 	test/fuzz/run.sh 10 $(FUZZ_TARGETS)

@@ -593,12 +593,18 @@ static void client_resume_if_drained(struct client *c)
     arm_recv(c);
 }
 
-/* Close c for an output limit or idleness. Outermost callers only. */
-static void client_drop(struct client *c, const char *why)
+/* Close c for an output limit (logged and counted, as Redis does) or
+ * idleness (limit NULL). Outermost callers only. */
+static void client_drop(struct client *c, const char *limit)
 {
-    log_warn("client id=%llu closed: %s (%zu bytes of replies unsent)",
-             (unsigned long long)c->id, why, pending_output(c));
-    stat_add(&c->w->stats->output_limit_kills, 1);
+    if (limit) {
+        log_warn("client id=%llu closed for overcoming of output buffer limits (%s, "
+                 "%zu bytes of replies unsent)", (unsigned long long)c->id, limit,
+                 pending_output(c));
+        stat_add(&c->w->stats->output_limit_kills, 1);
+    } else {
+        log_debug("client id=%llu closed: idle timeout", (unsigned long long)c->id);
+    }
     client_close(c);
     client_maybe_free(c);
 }
@@ -609,7 +615,7 @@ static bool check_output(struct client *c)
 {
     size_t pending = pending_output(c);
     if (over_output_limit(c, pending)) {
-        client_drop(c, "over client-output-buffer-limit");
+        client_drop(c, "hard or soft limit");
         return true;
     }
     long long budget = c->w->cfg->client_reply_budget;
@@ -631,10 +637,10 @@ void client_scan(struct worker *w)
         if (c->state != CLIENT_OPEN)
             continue;
         if (c->soft_since_ms && over_output_limit(c, pending_output(c)))
-            client_drop(c, "over client-output-buffer-limit (soft)");
+            client_drop(c, "soft limit");
         else if (idle_ms > 0 && w->now_ms - c->last_ms > idle_ms && !c->sublinks &&
                  !c->nreqs && !c->paused) /* paused: we stopped reading it */
-            client_drop(c, "idle timeout");
+            client_drop(c, NULL);
     }
 }
 

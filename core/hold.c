@@ -36,7 +36,7 @@
 #include "runtime.h"
 
 #define HOLD_BYTES_MAX (64u << 20)  /* per worker */
-#define RETRY_MAX 12                /* attempts per request */
+#define RETRY_MAX 32                /* attempts (~12 s: the window decides) */
 #define RETRY_MIN_WINDOW_MS 1000    /* -TRYAGAIN & co. even with hold 0 */
 #define RETRY_BACKOFF_MS 25         /* doubled per attempt (the tick rounds up) */
 #define RETRY_BACKOFF_MAX_MS 400
@@ -178,15 +178,17 @@ void hold_request(struct link *l, struct request *r)
     if (!r->hold_until) { /* first hold since it was last written */
         int64_t since = l->down_since ? l->down_since : w->now_ms;
         r->hold_until = since + w->cfg->cluster_down_timeout_ms;
+    }
+    if (w->now_ms >= r->hold_until || w->held_bytes + r->len > HOLD_BYTES_MAX) {
+        request_fail(r, E_SLOT_DOWN); /* a node down for long fails fast */
+        return;
+    }
+    if (!r->wait_key.proto) { /* where it goes once held: parsed once */
         request_flags(w, r, &r->hold_slot);
         if (r->hold_slot < 0)
             r->hold_slot = slot_of_node(w->topo, l->addr);
         r->wait_key = (struct link_key){.proto = l->proto, .auth = l->auth};
         stat_add(&w->stats->held, 1);
-    }
-    if (w->now_ms >= r->hold_until || w->held_bytes + r->len > HOLD_BYTES_MAX) {
-        request_fail(r, E_SLOT_DOWN);
-        return;
     }
     r->wait = REQ_WAIT_HELD;
     w->nheld++;

@@ -57,7 +57,7 @@ struct worker_stats {
     _Atomic uint64_t retried;        /* TRYAGAIN/LOADING/… retries (hold.c) */
     _Atomic uint64_t backend_timeouts; /* links that made no reply progress */
     _Atomic uint64_t rejected_clients; /* refused by maxclients */
-    _Atomic uint64_t output_limit_kills; /* client-output-buffer-limit / timeout */
+    _Atomic uint64_t output_limit_kills; /* client-output-buffer-limit closes */
     char pad[64];
 };
 
@@ -237,7 +237,8 @@ struct request {
     /* Waiting in the worker, on no link (hold.c). lnext links the list. */
     enum request_wait wait;
     struct link_key wait_key; /* HELD: key of the link it came from (the
-                                 client holds the identity's reference) */
+                                 client holds the identity's reference);
+                                 proto 0: hold_slot not worked out yet */
     struct auth_id *auth_result; /* an AUTH as another user: becomes the
                                     client's identity on +OK (a reference) */
     uint8_t retries;          /* RETRY: attempts so far */

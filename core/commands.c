@@ -145,224 +145,24 @@ static void cmd_hello(struct client *c, size_t argc)
 /* ------------------------------------------------------------------------ */
 /* INFO and PROXY INFO                                                       */
 
-/* The Redis version whose protocol and commands ringslot serves, for tools
- * that read redis_version from INFO (the backend's own may differ). */
-#define REDIS_COMPAT_VERSION "7.0.0"
 
-/* jemalloc's mallctl when the binary links it (release); the ASan build
- * uses the sanitizer's allocator and has none. */
-extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
-                   size_t newlen) __attribute__((weak));
-/* The sanitizers' allocator statistics (sanitizer builds only). */
-extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
-
-static void sum_stats(const struct runtime *rt, struct worker_stats *out)
-{
-    memset(out, 0, sizeof *out);
-#define SUM(f) atomic_store_explicit(&out->f, \
-        atomic_load_explicit(&out->f, memory_order_relaxed) + \
-        atomic_load_explicit(&rt->stats[i].f, memory_order_relaxed), memory_order_relaxed)
-    for (int i = 0; i < rt->nworkers; i++) {
-        SUM(commands); SUM(errors); SUM(moved); SUM(ask);
-        SUM(clients); SUM(clients_total); SUM(bytes_in); SUM(bytes_out);
-        SUM(ops_per_sec);
-    }
-#undef SUM
-}
-
-static unsigned long long get(const _Atomic uint64_t *v)
-{
-    return (unsigned long long)atomic_load_explicit(v, memory_order_relaxed);
-}
-
-/* printf into the info text. */
-static void addf(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void addf(struct resp_buf *b, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        resp_buf_append(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-}
-
-static void human_bytes(char *out, size_t outlen, unsigned long long n)
-{
-    static const char units[] = "BKMGT";
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, outlen, "%lluB", n);
-    else
-        snprintf(out, outlen, "%.2f%c", v, units[u]);
-}
-
-static void info_server(struct client *c, struct resp_buf *b, const char *title)
-{
-    struct worker *w = c->w;
-    const struct config *cfg = w->cfg; /* this batch's runtime config */
-    struct utsname u;
-    if (uname(&u) < 0)
-        memset(&u, 0, sizeof u);
-    long long up = (clock_ms() - w->rt->start_ms) / 1000;
-    addf(b, "# %s\r\n", title);
-    addf(b, "redis_version:%s\r\nringslot_version:%s\r\nproxy_version:%s\r\n",
-         REDIS_COMPAT_VERSION, RINGSLOT_VERSION, RINGSLOT_VERSION);
-    addf(b, "redis_mode:%s\r\n", cfg->cluster_mode ? "cluster" : "standalone");
-    addf(b, "os:%s %s %s\r\narch_bits:%d\r\n", u.sysname, u.release, u.machine,
-         (int)(sizeof(long) * 8));
-    addf(b, "multiplexing_api:io_uring\r\nio_backend:io_uring%s\r\n",
-         w->use_bufring ? " (multishot recv, buffer ring)" : " (single-shot recv)");
-    addf(b, "gcc_version:%d.%d.%d\r\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
-    addf(b, "process_id:%ld\r\nthreads:%d\r\ntcp_port:%d\r\n", (long)getpid(),
-         w->rt->nworkers, cfg->port);
-    addf(b, "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n", up, up / 86400);
-    addf(b, "acl_user:%s\r\n", cfg->auth_user[0] ? cfg->auth_user : "default");
-    if (cfg->unixsocket[0])
-        addf(b, "unix_socket:%s\r\nunix_socket_permissions:%o\r\n", cfg->unixsocket,
-             cfg->unixsocketperm);
-}
-
-/* Connected clients come from each worker's own counter, not from reading
- * another worker's client table. */
-static void info_clients(struct client *c, struct resp_buf *b, const struct worker_stats *s)
-{
-    struct runtime *rt = c->w->rt;
-    addf(b, "# Clients\r\nconnected_clients:%llu\r\nmaxclients:%d\r\n",
-         get(&s->clients), c->w->cfg->maxclients);
-    for (int i = 0; i < rt->nworkers; i++)
-        addf(b, "thread_%d_clients:%llu\r\n", i, get(&rt->stats[i].clients));
-}
-
-static unsigned long long rss_bytes(void)
-{
-    unsigned long long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%llu %llu", &pages, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    return resident * (unsigned long long)sysconf(_SC_PAGESIZE);
-}
-
-/* Bytes the allocator has handed out: jemalloc's stats.allocated after an
- * epoch refresh, else the sanitizer's count, else glibc's mallinfo2. */
-static unsigned long long used_memory(const char **allocator)
-{
-    if (mallctl) {
-        uint64_t epoch = 1;
-        size_t allocated = 0, sz = sizeof allocated;
-        mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
-        if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0) {
-            *allocator = "jemalloc";
-            return allocated;
-        }
-    }
-    if (__sanitizer_get_current_allocated_bytes) {
-        *allocator = "sanitizer";
-        return __sanitizer_get_current_allocated_bytes();
-    }
-    *allocator = "libc";
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-}
-
-static void info_memory(struct resp_buf *b)
-{
-    const char *allocator;
-    unsigned long long used = used_memory(&allocator), rss = rss_bytes();
-    unsigned long long total = (unsigned long long)sysconf(_SC_PHYS_PAGES) *
-                               (unsigned long long)sysconf(_SC_PAGESIZE);
-    char h1[32], h2[32], h3[32];
-    human_bytes(h1, sizeof h1, used);
-    human_bytes(h2, sizeof h2, rss);
-    human_bytes(h3, sizeof h3, total);
-    addf(b, "# Memory\r\nused_memory:%llu\r\nused_memory_human:%s\r\n"
-         "used_memory_rss:%llu\r\nused_memory_rss_human:%s\r\n"
-         "total_system_memory:%llu\r\ntotal_system_memory_human:%s\r\n"
-         "mem_allocator:%s\r\n", used, h1, rss, h2, total, h3, allocator);
-}
-
-static void info_stats(struct client *c, struct resp_buf *b, const struct worker_stats *s)
-{
-    const struct worker_stats *m = s;
-    addf(b, "# Stats\r\ntotal_connections_received:%llu\r\n"
-         "total_commands_processed:%llu\r\ninstantaneous_ops_per_sec:%llu\r\n"
-         "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
-         "total_error_replies:%llu\r\nmoved_followed:%llu\r\nask_followed:%llu\r\n"
-         "topology_refreshes:%llu\r\n",
-         get(&m->clients_total), get(&m->commands), get(&m->ops_per_sec),
-         get(&m->bytes_in), get(&m->bytes_out), get(&m->errors), get(&m->moved),
-         get(&m->ask), get(&c->w->rt->refreshes));
-}
-
-static void info_cluster(struct client *c, struct resp_buf *b)
-{
-    const struct cluster_topology *t = c->w->topo;
-    size_t nodes = t ? t->nnodes : 0, masters = t ? t->nmasters : 0;
-    addf(b, "# Cluster\r\ncluster_enabled:%d\r\nnodes:%zu\r\nmasters:%zu\r\n"
-         "replicas:%zu\r\nslots_covered:%u\r\n", c->w->cfg->cluster_mode ? 1 : 0,
-         nodes, masters, nodes - masters, t ? cluster_topology_covered(t) : 0);
-}
-
-enum info_section {
-    SEC_SERVER = 1, SEC_CLIENTS = 2, SEC_MEMORY = 4, SEC_STATS = 8, SEC_CLUSTER = 16,
-    SEC_KEYSPACE = 32, SEC_ALL = 63,
-};
 
 /* Which sections INFO's arguments name (Redis 7: several, any case;
  * unknown names add nothing). */
 static unsigned info_sections(struct worker *w, size_t first, size_t argc, bool proxy)
 {
     static const struct { const char *name; unsigned bits; } names[] = {
-        {"server", SEC_SERVER}, {"proxy", SEC_SERVER}, {"clients", SEC_CLIENTS},
-        {"memory", SEC_MEMORY}, {"stats", SEC_STATS}, {"cluster", SEC_CLUSTER},
-        {"keyspace", SEC_KEYSPACE}, {"default", SEC_ALL}, {"all", SEC_ALL},
-        {"everything", SEC_ALL},
+        {"server", INFO_SERVER}, {"proxy", INFO_SERVER}, {"clients", INFO_CLIENTS},
+        {"memory", INFO_MEMORY}, {"stats", INFO_STATS}, {"cluster", INFO_CLUSTER},
+        {"keyspace", INFO_KEYSPACE}, {"default", INFO_ALL}, {"all", INFO_ALL},
+        {"everything", INFO_ALL},
     };
-    unsigned bits = argc > first ? 0 : SEC_ALL;
+    unsigned bits = argc > first ? 0 : INFO_ALL;
     for (size_t i = first; i < argc; i++)
         for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
             if (arg_is(w, i, names[k].name))
                 bits |= names[k].bits;
-    return proxy ? bits & ~(unsigned)SEC_KEYSPACE : bits;
-}
-
-/* The proxy's own sections, separated by blank lines as Redis does. */
-static void info_text(struct client *c, unsigned bits, bool proxy, struct resp_buf *b)
-{
-    struct worker_stats s;
-    sum_stats(c->w->rt, &s);
-    size_t before = b->len;
-#define SEP() do { if (b->len > before) resp_buf_append(b, "\r\n", 2); } while (0)
-    if (bits & SEC_SERVER)
-        info_server(c, b, proxy ? "Proxy" : "Server");
-    if (bits & SEC_CLIENTS) {
-        SEP();
-        info_clients(c, b, &s);
-    }
-    if (bits & SEC_MEMORY) {
-        SEP();
-        info_memory(b);
-    }
-    if (bits & SEC_STATS) {
-        SEP();
-        info_stats(c, b, &s);
-    }
-    if (bits & SEC_CLUSTER) {
-        SEP();
-        info_cluster(c, b);
-    }
-    if (bits & SEC_KEYSPACE)
-        SEP();
-#undef SEP
+    return proxy ? bits & ~(unsigned)INFO_KEYSPACE : bits;
 }
 
 /* INFO [section …]: the proxy's sections; keyspace is the masters' INFO
@@ -371,8 +171,8 @@ static void cmd_info(struct client *c, size_t argc)
 {
     unsigned bits = info_sections(c->w, 1, argc, false);
     struct resp_buf text = {0};
-    info_text(c, bits, false, &text);
-    if (bits & SEC_KEYSPACE) {
+    info_write(&(struct info_view){c->w->rt, c->w->topo, c->w->cfg}, bits, false, &text);
+    if (bits & INFO_KEYSPACE) {
         fanout_info(c, text.data ? text.data : "", text.len);
     } else {
         struct resp_buf b = {0};
@@ -631,7 +431,8 @@ static void proxy_info(struct client *c, size_t argc)
         return;
     }
     struct resp_buf text = {0}, b = {0};
-    info_text(c, info_sections(c->w, 2, argc, true), true, &text);
+    info_write(&(struct info_view){c->w->rt, c->w->topo, c->w->cfg},
+               info_sections(c->w, 2, argc, true), true, &text);
     resp_write_bulk(&b, text.data ? text.data : "", text.len);
     resp_buf_free(&text);
     client_reply_buf(c, &b);

@@ -159,11 +159,12 @@ static void route(struct console *c, struct console_conn *k, const char *path, b
     } else if (strcmp(path, "/info") == 0) {
         snapshot_reader_enter(&rt->snap, c->reader);
         const struct config *cfg = snapshot_load(&rt->slots[SLOT_CONFIG]);
-        char *body = metrics_info(rt, snapshot_load(&rt->slots[SLOT_TOPOLOGY]),
-                                  cfg ? cfg : rt->cfg, &len);
+        struct info_view v = {rt, snapshot_load(&rt->slots[SLOT_TOPOLOGY]), cfg ? cfg : rt->cfg};
+        struct resp_buf body = {0};
+        info_write(&v, INFO_ALL & ~(unsigned)INFO_KEYSPACE, true, &body);
         snapshot_reader_idle(&rt->snap, c->reader);
-        respond(k, 200, "OK", "text/plain; charset=utf-8", body, len, head);
-        free(body);
+        respond(k, 200, "OK", "text/plain; charset=utf-8", body.data, body.len, head);
+        resp_buf_free(&body);
     } else {
         respond_text(k, 404, "Not Found", "not found\n", head);
     }

@@ -42,7 +42,7 @@ static inline void bump(_Atomic uint64_t *v, uint64_t n)
                           memory_order_relaxed);
 }
 
-static inline uint64_t get(_Atomic uint64_t *v)
+static inline uint64_t get(const _Atomic uint64_t *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
 }
@@ -261,17 +261,11 @@ static void scalar(struct out *o, const char *name, const char *type,
     outf(o, "%s %llu\n", name, v);
 }
 
-struct totals {
-    uint64_t commands, errors, moved, ask, clients, clients_total;
-    uint64_t bytes_in, bytes_out, held, retried, backend_timeouts;
-    uint64_t rejected_clients, output_limit_kills;
-};
-
-static void sum_stats(struct runtime *rt, struct totals *t)
+void stats_sum(const struct runtime *rt, struct stats_totals *t)
 {
     memset(t, 0, sizeof *t);
     for (int i = 0; i < rt->nworkers; i++) {
-        struct worker_stats *s = &rt->stats[i];
+        const struct worker_stats *s = &rt->stats[i];
         t->commands += get(&s->commands);
         t->errors += get(&s->errors);
         t->moved += get(&s->moved);
@@ -285,10 +279,11 @@ static void sum_stats(struct runtime *rt, struct totals *t)
         t->backend_timeouts += get(&s->backend_timeouts);
         t->rejected_clients += get(&s->rejected_clients);
         t->output_limit_kills += get(&s->output_limit_kills);
+        t->ops_per_sec += get(&s->ops_per_sec);
     }
 }
 
-static long long rss_bytes(void)
+long long process_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     long long pages = 0, rss = 0;
@@ -302,7 +297,7 @@ static long long rss_bytes(void)
 
 /* Slots covered by a reachable master: the topology's, less what the most
  * pessimistic worker cannot reach. */
-static unsigned slots_reachable(struct runtime *rt, const struct cluster_topology *t)
+unsigned metrics_slots_reachable(const struct runtime *rt, const struct cluster_topology *t)
 {
     if (!t)
         return 0;
@@ -482,7 +477,7 @@ static void render_topology(struct out *o, struct runtime *rt, const struct clus
     scalar(o, "ringslot_slots_covered", "gauge",
            "Hash slots the topology assigns to a master.", t ? cluster_topology_covered(t) : 0);
     scalar(o, "ringslot_slots_reachable", "gauge",
-           "Hash slots whose master the workers can reach.", slots_reachable(rt, t));
+           "Hash slots whose master the workers can reach.", metrics_slots_reachable(rt, t));
     scalar(o, "ringslot_ready", "gauge", "1 once listening with a topology loaded (/readyz).",
            atomic_load(&rt->topology_ready) && !atomic_load(&rt->stopping));
 }
@@ -490,8 +485,8 @@ static void render_topology(struct out *o, struct runtime *rt, const struct clus
 char *metrics_render(struct runtime *rt, size_t reader, size_t *len)
 {
     struct out o = {0};
-    struct totals s;
-    sum_stats(rt, &s);
+    struct stats_totals s;
+    stats_sum(rt, &s);
     head(&o, "ringslot_build_info", "gauge", "Always 1; the version is a label.");
     outf(&o, "ringslot_build_info{version=\"%s\"} 1\n", RINGSLOT_VERSION);
     scalar(&o, "ringslot_uptime_seconds", "gauge", "Seconds since start.",
@@ -517,7 +512,7 @@ char *metrics_render(struct runtime *rt, size_t reader, size_t *len)
     scalar(&o, "ringslot_backend_timeouts_total", "counter",
            "Backend links closed for making no reply progress.", s.backend_timeouts);
     scalar(&o, "process_resident_memory_bytes", "gauge", "Resident set size.",
-           (unsigned long long)rss_bytes());
+           (unsigned long long)process_rss_bytes());
     scalar(&o, "ringslot_log_lines_dropped_total", "counter",
            "Log lines a worker dropped because the log ring was full.", log_dropped());
     render_commands(&o, rt);
@@ -532,32 +527,3 @@ char *metrics_render(struct runtime *rt, size_t reader, size_t *len)
     return o.data;
 }
 
-char *metrics_info(struct runtime *rt, const struct cluster_topology *t,
-                   const struct config *cfg, size_t *len)
-{
-    struct out o = {0};
-    struct totals s;
-    sum_stats(rt, &s);
-    bool bufring = rt->nworkers > 0 && rt->workers[0] && rt->workers[0]->use_bufring;
-    outf(&o, "# Proxy\r\nproxy_version:%s\r\nprocess_id:%d\r\nthreads:%d\r\n"
-         "io_backend:io_uring%s\r\ntcp_port:%d\r\nuptime_in_seconds:%lld\r\n",
-         RINGSLOT_VERSION, (int)getpid(), rt->nworkers,
-         bufring ? " (multishot recv, buffer ring)" : " (single-shot recv)",
-         rt->cfg->port, (long long)((clock_ms() - rt->start_ms) / 1000));
-    outf(&o, "# Memory\r\nused_memory_rss:%lld\r\n", rss_bytes());
-    outf(&o, "# Clients\r\nconnected_clients:%" PRIu64 "\r\nmax_clients:%d\r\n"
-         "total_connections_received:%" PRIu64 "\r\n",
-         s.clients, cfg->maxclients, s.clients_total);
-    outf(&o, "# Stats\r\ntotal_commands_processed:%" PRIu64 "\r\nerror_replies:%" PRIu64 "\r\n"
-         "moved_followed:%" PRIu64 "\r\nask_followed:%" PRIu64 "\r\n"
-         "topology_refreshes:%" PRIu64 "\r\ntotal_net_input_bytes:%" PRIu64 "\r\n"
-         "total_net_output_bytes:%" PRIu64 "\r\nlog_lines_dropped:%" PRIu64 "\r\n",
-         s.commands, s.errors, s.moved, s.ask, get(&rt->refreshes), s.bytes_in,
-         s.bytes_out, log_dropped());
-    outf(&o, "# Cluster\r\nnodes:%zu\r\nmasters:%zu\r\nslots_covered:%u\r\n"
-         "slots_reachable:%u\r\n",
-         t ? t->nnodes : 0, t ? t->nmasters : 0, t ? cluster_topology_covered(t) : 0,
-         slots_reachable(rt, t));
-    *len = o.len;
-    return o.data;
-}

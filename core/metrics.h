@@ -82,10 +82,18 @@ void metrics_tick(struct worker *w);
 /* The Prometheus text exposition of everything (console thread; `reader`
  * is its snapshot reader index). Returns a malloc'd string. */
 char *metrics_render(struct runtime *rt, size_t reader, size_t *len);
-/* The console's /info text (INFO's counters), malloc'd. `topo` may be
- * NULL; `cfg` is the runtime config. */
-char *metrics_info(struct runtime *rt, const struct cluster_topology *topo,
-                   const struct config *cfg, size_t *len);
+/* The workers' counters summed (each read relaxed: a recent value). */
+struct stats_totals {
+    uint64_t commands, errors, moved, ask, clients, clients_total, ops_per_sec;
+    uint64_t bytes_in, bytes_out, held, retried, backend_timeouts;
+    uint64_t rejected_clients, output_limit_kills;
+};
+void stats_sum(const struct runtime *rt, struct stats_totals *out);
+/* This process's resident set, from /proc/self/statm. */
+long long process_rss_bytes(void);
+/* Slots covered by a reachable master: the topology's, less what the most
+ * pessimistic worker cannot reach. */
+unsigned metrics_slots_reachable(const struct runtime *rt, const struct cluster_topology *t);
 
 /* The HTTP console (--console-port), served by the main thread's poll
  * loop. console_open: 0, or -errno if the port cannot be bound. */

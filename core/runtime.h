@@ -592,6 +592,20 @@ void route_to_node(struct worker *w, struct request *r, unsigned node, struct li
 /* Append a request made elsewhere to the client's FIFO. */
 void client_append(struct client *c, struct request *r);
 
+/* INFO text (info.c): the snapshots a caller holds, and which sections. */
+struct info_view {
+    struct runtime *rt;
+    const struct cluster_topology *topo; /* may be NULL */
+    const struct config *cfg;            /* the runtime config */
+};
+enum info_section {
+    INFO_SERVER = 1, INFO_CLIENTS = 2, INFO_MEMORY = 4, INFO_STATS = 8, INFO_CLUSTER = 16,
+    INFO_KEYSPACE = 32, INFO_ALL = 63,
+};
+/* Appends the proxy's own sections (keyspace is the caller's: it needs the
+ * masters). */
+void info_write(const struct info_view *v, unsigned sections, bool proxy, struct resp_buf *b);
+
 /* cluster mode (clustermode.c) */
 #define CLUSTER_MOVED_HINT_MS 5000
 #define CLUSTER_LEAVE_GRACE_MS 1000

@@ -707,3 +707,15 @@ def test_slot_coverage_metric_follows_a_failover(make_cluster, spawn):
     finally:
         stop.set()
         t.join(5)
+
+
+@pytest.mark.parametrize("name", ["ringslot.conf", "ringslot.ini", "ringslot-cluster.conf"])
+def test_deploy_examples_are_valid(name):
+    """The example configurations shipped in deploy/ parse, and
+    --check-config never prints the cluster password."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", name)
+    out = subprocess.run([helpers.ringslot_binary(), "--check-config", "-c", path],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "port 7777" in out.stdout
+    assert "change-me" not in out.stdout + out.stderr

@@ -301,7 +301,7 @@ def test_kill_leader_then_restart(start_proxies, make_ringslot, name):
                    what="the dead proxy's slots to move")
         moved_s = time.monotonic() - t0
         after = slot_table(survivors[0])
-        time.sleep(1.0)  # the client has converged too: no more errors now
+        time.sleep(2.0)  # the client has converged too: no more errors now
         errors_before = len(load.errors)
         time.sleep(1.5)
         late_errors = load.errors[errors_before:]

@@ -116,11 +116,11 @@ FUZZ_TARGETS := request reply config
 FUZZ_RESP := $(wildcard resp/*.c) resp/resp.h
 FUZZ_CONFIG := config/config.c config/config_file.c
 
-build/fuzz/fuzz_request: test/fuzz/fuzz_request.c $(FUZZ_RESP)
+build/fuzz/fuzz_request: test/fuzz/fuzz_request.c test/fuzz/check.h $(FUZZ_RESP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(filter %.c,$(FUZZ_RESP))
 
-build/fuzz/fuzz_reply: test/fuzz/fuzz_reply.c $(FUZZ_RESP)
+build/fuzz/fuzz_reply: test/fuzz/fuzz_reply.c test/fuzz/check.h $(FUZZ_RESP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(filter %.c,$(FUZZ_RESP))
 

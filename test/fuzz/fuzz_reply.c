@@ -31,21 +31,13 @@
 #include <string.h>
 
 #include "../../resp/resp.h"
+#include "check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_REPLIES 256
 #define MAX_DEPTH 6
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "property failed: %s\n  ", #cond);              \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 /* ------------------------------------------------------------------------ */
 /* Framing                                                                   */

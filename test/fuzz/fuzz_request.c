@@ -39,21 +39,13 @@
 #include <string.h>
 
 #include "../../resp/resp.h"
+#include "check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_CMDS 512
 #define AMPLIFY 70000 /* past PROTO_INLINE_MAX_SIZE */
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "property failed: %s\n  ", #cond);              \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 /* ------------------------------------------------------------------------ */
 /* What a parse produced                                                     */

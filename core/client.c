@@ -149,7 +149,7 @@ void client_accepted(struct worker *w, int fd)
 
 /* Close: shut the socket so in-flight ops complete. Requests on links
  * become orphans. Freeing is the outermost caller's job (client_handle,
- * client_flush, client_shutdown): a handler deeper in the stack may still
+ * client_flush, client_kill): a handler deeper in the stack may still
  * hold the pointer. */
 static void client_close(struct client *c)
 {
@@ -276,12 +276,6 @@ static void client_maybe_free(struct client *c)
     free(c);
 }
 
-void client_shutdown(struct client *c)
-{
-    client_close(c);
-    client_maybe_free(c);
-}
-
 void client_free_all(struct worker *w)
 {
     while (w->clients) {
@@ -295,6 +289,11 @@ void client_free_all(struct worker *w)
 /* ------------------------------------------------------------------------ */
 /* Requests and replies                                                      */
 
+bool request_wanted(const struct request *r)
+{
+    return r->parent ? r->parent->client != NULL : r->client != NULL;
+}
+
 void request_free(struct request *r)
 {
     if (r->fan)
@@ -306,19 +305,26 @@ void request_free(struct request *r)
     free(r);
 }
 
+/* r is the FIFO head and its reply is data: out it goes (unless CLIENT
+ * REPLY silenced it), and r is done. */
+static void deliver_head(struct client *c, struct request *r, const char *data, size_t len)
+{
+    assert(c->rhead == r);
+    c->rhead = r->cnext;
+    if (!c->rhead)
+        c->rtail = NULL;
+    c->nreqs--;
+    if (!r->silent)
+        obuf_append(&c->out, data, len);
+    request_free(r);
+}
+
 /* Move every answered request at the FIFO head into the output. */
 static void deliver_ready(struct client *c)
 {
     while (c->rhead && c->rhead->state == REQ_DONE) {
-        struct request *r = c->rhead;
-        c->rhead = r->cnext;
-        if (!c->rhead)
-            c->rtail = NULL;
-        c->nreqs--;
-        if (!r->silent)
-            obuf_append(&c->out, r->reply, r->reply_len);
-        c->early_bytes -= r->reply_len;
-        request_free(r);
+        c->early_bytes -= c->rhead->reply_len;
+        deliver_head(c, c->rhead, c->rhead->reply, c->rhead->reply_len);
     }
     if (c->out.bytes)
         flush_later(c);
@@ -342,13 +348,7 @@ void request_reply(struct request *r, const char *data, size_t len)
     r->state = REQ_DONE;
     metrics_reply(c->w, r, data);
     if (c->rhead == r) { /* in order: straight to the output, no copy */
-        c->rhead = r->cnext;
-        if (!c->rhead)
-            c->rtail = NULL;
-        c->nreqs--;
-        if (!r->silent)
-            obuf_append(&c->out, data, len);
-        request_free(r);
+        deliver_head(c, r, data, len);
         deliver_ready(c);
         return;
     }

@@ -368,14 +368,38 @@ static void cmd_client(struct client *c, size_t argc)
 /* CONFIG: GET (and HELP) from one master, whose answer stands for all;
  * SET, RESETSTAT and REWRITE change every master (+OK or the first error).
  * Replicas are not reached: the proxy never writes to them. */
-static void cmd_config(struct client *c, size_t argc)
+
+/*
+ * Container commands whose subcommands differ in where they go: those in
+ * this table run on every master, merged as given (what changes state must
+ * change it everywhere; what reports must see everyone); any other
+ * subcommand (SCRIPT DEBUG, FUNCTION LIST, CONFIG GET, PUBSUB HELP …) goes
+ * to one master.
+ */
+static const struct {
+    const char *cmd, *sub;
+    enum merge_kind kind;
+} every_master[] = {
+    {"config", "set", MERGE_OK}, {"config", "resetstat", MERGE_OK},
+    {"config", "rewrite", MERGE_OK},
+    {"function", "load", MERGE_FIRST}, {"function", "delete", MERGE_OK},
+    {"function", "flush", MERGE_OK}, {"function", "restore", MERGE_OK},
+    {"pubsub", "numsub", MERGE_PAIRS}, {"pubsub", "shardnumsub", MERGE_PAIRS},
+    {"pubsub", "numpat", MERGE_SUM}, {"pubsub", "channels", MERGE_UNION},
+    {"pubsub", "shardchannels", MERGE_UNION},
+    {"script", "exists", MERGE_AND_ARRAY}, {"script", "load", MERGE_FIRST},
+    {"script", "flush", MERGE_OK}, {"script", "kill", MERGE_OK},
+};
+
+static void by_subcommand(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
-    if (argc >= 2 && (arg_is(w, 1, "set") || arg_is(w, 1, "resetstat") ||
-                      arg_is(w, 1, "rewrite")))
-        fanout_all_masters(c, argc, MERGE_OK);
-    else
-        dispatch_forward_any(c, argc);
+    for (size_t i = 0; argc >= 2 && i < sizeof every_master / sizeof every_master[0]; i++)
+        if (arg_is(w, 0, every_master[i].cmd) && arg_is(w, 1, every_master[i].sub)) {
+            fanout_all_masters(c, argc, every_master[i].kind);
+            return;
+        }
+    dispatch_forward_any(c, argc);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -703,31 +727,7 @@ static void cmd_randomkey(struct client *c, size_t argc)
     fanout_all_masters(c, argc, MERGE_FIRST_NONNULL);
 }
 
-/* SCRIPT and FUNCTION: what changes state goes to every master. */
-static void cmd_script(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    if (argc >= 2 && arg_is(w, 1, "exists"))
-        fanout_all_masters(c, argc, MERGE_AND_ARRAY);
-    else if (argc >= 2 && arg_is(w, 1, "load"))
-        fanout_all_masters(c, argc, MERGE_FIRST);
-    else if (argc >= 2 && (arg_is(w, 1, "flush") || arg_is(w, 1, "kill")))
-        fanout_all_masters(c, argc, MERGE_OK);
-    else
-        dispatch_forward_any(c, argc);
-}
 
-static void cmd_function(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    if (argc >= 2 && arg_is(w, 1, "load"))
-        fanout_all_masters(c, argc, MERGE_FIRST);
-    else if (argc >= 2 && (arg_is(w, 1, "delete") || arg_is(w, 1, "flush") ||
-                           arg_is(w, 1, "restore")))
-        fanout_all_masters(c, argc, MERGE_OK);
-    else
-        dispatch_forward_any(c, argc);
-}
 
 static void cmd_scan(struct client *c, size_t argc)
 {
@@ -1001,18 +1001,6 @@ static void cmd_ping_maybe_subscribed(struct client *c, size_t argc)
         cmd_ping(c, argc);
 }
 
-static void cmd_pubsub(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    if (argc >= 2 && (arg_is(w, 1, "numsub") || arg_is(w, 1, "shardnumsub")))
-        fanout_all_masters(c, argc, MERGE_PAIRS);
-    else if (argc >= 2 && arg_is(w, 1, "numpat"))
-        fanout_all_masters(c, argc, MERGE_SUM);
-    else if (argc >= 2 && (arg_is(w, 1, "channels") || arg_is(w, 1, "shardchannels")))
-        fanout_all_masters(c, argc, MERGE_UNION);
-    else
-        dispatch_forward_any(c, argc);
-}
 
 /* ------------------------------------------------------------------------ */
 /* MULTI / EXEC                                                              */
@@ -1119,7 +1107,7 @@ static const struct proxy_command table[] = {
     {"bgsave", all_first},
     {"client", cmd_client},
     {"cluster", clustermode_command},
-    {"config", cmd_config},
+    {"config", by_subcommand},
     {"dbsize", all_sum},
     {"debug", refused},
     {"discard", cmd_discard},
@@ -1128,7 +1116,7 @@ static const struct proxy_command table[] = {
     {"failover", refused},
     {"flushall", all_ok},
     {"flushdb", all_ok},
-    {"function", cmd_function},
+    {"function", by_subcommand},
     {"hello", cmd_hello},
     {"info", cmd_info},
     {"keys", all_concat},
@@ -1139,7 +1127,7 @@ static const struct proxy_command table[] = {
     {"proxy", cmd_proxy},
     {"psubscribe", cmd_subscribe},
     {"psync", refused},
-    {"pubsub", cmd_pubsub},
+    {"pubsub", by_subcommand},
     {"punsubscribe", cmd_unsubscribe},
     {"quit", cmd_quit},
     {"randomkey", cmd_randomkey},
@@ -1150,7 +1138,7 @@ static const struct proxy_command table[] = {
     {"reset", cmd_reset},
     {"save", all_ok},
     {"scan", cmd_scan},
-    {"script", cmd_script},
+    {"script", by_subcommand},
     {"select", cmd_select},
     {"shutdown", refused},
     {"slaveof", refused},

@@ -278,6 +278,9 @@ static void multi_refuse(struct client *c, const char *err)
     client_reply_error(c, err);
 }
 
+#define MULTI_CMD "*1\r\n$5\r\nMULTI\r\n"
+#define EXEC_CMD "*1\r\n$4\r\nEXEC\r\n"
+
 /* Inside MULTI: check the command as Redis would at queue time, keep its
  * bytes for EXEC, answer +QUEUED. */
 static void multi_queue(struct client *c, const char *buf, size_t argc)
@@ -302,6 +305,8 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
     }
     if (slot >= 0)
         c->multi_slot = slot;
+    if (c->multi_buf.len == 0) /* the block is built in place: see dispatch_exec */
+        resp_buf_append(&c->multi_buf, MULTI_CMD, sizeof MULTI_CMD - 1);
     if (c->parser.is_inline)
         resp_write_command(&c->multi_buf, (int)argc, w->argv, w->lens);
     else
@@ -309,9 +314,6 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
     c->multi_cmds++;
     client_reply_bytes(c, "+QUEUED\r\n", 9);
 }
-
-#define MULTI_CMD "*1\r\n$5\r\nMULTI\r\n"
-#define EXEC_CMD "*1\r\n$4\r\nEXEC\r\n"
 
 /* EXEC: the whole block in one request, contiguous on one link, so it is
  * atomic even on a shared link. */
@@ -326,14 +328,15 @@ void dispatch_exec(struct client *c)
         client_reply_error(c, err);
         return;
     }
+    /* multi_buf already holds MULTI and the queued commands: the request
+     * takes the buffer over instead of copying it */
+    if (c->multi_buf.len == 0)
+        resp_buf_append(&c->multi_buf, MULTI_CMD, sizeof MULTI_CMD - 1);
+    resp_buf_append(&c->multi_buf, EXEC_CMD, sizeof EXEC_CMD - 1);
     struct request *r = client_request_new(c);
-    r->len = sizeof MULTI_CMD - 1 + c->multi_buf.len + sizeof EXEC_CMD - 1;
-    r->buf = malloc(r->len);
-    if (!r->buf)
-        abort();
-    memcpy(r->buf, MULTI_CMD, sizeof MULTI_CMD - 1);
-    memcpy(r->buf + sizeof MULTI_CMD - 1, c->multi_buf.data, c->multi_buf.len);
-    memcpy(r->buf + r->len - (sizeof EXEC_CMD - 1), EXEC_CMD, sizeof EXEC_CMD - 1);
+    r->buf = c->multi_buf.data;
+    r->len = c->multi_buf.len;
+    memset(&c->multi_buf, 0, sizeof c->multi_buf);
     r->is_block = true;
     r->block_cmds = c->multi_cmds;
     if (l->kind == LINK_SHARED)
@@ -436,12 +439,6 @@ void dispatch_note_block_redirect(struct request *r, const char *reply, size_t l
         r->block_redirect_ask = is_ask;
     else
         r->block_redirect[0] = '\0';
-}
-
-/* Is anyone still waiting for this request's reply? */
-static bool request_wanted(const struct request *r)
-{
-    return r->parent ? r->parent->client != NULL : r->client != NULL;
 }
 
 void dispatch_redirect(struct link *from, struct request *r, const char *reply, size_t len)

@@ -43,12 +43,6 @@
 
 static const char E_SLOT_DOWN[] = "CLUSTERDOWN Hash slot not served";
 
-/* Is anyone still waiting for this request's reply? */
-static bool wanted(const struct request *r)
-{
-    return r->parent ? r->parent->client != NULL : r->client != NULL;
-}
-
 /* Nobody wants r: free it (a fan-out child completes its parent's count,
  * which frees the orphaned parent once every child is in). */
 static void drop(struct request *r)
@@ -167,7 +161,7 @@ void hold_request(struct link *l, struct request *r)
     struct worker *w = l->w;
     r->link = NULL;
     r->asking = false; /* re-routed by slot: a new ASK comes if still needed */
-    if (!wanted(r)) {
+    if (!request_wanted(r)) {
         drop(r);
         return;
     }
@@ -208,7 +202,7 @@ void hold_pass(struct worker *w)
         struct request *next = r->lnext;
         r->lnext = NULL;
         r->wait = REQ_WAIT_NONE;
-        if (!wanted(r))
+        if (!request_wanted(r))
             drop(r);
         else if (w->now_ms >= r->hold_until)
             request_fail(r, E_SLOT_DOWN);
@@ -243,7 +237,7 @@ bool hold_retry(struct link *l, struct request *r, const char *reply, size_t len
 {
     struct worker *w = l->w;
     int64_t window = retry_window(w->cfg, reply, len);
-    if (window < 0 || l->kind != LINK_SHARED || r->is_block || !wanted(r) || w->quiescing)
+    if (window < 0 || l->kind != LINK_SHARED || r->is_block || !request_wanted(r) || w->quiescing)
         return false;
     if (!r->retry_first)
         r->retry_first = w->now_ms;
@@ -268,7 +262,7 @@ void retry_pass(struct worker *w)
     w->nretry = 0;
     while (r) {
         struct request *next = r->lnext;
-        if (!wanted(r)) {
+        if (!request_wanted(r)) {
             r->wait = REQ_WAIT_NONE;
             drop(r);
         } else if (w->now_ms < r->retry_at) {

@@ -249,19 +249,17 @@ static void link_connect(struct link *l)
     l->fd = fd;
     l->state = LINK_CONNECTING;
     int ms = w->cfg->connect_timeout_ms > 0 ? w->cfg->connect_timeout_ms : 1000;
-    static _Thread_local struct __kernel_timespec ts; /* read at submit */
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (long long)(ms % 1000) * 1000000;
+    /* read by the kernel at submission: it lives in the link until then */
+    l->connect_ts.tv_sec = ms / 1000;
+    l->connect_ts.tv_nsec = (long long)(ms % 1000) * 1000000;
     struct io_uring_sqe *sqe = worker_sqe(w);
     io_uring_prep_connect(sqe, fd, (struct sockaddr *)&l->sa, l->salen);
     io_uring_sqe_set_data(sqe, &l->connect_op);
     sqe->flags |= IOSQE_IO_LINK;
     sqe = worker_sqe(w);
-    io_uring_prep_link_timeout(sqe, &ts, 0);
+    io_uring_prep_link_timeout(sqe, &l->connect_ts, 0);
     io_uring_sqe_set_data(sqe, &l->timeout_op);
     l->ops += 2;
-    /* The timespec must stay valid until the kernel has the SQE. */
-    io_uring_submit(&w->ring);
 }
 
 static void arm_recv(struct link *l)

@@ -64,13 +64,6 @@ void metrics_init(struct worker_metrics *m)
     atomic_store(&m->cmds[CMD_OTHER].used, true);
 }
 
-void metrics_batch(struct worker *w)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    w->metrics->batch_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Commands                                                                  */
 
@@ -115,7 +108,7 @@ void metrics_dispatch_end(struct worker *w)
 void metrics_request(struct worker *w, struct request *r)
 {
     r->metric = w->metrics->cur;
-    r->t0_us = w->metrics->batch_us;
+    r->t0_us = w->now_us;
 }
 
 void metrics_reply(struct worker *w, const struct request *r, const char *data)
@@ -125,7 +118,7 @@ void metrics_reply(struct worker *w, const struct request *r, const char *data)
         return; /* not a client command (a push, an internal request) */
     if (data[0] == '-' || data[0] == '!')
         bump(&m->cmds[r->metric - 1].errors, 1);
-    int64_t us = m->batch_us - r->t0_us;
+    int64_t us = w->now_us - r->t0_us;
     size_t b = 0;
     while (b < METRICS_LAT_BUCKETS - 1 && us > lat_bounds_us[b])
         b++;

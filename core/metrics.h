@@ -50,7 +50,6 @@ struct metrics_node {
 
 struct worker_metrics {
     /* the worker's own (no other thread reads these) */
-    int64_t batch_us;             /* monotonic time at the batch's start */
     uint16_t cur;                 /* cmds[] index + 1 of the command being
                                      dispatched, 0 outside dispatch */
     unsigned ncmds;
@@ -71,7 +70,6 @@ struct client;
 
 /* Worker hooks. */
 void metrics_init(struct worker_metrics *m);
-void metrics_batch(struct worker *w);
 /* The command being dispatched is `name` (NULL: unknown to every table). */
 void metrics_command(struct worker *w, const char *name);
 void metrics_dispatch_end(struct worker *w);

@@ -295,6 +295,7 @@ struct link {
     enum link_state state;
     unsigned ops;             /* ops in flight */
     struct op connect_op, timeout_op, recv_op, send_op;
+    struct __kernel_timespec connect_ts; /* the connect's linked timeout */
     bool recv_armed, send_armed, dirty;
     struct link *dirty_next;  /* worker's list of links with unsent bytes */
 
@@ -460,6 +461,7 @@ struct worker {
     size_t scratch_cap;
 
     int64_t now_ms;
+    int64_t now_us;                  /* the batch's clock reading (latency) */
     int64_t stop_deadline_ms;
     bool draining;                   /* SIGTERM: no new connections */
     bool quiescing;                  /* exiting: no new ops at all */
@@ -525,7 +527,8 @@ struct link *client_private_link(const struct client *c, const char *addr);
 void client_private_idle(struct client *c, struct link *l);
 /* Pub/sub: a push from a subscriber link, in order with c's replies. */
 void client_push(struct client *c, const char *data, size_t len);
-/* The subscriber link of c died or c must go: close the client. */
+/* Close c now (its subscriber or WATCH link died, CLIENT KILL, shutdown);
+ * freed at once when no op is in flight. */
 void client_kill(struct client *c);
 void client_set_name(struct client *c, const char *name, size_t len);
 void client_auth_result(struct client *c, struct request *r, bool ok);
@@ -539,11 +542,13 @@ void client_accepted(struct worker *w, int fd);
 void client_handle(struct worker *w, struct op *op, int res, unsigned flags);
 void client_flush(struct client *c);
 void client_rearm(struct client *c);
-void client_shutdown(struct client *c);
 void client_free_all(struct worker *w);
 /* The reply for r arrived (bytes copied); delivers in request order. */
 void request_reply(struct request *r, const char *data, size_t len);
 void request_free(struct request *r);
+/* Is anyone still waiting for r's reply (its client, or its fan-out
+ * parent's)? */
+bool request_wanted(const struct request *r);
 /* Route a request (new, or redirected) to a node by address. */
 void request_fail(struct request *r, const char *err);
 

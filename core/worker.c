@@ -426,7 +426,6 @@ static void load_snapshots(struct worker *w)
     w->cfg = snapshot_load(&rt->slots[SLOT_CONFIG]);
     if (!w->cfg)
         w->cfg = rt->cfg;
-    metrics_batch(w);
     if (!w->cmds)
         w->cmds = command_table_builtin();
     if (w->topo && w->topo->version != w->node_links_version) {
@@ -489,7 +488,7 @@ static void quiesce(struct worker *w)
     w->quiescing = true;
     for (struct client *c = w->clients; c;) {
         struct client *next = c->next;
-        client_shutdown(c);
+        client_kill(c);
         c = next;
     }
     hold_fail_all(w, "ERR proxy is shutting down");
@@ -536,7 +535,10 @@ void *worker_main(void *arg)
             log_error("io_uring_submit_and_wait: %s", strerror(-ret));
             break;
         }
-        w->now_ms = clock_ms();
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now); /* once per batch: time, metrics */
+        w->now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+        w->now_ms = w->now_us / 1000;
         load_snapshots(w);
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;

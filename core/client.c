@@ -381,13 +381,37 @@ void request_fail(struct request *r, const char *err)
 /* ------------------------------------------------------------------------ */
 /* Input                                                                     */
 
-struct request *client_request_new(struct client *c)
+struct request *request_new(const char *bytes, size_t len)
 {
     struct request *r = calloc(1, sizeof *r);
     if (!r)
         abort();
-    r->client = c;
-    r->buf = r->inline_bytes;
+    r->buf = len > REQ_INLINE_BYTES ? malloc(len) : r->inline_bytes;
+    if (!r->buf)
+        abort();
+    if (len)
+        memcpy(r->buf, bytes, len);
+    r->len = len;
+    return r;
+}
+
+struct request *request_adopt(struct resp_buf *b)
+{
+    if (b->len <= REQ_INLINE_BYTES) {
+        struct request *r = request_new(b->data, b->len);
+        resp_buf_free(b);
+        return r;
+    }
+    struct request *r = request_new(NULL, 0);
+    r->buf = b->data;
+    r->len = b->len;
+    memset(b, 0, sizeof *b);
+    return r;
+}
+
+struct request *client_request_new(struct client *c)
+{
+    struct request *r = request_new(NULL, 0);
     client_append(c, r);
     return r;
 }

@@ -88,24 +88,16 @@ static struct link *node_link(struct worker *w, unsigned node, struct link_key k
     return w->node_links[node];
 }
 
-/* Copy the command's bytes into the request, once. */
-static void request_set_bytes(struct client *c, struct request *r, const char *buf)
+/* The request for the parsed command, its bytes copied once (inline
+ * commands are re-encoded as multibulk for the node). */
+static struct request *request_for_command(struct client *c, const char *buf)
 {
     struct resp_req_parser *p = &c->parser;
-    if (p->is_inline) {
-        struct resp_buf b = {0};
-        resp_write_command(&b, (int)p->argc, c->w->argv, c->w->lens);
-        r->buf = b.data;
-        r->len = b.len;
-        return;
-    }
-    r->len = p->len;
-    if (r->len > REQ_INLINE_BYTES) {
-        r->buf = malloc(r->len);
-        if (!r->buf)
-            abort();
-    }
-    memcpy(r->buf, buf, r->len);
+    if (!p->is_inline)
+        return request_new(buf, p->len);
+    struct resp_buf b = {0};
+    resp_write_command(&b, (int)p->argc, c->w->argv, c->w->lens);
+    return request_adopt(&b);
 }
 
 void route_to_node(struct worker *w, struct request *r, unsigned node, struct link_key key)
@@ -225,8 +217,8 @@ static void route(struct client *c, const char *buf, const struct command_info *
         }
         c->watch_link = l;
     }
-    struct request *r = client_request_new(c);
-    request_set_bytes(c, r, buf);
+    struct request *r = request_for_command(c, buf);
+    client_append(c, r);
     if ((ci->flags & CMD_WRITE) && l->kind == LINK_SHARED)
         note_write(c, l);
     link_enqueue(l, r);

@@ -32,21 +32,10 @@
 struct request *request_from_args(struct worker *w, int argc, const char **argv,
                                   const size_t *lens)
 {
-    struct request *r = calloc(1, sizeof *r);
-    if (!r)
-        abort();
     struct resp_buf b = {0};
     resp_write_command(&b, argc, argv, lens);
-    r->len = b.len;
-    if (b.len <= REQ_INLINE_BYTES) {
-        r->buf = r->inline_bytes;
-        memcpy(r->buf, b.data, b.len);
-        resp_buf_free(&b);
-    } else {
-        r->buf = b.data;
-    }
     (void)w;
-    return r;
+    return request_adopt(&b);
 }
 
 static struct request *new_parent(struct client *c, enum merge_kind kind, size_t n)

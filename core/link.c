@@ -296,14 +296,7 @@ static void arm_recv(struct link *l)
  * (HELLO 3, AUTH); no client waits for its reply. */
 static void link_send_first(struct link *l, const char *cmd, size_t len)
 {
-    struct request *r = calloc(1, sizeof *r);
-    if (!r)
-        abort();
-    r->buf = len > REQ_INLINE_BYTES ? malloc(len) : r->inline_bytes;
-    if (!r->buf)
-        abort();
-    r->len = len;
-    memcpy(r->buf, cmd, len);
+    struct request *r = request_new(cmd, len);
     r->state = REQ_QUEUED;
     r->link = l;
     assert(l->head == l->unsent); /* nothing written on the new socket yet */

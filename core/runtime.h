@@ -552,6 +552,10 @@ bool request_wanted(const struct request *r);
 /* Route a request (new, or redirected) to a node by address. */
 void request_fail(struct request *r, const char *err);
 
+/* A request carrying a copy of bytes (in the request itself when small). */
+struct request *request_new(const char *bytes, size_t len);
+/* A request carrying b's bytes: b's buffer is taken over (b is emptied). */
+struct request *request_adopt(struct resp_buf *b);
 /* A new request at the tail of the client's FIFO (replies keep its place). */
 struct request *client_request_new(struct client *c);
 /* Replies the proxy builds itself, in request order. Error texts are

@@ -34,7 +34,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "nodes.h"
 #include "runtime.h"
 
 #define REFRESH_PERIOD_MS 3000    /* the periodic check */

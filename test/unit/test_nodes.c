@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/nodes.h"
+#include "../../cluster/cluster.h"
 
 #define ID1 "e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca"
 #define ID2 "67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1"

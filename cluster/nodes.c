@@ -1,5 +1,5 @@
 /*
- * nodes.c — CLUSTER NODES views, merged by config epoch (see nodes.h).
+ * nodes.c — CLUSTER NODES views, merged by config epoch (see cluster.h).
  *
  * A line of CLUSTER NODES:
  *
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nodes.h"
+#include "cluster.h"
 
 #define ID_MAX 40
 

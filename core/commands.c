@@ -29,12 +29,6 @@ bool arg_is(const struct worker *w, size_t i, const char *lower)
     return w->lens[i] == n && strncasecmp(w->argv[i], lower, n) == 0;
 }
 
-static void wrong_arity(struct client *c, const char *name)
-{
-    char msg[128];
-    snprintf(msg, sizeof msg, "ERR wrong number of arguments for '%s' command", name);
-    client_reply_error(c, msg);
-}
 
 /* READONLY / READWRITE / ASKING: the proxy routes and follows
  * redirections itself, so these are accepted and change nothing. */
@@ -57,7 +51,7 @@ static void cmd_ping(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     if (argc > 2)
-        wrong_arity(c, "ping");
+        dispatch_wrong_arity(c);
     else if (argc == 2)
         reply_bulk(c, w->argv[1], w->lens[1]);
     else
@@ -67,7 +61,7 @@ static void cmd_ping(struct client *c, size_t argc)
 static void cmd_echo(struct client *c, size_t argc)
 {
     if (argc != 2)
-        wrong_arity(c, "echo");
+        dispatch_wrong_arity(c);
     else
         reply_bulk(c, c->w->argv[1], c->w->lens[1]);
 }
@@ -83,7 +77,7 @@ static void cmd_select(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     if (argc != 2)
-        wrong_arity(c, "select");
+        dispatch_wrong_arity(c);
     else if (w->lens[1] == 1 && w->argv[1][0] == '0')
         client_reply_bytes(c, "+OK\r\n", 5);
     else
@@ -349,7 +343,7 @@ static void cmd_client(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     if (argc < 2) {
-        wrong_arity(c, "client");
+        dispatch_wrong_arity(c);
     } else if (client_simple(c, argc) || client_refused(c, argc)) {
         return;
     } else if (arg_is(w, 1, "list")) {
@@ -732,7 +726,7 @@ static void cmd_randomkey(struct client *c, size_t argc)
 static void cmd_scan(struct client *c, size_t argc)
 {
     if (argc < 2)
-        wrong_arity(c, "scan");
+        dispatch_wrong_arity(c);
     else
         fanout_scan(c, argc);
 }
@@ -745,7 +739,7 @@ static void cmd_wait(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     if (argc != 3) {
-        wrong_arity(c, "wait");
+        dispatch_wrong_arity(c);
         return;
     }
     char *end;
@@ -897,7 +891,7 @@ static void keyspace_fanout(struct client *c, size_t argc)
 static void cmd_subscribe(struct client *c, size_t argc)
 {
     if (argc < 2) {
-        wrong_arity(c, c->w->lens[0] == 9 ? "subscribe" : "psubscribe");
+        dispatch_wrong_arity(c);
         return;
     }
     if (!c->pubsub_link) {
@@ -913,7 +907,7 @@ static void cmd_subscribe(struct client *c, size_t argc)
 static void cmd_ssubscribe(struct client *c, size_t argc)
 {
     if (argc < 2) {
-        wrong_arity(c, "ssubscribe");
+        dispatch_wrong_arity(c);
         return;
     }
     struct link *l = subscriber_link(c, channel_slot(c, 1), SUB_SHARD);

@@ -50,7 +50,7 @@ static void unknown_command(struct client *c, size_t argc)
     client_reply_error(c, msg);
 }
 
-static void wrong_arity(struct client *c)
+void dispatch_wrong_arity(struct client *c)
 {
     struct worker *w = c->w;
     char msg[200];
@@ -287,7 +287,7 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
     }
     if (!command_arity_ok(ci, (int)argc)) {
         c->multi_abort = true;
-        wrong_arity(c);
+        dispatch_wrong_arity(c);
         return;
     }
     int slot = call_slot(w, ci, argc);
@@ -375,7 +375,7 @@ static void dispatch_one(struct client *c, const char *buf)
         return;
     }
     if (!command_arity_ok(ci, (int)argc)) {
-        wrong_arity(c);
+        dispatch_wrong_arity(c);
         return;
     }
     route(c, buf, ci, argc);

@@ -628,6 +628,8 @@ bool clustermode_moved(struct client *c, int slot);
 
 /* dispatch (dispatch.c): one parsed command */
 void dispatch_command(struct client *c, const char *buf);
+/* Redis's "wrong number of arguments for '<argv[0] lower-cased>' command". */
+void dispatch_wrong_arity(struct client *c);
 /* Forward w->argv on this link, in the client's FIFO. */
 void dispatch_forward_on(struct client *c, size_t argc, struct link *l);
 /* Forward w->argv to any master. */

@@ -281,22 +281,11 @@ static bool process_input(struct consensus *c, struct sconn *s)
 static bool read_input(struct consensus *c, struct sconn *s)
 {
     for (;;) {
-        if (s->in_cap - s->in_len < 4096) {
-            size_t cap = s->in_cap ? s->in_cap * 2 : 8192;
-            if (cap > SCONN_MAX_IN)
-                return false;
-            char *p = realloc(s->in, cap);
-            if (!p)
-                return false;
-            s->in = p;
-            s->in_cap = cap;
-        }
-        ssize_t n = recv(s->fd, s->in + s->in_len, s->in_cap - s->in_len, 0);
+        ssize_t n = consensus_recv_more(s->fd, &s->in, &s->in_len, &s->in_cap, SCONN_MAX_IN);
         if (n == 0)
             return false;
         if (n < 0)
             return errno == EAGAIN || errno == EINTR;
-        s->in_len += (size_t)n;
         if (!process_input(c, s))
             return false;
     }

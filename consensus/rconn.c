@@ -172,25 +172,32 @@ static bool deliver(struct consensus *c, struct rconn *rc)
     return rc->npend > 0 || rc->in_len == 0;
 }
 
+ssize_t consensus_recv_more(int fd, char **buf, size_t *len, size_t *cap, size_t max)
+{
+    if (*cap - *len < 4096) {
+        size_t want = *cap ? *cap * 2 : 16384;
+        if (want > max)
+            return 0; /* a peer sending that much is not one of ours */
+        char *p = realloc(*buf, want);
+        if (!p)
+            return 0;
+        *buf = p;
+        *cap = want;
+    }
+    ssize_t n = recv(fd, *buf + *len, *cap - *len, 0);
+    if (n > 0)
+        *len += (size_t)n;
+    return n;
+}
+
 static bool read_some(struct consensus *c, struct rconn *rc)
 {
     for (;;) {
-        if (rc->in_cap - rc->in_len < 4096) {
-            size_t cap = rc->in_cap ? rc->in_cap * 2 : 16384;
-            if (cap > RCONN_MAX_IN)
-                return false;
-            char *p = realloc(rc->in, cap);
-            if (!p)
-                return false;
-            rc->in = p;
-            rc->in_cap = cap;
-        }
-        ssize_t n = recv(rc->fd, rc->in + rc->in_len, rc->in_cap - rc->in_len, 0);
+        ssize_t n = consensus_recv_more(rc->fd, &rc->in, &rc->in_len, &rc->in_cap, RCONN_MAX_IN);
         if (n == 0)
             return false;
         if (n < 0)
             return errno == EAGAIN || errno == EINTR;
-        rc->in_len += (size_t)n;
         unsigned gen = rc->gen;
         if (!deliver(c, rc))
             return rc->gen != gen;

@@ -53,12 +53,14 @@ static void unknown_command(struct client *c, size_t argc)
 void dispatch_wrong_arity(struct client *c)
 {
     struct worker *w = c->w;
-    char msg[200];
-    snprintf(msg, sizeof msg, "ERR wrong number of arguments for '%.*s' command",
-             (int)(w->lens[0] > 64 ? 64 : w->lens[0]), w->argv[0]);
-    for (char *q = msg; *q; q++)
-        if (*q >= 'A' && *q <= 'Z')
-            *q = (char)(*q - 'A' + 'a');
+    char name[65], msg[200];
+    size_t n = w->lens[0] < sizeof name - 1 ? w->lens[0] : sizeof name - 1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = w->argv[0][i];
+        name[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    name[n] = '\0';
+    snprintf(msg, sizeof msg, "ERR wrong number of arguments for '%s' command", name);
     client_reply_error(c, msg);
 }
 

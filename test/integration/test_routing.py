@@ -216,6 +216,8 @@ def test_ping_echo_select_quit(ringslot, resp_client):
     assert c.read_raw() == b"-ERR wrong number of arguments for 'ping' command\r\n"
     c.send_command("ECHO")
     assert c.read_raw() == b"-ERR wrong number of arguments for 'echo' command\r\n"
+    c.send_command("GET")                         # a routed command: same text
+    assert c.read_raw() == b"-ERR wrong number of arguments for 'get' command\r\n"
     c.send(b"PING\r\n")                           # inline
     assert c.read_raw() == b"+PONG\r\n"
     c.send(b"ping  \"x y\"\r\n")

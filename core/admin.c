@@ -6,13 +6,18 @@
  *                        ▼
  *                     dispatch ─► AUTH, PROXY CONFIG|SHUTDOWN|DEBUG|AUTH here
  *
- *   PROXY CONFIG SET ─► lock; latest' = config_set(copy of latest); unlock
- *                       dirty = true; wake the control thread
- *   control thread ───► admin_publish_pending: copy latest → SLOT_CONFIG
- *   workers ──────────► w->cfg, loaded once per batch
+ *   PROXY CONFIG SET ─► lock; latest' = config_set(copy of latest);
+ *                       seq = ++set_seq; unlock; dirty = true; wake control
+ *                       placeholder reply, waiting for `seq` (w->config_waits)
+ *   control thread ───► admin_publish_pending: copy latest → SLOT_CONFIG,
+ *                       published = seq copied; wake every worker's inbox
+ *   workers ──────────► w->cfg, loaded once per batch; waits whose seq is
+ *                       published get their +OK
  *
- * PROXY CONFIG GET reads `latest` (under the lock), so a client sees its own
- * SET at once even before the snapshot reaches every worker.
+ * The +OK goes out only once the snapshot is published, so any command the
+ * client (or anyone it tells) sends after it, on any connection and any
+ * worker, runs under the new config, as after Redis's CONFIG SET. PROXY
+ * CONFIG GET reads `latest` (under the lock).
  */
 #include <assert.h>
 #include <ctype.h>
@@ -32,6 +37,8 @@
 struct admin {
     pthread_mutex_t lock;
     struct config *latest;     /* under lock */
+    uint64_t set_seq;          /* under lock: successful SETs so far */
+    _Atomic uint64_t published; /* set_seq of the last published snapshot */
     _Atomic bool dirty;        /* latest is newer than the snapshot */
     _Atomic bool shutdown_asap;
     char *backend_auth;        /* RESP "AUTH [user] pass", or NULL */
@@ -120,8 +127,47 @@ void admin_publish_pending(struct runtime *rt)
     }
     pthread_mutex_lock(&a->lock);
     *next = *a->latest;
+    uint64_t seq = a->set_seq;
     pthread_mutex_unlock(&a->lock);
     snapshot_publish(&rt->snap, &rt->slots[SLOT_CONFIG], next);
+    atomic_store(&a->published, seq); /* after the swap: see admin_worker_poll */
+    for (int i = 0; i < rt->nworkers; i++)
+        xworker_wake(rt->workers[i]);
+}
+
+/* A PROXY CONFIG SET whose +OK waits for its snapshot (worker-owned). */
+struct config_wait {
+    struct config_wait *next;
+    struct request *slot;      /* placeholder in the client's FIFO */
+    uint64_t seq;
+};
+
+void admin_worker_poll(struct worker *w)
+{
+    if (!w->config_waits)
+        return;
+    uint64_t published = atomic_load(&w->rt->admin->published);
+    struct config_wait **pp = &w->config_waits;
+    while (*pp) {
+        struct config_wait *cw = *pp;
+        if (cw->seq > published) {
+            pp = &cw->next;
+            continue;
+        }
+        *pp = cw->next;
+        fanout_placeholder_done(cw->slot, "+OK\r\n", 5);
+        free(cw);
+    }
+}
+
+void admin_worker_destroy(struct worker *w)
+{
+    while (w->config_waits) {
+        struct config_wait *cw = w->config_waits;
+        w->config_waits = cw->next;
+        request_free(cw->slot); /* orphaned: every client is gone */
+        free(cw);
+    }
 }
 
 const struct config *admin_config(struct runtime *rt)
@@ -491,23 +537,32 @@ static void config_set_cmd(struct client *c)
         client_reply_error(c, "ERR Invalid value");
         return;
     }
+    struct config_wait *cw = malloc(sizeof *cw);
+    if (!cw) {
+        client_reply_error(c, "ERR out of memory");
+        return;
+    }
     pthread_mutex_lock(&a->lock);
     int ret = config_set(a->latest, name, value, err, sizeof err);
     enum log_level level = a->latest->log_level;
+    cw->seq = ret < 0 ? 0 : ++a->set_seq;
     pthread_mutex_unlock(&a->lock);
     if (ret < 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "ERR %s", err);
         client_reply_error(c, msg);
+        free(cw);
         return;
     }
     log_set_level(level); /* the log module is shared by every thread */
+    cw->slot = fanout_placeholder(c);
+    cw->next = w->config_waits;
+    w->config_waits = cw;
     atomic_store(&a->dirty, true);
     uint64_t one = 1;
     ssize_t n = write(w->rt->ctl_wakeup_fd, &one, sizeof one);
     (void)n;
     log_info("PROXY CONFIG SET %s by client %llu", name, (unsigned long long)c->id);
-    client_reply_bytes(c, "+OK\r\n", 5);
 }
 
 static void proxy_config(struct client *c, size_t argc)

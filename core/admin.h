@@ -26,14 +26,20 @@
 struct config;
 struct runtime;
 struct client;
+struct worker;
 
 /* Main, before any thread starts: the lock, the first config snapshot, the
  * backend AUTH command. 0 or -ENOMEM. */
 int admin_init(struct runtime *rt);
 void admin_destroy(struct runtime *rt);
 /* Control thread, every loop: publish the config if PROXY CONFIG SET
- * changed it. */
+ * changed it, then wake the workers so waiting SETs get their +OK. */
 void admin_publish_pending(struct runtime *rt);
+/* Worker, once per batch after loading the snapshots: answer the PROXY
+ * CONFIG SETs whose config is now published. */
+void admin_worker_poll(struct worker *w);
+/* Worker teardown (clients gone): free the waits. */
+void admin_worker_destroy(struct worker *w);
 /* The runtime config as last published (control thread: it publishes, so
  * the pointer stays valid for it). */
 const struct config *admin_config(struct runtime *rt);

@@ -477,6 +477,7 @@ struct worker {
     struct op inbox_op;
     bool inbox_armed;
     struct xgather *gathers;         /* this worker's questions in flight */
+    struct config_wait *config_waits; /* PROXY CONFIG SETs awaiting publication (admin.c) */
 
     /* requests parked off the links (hold.c): FIFOs through r->lnext */
     struct request *held_head, *held_tail;
@@ -694,6 +695,8 @@ void fanout_placeholder_done(struct request *p, const char *data, size_t len);
  * asking client's reply, in request order. */
 int xworker_init(struct worker *w);
 void xworker_arm(struct worker *w);
+/* Any thread: make w's inbox read complete (a batch runs soon). */
+void xworker_wake(struct worker *w);
 void xworker_handle(struct worker *w, int res);
 void xworker_destroy(struct worker *w);
 /* CLIENT LIST [TYPE t] [ID id …] and CLIENT KILL (both forms), argv in

@@ -280,6 +280,7 @@ void worker_destroy(struct worker *w)
     client_free_all(w);
     hold_fail_all(w, "ERR proxy is shutting down");
     xworker_destroy(w);
+    admin_worker_destroy(w);
     link_free_all(w);
     listen_close_all(w);
     io_uring_queue_exit(&w->ring);
@@ -428,6 +429,7 @@ static void load_snapshots(struct worker *w)
         w->cfg = rt->cfg;
     if (!w->cmds)
         w->cmds = command_table_builtin();
+    admin_worker_poll(w);
     if (w->topo && w->topo->version != w->node_links_version) {
         free(w->node_links);
         w->node_links = calloc(w->topo->nnodes, sizeof *w->node_links);

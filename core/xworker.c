@@ -96,6 +96,13 @@ void xworker_arm(struct worker *w)
     w->ops++;
 }
 
+void xworker_wake(struct worker *w)
+{
+    uint64_t one = 1;
+    ssize_t n = write(w->inbox_fd, &one, sizeof one); /* counter: never blocks long */
+    (void)n;
+}
+
 static void inbox_push(struct worker *to, struct xmsg *m)
 {
     struct xmsg *head = atomic_load_explicit(&to->inbox, memory_order_relaxed);
@@ -104,9 +111,7 @@ static void inbox_push(struct worker *to, struct xmsg *m)
     while (!atomic_compare_exchange_weak_explicit(&to->inbox, &head, m,
                                                   memory_order_release,
                                                   memory_order_relaxed));
-    uint64_t one = 1;
-    ssize_t n = write(to->inbox_fd, &one, sizeof one); /* counter: never blocks long */
-    (void)n;
+    xworker_wake(to);
 }
 
 /* Everything pushed so far, oldest first. */

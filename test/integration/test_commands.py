@@ -264,19 +264,24 @@ def test_wait_returns_replica_count(ringslot):
 
 
 @pytest.mark.parametrize("blocking", ["BLPOP", "BRPOPLPUSH"])
-def test_blocked_client_does_not_delay_others(rs1, blocking):
+def test_blocked_client_does_not_delay_others(cluster, rs1, blocking):
     t = tag("blk")
+    node = cluster.client(cluster.master_for_key(t + "list"))
+    blocked0 = node.info("clients")["blocked_clients"]
     a, b = rs1.raw(), rs1.raw()
     assert b.command("SET", t + "x", "v") == "OK"
     if blocking == "BLPOP":
         a.send_command("BLPOP", t + "list", 5)
     else:
         a.send_command("BRPOPLPUSH", t + "list", t + "dst", 5)
-    time.sleep(0.1)  # a is blocked on its node now
+    wait_until(lambda: node.info("clients")["blocked_clients"] > blocked0, 10,
+               interval=0.01, what="the blocking call to reach its node")
     start = time.monotonic()
     for _ in range(50):
         assert b.command("GET", t + "x") == b"v"
-    assert time.monotonic() - start < 1.0
+    # not stalled behind the 5 s blocking call (the bound is loose on purpose:
+    # a loaded machine under ASan is slow, never 5 s slow)
+    assert time.monotonic() - start < 4.0
     assert b.command("RPUSH", t + "list", "item") == 1
     got = a.read_reply()
     assert got == ([t.encode() + b"list", b"item"] if blocking == "BLPOP" else b"item")
@@ -419,13 +424,23 @@ def test_keyspace_notifications_from_every_master(cluster, ringslot):
         cluster.execute(m, "CONFIG", "SET", "notify-keyspace-events", "KEA")
     try:
         sub, w = ringslot.raw(), ringslot.client()
+        numpat0 = {m: cluster.client(m).pubsub_numpat() for m in cluster.masters()}
         sub.send_command("SUBSCRIBE", "__keyevent@0__:set")
         assert sub.read_reply() == [b"subscribe", b"__keyevent@0__:set", 1]
         prefix = unique("ks")
         sub.send_command("PSUBSCRIBE", "__keyspace@0__:%s*" % prefix)
         assert sub.read_reply() == [b"psubscribe", ("__keyspace@0__:%s*" % prefix).encode(), 2]
         keys = [prefix + str(i) for i in range(30)]
-        time.sleep(0.2)  # the other masters' subscriptions are written by now
+        def subscribed_everywhere():
+            for m in cluster.masters():
+                node = cluster.client(m)
+                if node.pubsub_numsub("__keyevent@0__:set")[0][1] < 1:
+                    return False
+                if node.pubsub_numpat() <= numpat0[m]:
+                    return False
+            return True
+        wait_until(subscribed_everywhere, 10, interval=0.01,
+                   what="the subscriptions on every master")
         for k in keys:
             w.set(k, 1)
         assert len({cluster.master_for_key(k) for k in keys}) == 3

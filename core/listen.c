@@ -3,7 +3,8 @@
  * no --bind, one dual-stack wildcard socket), opened by every worker with
  * SO_REUSEPORT so the kernel spreads connections over the workers; and the
  * unix socket (--unixsocket), which SO_REUSEPORT cannot spread, so worker 0
- * alone listens on it.
+ * alone listens on it and hands each client to the least-loaded worker
+ * (xworker_adopt).
  *
  * main probes the TCP addresses first without SO_REUSEPORT: another
  * process's SO_REUSEPORT sockets would otherwise share the port silently
@@ -130,7 +131,10 @@ int listen_worker(struct worker *w)
         w->listeners[i].fd = fds[i];
         w->listeners[i].op.kind = OP_ACCEPT;
         w->listeners[i].armed = false;
+        w->listeners[i].handoff = false;
     }
+    if (w->id == 0 && cfg->unixsocket[0])
+        w->listeners[n - 1].handoff = w->rt->nworkers > 1;
     w->nlisteners = n;
     return 0;
 }

@@ -408,6 +408,7 @@ struct listener {
     int fd;
     struct op op;                    /* OP_ACCEPT, multishot */
     bool armed;
+    bool handoff;                    /* unix socket: spread over the workers */
 };
 
 #define SEND_ARENA_MSGS 1024
@@ -477,6 +478,7 @@ struct worker {
     struct op inbox_op;
     bool inbox_armed;
     struct xgather *gathers;         /* this worker's questions in flight */
+    int adopt_next;                  /* xworker_adopt's round-robin start */
     struct config_wait *config_waits; /* PROXY CONFIG SETs awaiting publication (admin.c) */
 
     /* requests parked off the links (hold.c): FIFOs through r->lnext */
@@ -695,6 +697,9 @@ void fanout_placeholder_done(struct request *p, const char *data, size_t len);
  * asking client's reply, in request order. */
 int xworker_init(struct worker *w);
 void xworker_arm(struct worker *w);
+/* Worker 0: hand a unix-socket client to the least-loaded worker (this
+ * one included); fd is theirs from now on. */
+void xworker_adopt(struct worker *w, int fd);
 /* Any thread: make w's inbox read complete (a batch runs soon). */
 void xworker_wake(struct worker *w);
 void xworker_handle(struct worker *w, int res);

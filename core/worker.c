@@ -323,11 +323,14 @@ static void arm_tick(struct worker *w)
 
 static void handle_accept(struct worker *w, struct op *op, int res, unsigned flags)
 {
+    struct listener *l = container_of(op, struct listener, op);
     if (!(flags & IORING_CQE_F_MORE)) {
-        container_of(op, struct listener, op)->armed = false;
+        l->armed = false;
         w->ops--;
     }
-    if (res >= 0) {
+    if (res >= 0 && l->handoff) {
+        xworker_adopt(w, res);
+    } else if (res >= 0) {
         client_accepted(w, res);
     } else if (res != -ECANCELED && res != -EINVAL) {
         log_warn("accept: %s", strerror(-res));

@@ -13,6 +13,10 @@
  *   fold into the gather; the last answer
  *   completes the placeholder (request order kept)
  *
+ * The same inbox carries unix-socket clients: SO_REUSEPORT cannot spread
+ * them, so worker 0 accepts them all and hands each to the worker with the
+ * fewest clients (xworker_adopt); the message owns the fd until then.
+ *
  * Inbox: a lock-free LIFO of messages (producers CAS-push; the owner takes
  * the whole list with one exchange, so there is no ABA) plus an eventfd
  * that the owner keeps a read armed on in its own ring. A message is owned
@@ -65,6 +69,8 @@ struct xgather {
 
 struct xmsg {
     struct xmsg *next;
+    bool adopt;                  /* a client handed over: `fd`, nothing else */
+    int fd;
     bool answered;
     int from;                    /* asking worker */
     struct xgather *g;           /* the answering worker reads only its
@@ -301,6 +307,11 @@ void xworker_handle(struct worker *w, int res)
     w->ops--;
     for (struct xmsg *m = inbox_take(w), *next; m; m = next) {
         next = m->next;
+        if (m->adopt) {
+            client_accepted(w, m->fd);
+            msg_free(m);
+            continue;
+        }
         if (m->answered) {
             fold_answer(w, m);
             continue;
@@ -315,6 +326,32 @@ void xworker_handle(struct worker *w, int res)
     }
     if (res != -ECANCELED)
         xworker_arm(w);
+}
+
+void xworker_adopt(struct worker *w, int fd)
+{
+    struct runtime *rt = w->rt;
+    /* fewest clients now; ties go round the workers so a burst of
+     * connections, which the counts do not see yet, is spread too */
+    int best = -1;
+    uint64_t best_n = UINT64_MAX;
+    for (int k = 0; k < rt->nworkers; k++) {
+        int i = (w->adopt_next + k) % rt->nworkers;
+        uint64_t n = atomic_load_explicit(&rt->stats[i].clients, memory_order_relaxed);
+        if (n < best_n) {
+            best = i;
+            best_n = n;
+        }
+    }
+    w->adopt_next = (best + 1) % rt->nworkers;
+    struct xmsg *m = best == w->id ? NULL : calloc(1, sizeof *m);
+    if (!m) {
+        client_accepted(w, fd); /* this worker, or no memory for the message */
+        return;
+    }
+    m->adopt = true;
+    m->fd = fd;
+    inbox_push(rt->workers[best], m);
 }
 
 /* Ask every worker (this one included, through the same path). */
@@ -340,6 +377,8 @@ void xworker_destroy(struct worker *w)
 {
     for (struct xmsg *m = inbox_take(w), *next; m; m = next) {
         next = m->next;
+        if (m->adopt)
+            close(m->fd); /* its client never started */
         msg_free(m); /* a question's gather is its own worker's to free */
     }
     while (w->gathers) {

@@ -375,6 +375,23 @@ def test_bind_unixsocket_backlog(spawn, tmp_path):
     u.sendall(helpers.encode_command("SET", "bind:k", "unix"))
     assert u.recv(100) == b"+OK\r\n"
     u.close()
+    # worker 0 accepts every unix client and hands each to the least-loaded
+    # worker: both threads serve them
+    threads = set()
+    conns = []
+    for _ in range(6):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock)
+        s.sendall(helpers.encode_command("PROXY", "CLIENT", "THREAD"))
+        conns.append(s)
+    for s in conns:
+        reply = s.recv(100)
+        assert reply.startswith(b":"), reply
+        threads.add(int(reply[1:].strip()))
+        s.sendall(helpers.encode_command("GET", "bind:k"))
+        assert s.recv(100) == b"$4\r\nunix\r\n"
+        s.close()
+    assert threads == {0, 1}, threads
     with helpers.RespClient("::1", rs.port) as c:
         assert c.command("GET", "bind:k") == b"unix"
     remote = non_loopback_address()

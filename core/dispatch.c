@@ -275,6 +275,13 @@ static void multi_refuse(struct client *c, const char *err)
 #define MULTI_CMD "*1\r\n$5\r\nMULTI\r\n"
 #define EXEC_CMD "*1\r\n$4\r\nEXEC\r\n"
 
+/* CLIENT LIST's cmd= (Redis shows the last command, subcommand included,
+ * e.g. "client|list"); a copy, since the command table may be replaced. */
+static void note_command(struct client *c, const char *name)
+{
+    snprintf(c->last_cmd, sizeof c->last_cmd, "%s", name ? name : "NULL");
+}
+
 /* Inside MULTI: check the command as Redis would at queue time, keep its
  * bytes for EXEC, answer +QUEUED. */
 static void multi_queue(struct client *c, const char *buf, size_t argc)
@@ -282,6 +289,7 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
     struct worker *w = c->w;
     const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->argv, w->lens);
     metrics_command(w, ci ? ci->name : NULL);
+    note_command(c, ci ? ci->name : NULL);
     if (!ci) {
         c->multi_abort = true;
         unknown_command(c, argc);
@@ -367,11 +375,16 @@ static void dispatch_one(struct client *c, const char *buf)
     const struct proxy_command *pc = proxy_command_lookup(w->argv[0], w->lens[0]);
     if (pc) {
         metrics_command(w, pc->name);
+        /* the backend's table names subcommands ("client|list") */
+        const struct command_info *sub = argc >= 2 ? command_lookup(w->cmds, (int)argc,
+                                                                      w->argv, w->lens) : NULL;
+        note_command(c, sub ? sub->name : pc->name);
         pc->fn(c, argc);
         return;
     }
     const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->argv, w->lens);
     metrics_command(w, ci ? ci->name : NULL);
+    note_command(c, ci ? ci->name : NULL);
     if (!ci) {
         unknown_command(c, argc);
         return;

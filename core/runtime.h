@@ -379,6 +379,7 @@ struct client {
     bool admin;                      /* passed PROXY AUTH (admin.c) */
     int8_t peer_local;               /* loopback/unix peer: 1, not: -1, 0 unknown */
     char *lib_name, *lib_ver;        /* CLIENT SETINFO */
+    char last_cmd[24];               /* CLIENT LIST cmd=, "" before any */
     int64_t created_ms, last_ms;     /* accepted, last command (CLIENT LIST) */
     bool reply_off;                  /* CLIENT REPLY OFF */
     bool reply_skip;                 /* CLIENT REPLY SKIP: the next command */

@@ -236,7 +236,8 @@ static void answer_list(struct worker *w, struct xmsg *m, const struct xfilter *
     for (struct client *c = w->clients; c; c = c->next) {
         if (!matches(c, f))
             continue;
-        client_info_line(c, &b, c->id == f->me ? "client|list" : "NULL");
+        client_info_line(c, &b, c->id == f->me ? "client|list"
+                         : c->last_cmd[0] ? c->last_cmd : "NULL");
         resp_buf_append(&b, "\n", 1);
     }
     m->text = b.data;

@@ -491,6 +491,13 @@ def test_client_commands(ringslot):
     assert threads == {0, 1}
     names = {c["name"] for c in r.client_list()}
     assert {"alpha"} | {"o%d" % n for n in range(10)} <= names
+    # cmd= is each client's last command, as Redis shows it
+    assert others[1].command("GET", unique("cmd")) is None
+    listed = {c["name"]: c["cmd"] for c in r.client_list()}
+    assert listed["o1"] == "get" and listed["o2"] == "proxy", listed
+    assert listed["o3"] == "proxy" and r.client_info()["cmd"] == "client|info"
+    assert others[4].command("CLIENT", "GETNAME") == b"o4"
+    assert {c["name"]: c["cmd"] for c in r.client_list()}["o4"] == "client|getname"
     victim = others[0].command("CLIENT", "ID")
     assert r.client_kill_filter(_id=victim) == 1
     with pytest.raises(Exception):

@@ -34,7 +34,7 @@
 
 enum tag {
     TAG_GET_LEADER, TAG_ELECT, TAG_RENEW, TAG_GET_MAP, TAG_STORE_MAP, TAG_RELEASE,
-    TAG_STALE_RELEASE, TAG_HEARTBEAT, TAG_PULL_MAP, TAG_PROBE,
+    TAG_STALE_RELEASE, TAG_HEARTBEAT, TAG_PULL_MAP, TAG_PROBE, TAG_SEED_LEADER, TAG_SEED_MAP,
 };
 
 static const char ELECT_LUA[] =
@@ -449,6 +449,7 @@ static void on_lease_reply(struct consensus *c, int tag, const struct resp_value
             node_log(c, LOG_WARNING, "lease store: %.*s", (int)v->len, v->str);
         return;
     }
+    c->lease_ok_ms = consensus_clock_ms();
     switch (tag) {
     case TAG_GET_LEADER:
         if (v->is_null || v->type != RESP_T_BULK) {
@@ -526,6 +527,71 @@ static void lease_tick(struct consensus *c, int64_t now)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Seeds                                                                     */
+
+/* A RINGSLOT GETMAP reply (the encoded map) from a peer: taken if newer. */
+static void accept_map_reply(struct consensus *c, const struct resp_value *v)
+{
+    struct proxy_map *m = v && v->type == RESP_T_BULK && !v->is_null ? malloc(sizeof *m)
+                                                                      : NULL;
+    if (m && proxy_map_decode(v->str, v->len, m) == 0)
+        node_accept_map(c, m);
+    proxy_map_free(m);
+}
+
+static bool lease_store_silent(const struct consensus *c, int64_t now)
+{
+    return now - c->lease_ok_ms > c->lease_ms;
+}
+
+/* Follower, every heartbeat interval: with no map yet, or while the lease
+ * store does not answer us (others may still reach it), ask a seed who
+ * leads and for its map. Only a newer map is taken, so a stale seed cannot
+ * set us back; the leader it names must still accept our heartbeats. */
+static void seed_tick(struct consensus *c, int64_t now)
+{
+    const struct config *cfg = c->cfg;
+    if (!cfg->ncluster_seeds || c->seed_inflight || atomic_load(&c->left))
+        return;
+    if (c->map->version != 0 && !lease_store_silent(c, now))
+        return;
+    const struct entry_point *seed = &cfg->cluster_seeds[c->seed_index % cfg->ncluster_seeds];
+    if (strcmp(c->to_seed.host, seed->host) != 0 || c->to_seed.port != seed->port) {
+        rconn_close(c, &c->to_seed);
+        rconn_target(&c->to_seed, seed->host, seed->port);
+    }
+    const char *leader[3] = {"PROXY", "CLUSTER", "LEADER"};
+    const char *getmap[2] = {"RINGSLOT", "GETMAP"};
+    if (!rconn_send(c, &c->to_seed, TAG_SEED_LEADER, 3, leader)) {
+        c->seed_index++;
+        return;
+    }
+    c->seed_inflight = true;
+    if (!rconn_send(c, &c->to_seed, TAG_SEED_MAP, 2, getmap))
+        rconn_close(c, &c->to_seed); /* fails both: the next seed next time */
+}
+
+static void on_seed_reply(struct consensus *c, int tag, const struct resp_value *v)
+{
+    if (tag == TAG_SEED_MAP)
+        c->seed_inflight = false;
+    if (!v || v->type == RESP_T_ERROR) {
+        if (tag == TAG_SEED_LEADER)
+            c->seed_index++; /* unreachable or refused: try the next seed */
+        if (v)
+            node_log(c, LOG_WARNING, "cluster seed %s:%d: %.*s", c->to_seed.host,
+                     c->to_seed.port, (int)v->len, v->str);
+        return;
+    }
+    int64_t now = consensus_clock_ms();
+    if (tag == TAG_SEED_LEADER && v->type == RESP_T_BULK && !v->is_null &&
+        (!c->leader_known || lease_store_silent(c, now)))
+        parse_leader_value(c, v->str, v->len);
+    if (tag == TAG_SEED_MAP)
+        accept_map_reply(c, v);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Heartbeats                                                                */
 
 static void on_peer_reply(struct consensus *c, struct rconn *rc, int tag,
@@ -556,10 +622,11 @@ static void on_peer_reply(struct consensus *c, struct rconn *rc, int tag,
     }
     if (tag == TAG_PULL_MAP) {
         c->getmap_inflight = false;
-        struct proxy_map *m = v && v->type == RESP_T_BULK ? malloc(sizeof *m) : NULL;
-        if (m && proxy_map_decode(v->str, v->len, m) == 0)
-            node_accept_map(c, m);
-        proxy_map_free(m);
+        accept_map_reply(c, v);
+        return;
+    }
+    if (tag == TAG_SEED_LEADER || tag == TAG_SEED_MAP) {
+        on_seed_reply(c, tag, v);
         return;
     }
     if (tag == TAG_PROBE) {
@@ -669,7 +736,7 @@ static void leave_tick(struct consensus *c, int64_t now)
 /* ------------------------------------------------------------------------ */
 /* The loop                                                                  */
 
-#define MAX_POLL (3 + SCONN_MAX + PROXY_MAP_MAX_MEMBERS)
+#define MAX_POLL (4 + SCONN_MAX + PROXY_MAP_MAX_MEMBERS)
 
 struct pollset {
     struct pollfd fds[MAX_POLL];
@@ -699,6 +766,7 @@ static void build_pollset(struct consensus *c, struct pollset *ps)
     ps->scs[ps->n++] = NULL;
     add_rconn(ps, &c->lease);
     add_rconn(ps, &c->to_leader);
+    add_rconn(ps, &c->to_seed);
     for (size_t i = 0; i < PROXY_MAP_MAX_MEMBERS; i++)
         if (c->members[i].used)
             add_rconn(ps, &c->members[i].probe);
@@ -715,6 +783,7 @@ static void check_timeouts(struct consensus *c, int64_t now)
 {
     rconn_check_timeout(c, &c->lease, now);
     rconn_check_timeout(c, &c->to_leader, now);
+    rconn_check_timeout(c, &c->to_seed, now);
     for (size_t i = 0; i < PROXY_MAP_MAX_MEMBERS; i++)
         if (c->members[i].used)
             rconn_check_timeout(c, &c->members[i].probe, now);
@@ -733,10 +802,12 @@ static void run_timers(struct consensus *c, int64_t now)
     }
     if (now >= c->next_hb_ms) {
         c->next_hb_ms = now + c->hb_ms;
-        if (c->role == ROLE_FOLLOWER)
+        if (c->role == ROLE_FOLLOWER) {
+            seed_tick(c, now);
             follower_tick(c);
-        else if (c->leader_ready) /* else still reading the stored map */
+        } else if (c->leader_ready) { /* else still reading the stored map */
             leader_tick(c, now);
+        }
     }
 }
 
@@ -829,6 +900,8 @@ static void setup_conns(struct consensus *c)
     lease_retarget_default(c);
     rconn_init(&c->to_leader, on_reply, NULL, c->hb_ms < 250 ? 250 : c->hb_ms);
     c->to_leader.pass = cfg->cluster_password;
+    rconn_init(&c->to_seed, on_reply, NULL, c->hb_ms < 250 ? 250 : c->hb_ms);
+    c->to_seed.pass = cfg->cluster_password;
 }
 
 struct consensus *consensus_start(const struct config *cfg, const struct consensus_hooks *hooks,
@@ -909,12 +982,12 @@ void consensus_stop(struct consensus *c)
         pthread_join(c->thread, NULL);
     }
     members_clear(c);
-    rconn_close(c, &c->lease);
-    rconn_close(c, &c->to_leader);
-    resp_buf_free(&c->lease.out);
-    resp_buf_free(&c->to_leader.out);
-    free(c->lease.in);
-    free(c->to_leader.in);
+    struct rconn *own[] = {&c->lease, &c->to_leader, &c->to_seed};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        rconn_close(c, own[i]);
+        resp_buf_free(&own[i]->out);
+        free(own[i]->in);
+    }
     cport_close_all(c);
     if (c->wake_fd >= 0)
         close(c->wake_fd);

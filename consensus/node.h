@@ -137,6 +137,12 @@ struct consensus {
     bool auth_rejected;             /* the leader refused our password */
     int64_t next_hb_ms;
     bool hb_inflight, getmap_inflight;
+    /* --cluster-seeds: asked who leads and for their map while we have no
+     * map yet or the lease store does not answer us */
+    struct rconn to_seed;
+    size_t seed_index;              /* the seed asked next */
+    bool seed_inflight;
+    int64_t lease_ok_ms;            /* last usable reply from the lease store */
 
     /* leader */
     struct member_state members[PROXY_MAP_MAX_MEMBERS];

@@ -16,6 +16,8 @@ on loopback, with short timings so a failover takes seconds:
        on the backend (the lease store): a leader again, terms still grow
     7  a wrong --cluster-password cannot join; another --cluster-name is a
        separate cluster on the same backend
+    8  a proxy that cannot reach the lease store joins through
+       --cluster-seeds (the seed names the leader and gives its map)
 
 Every proxy's view is read through the cport (PROXY CLUSTER MEMBERS /
 LEADER / MAP) and through what clients see (CLUSTER SLOTS). Each test uses
@@ -428,3 +430,20 @@ def test_wrong_password_and_other_name(start_proxies, name):
     assert set(slot_table(other)) == {other.port}
     assert node_id(other) not in ids
     assert leader_of(proxies[0])[0] != node_id(other)
+
+
+# --- 8 ------------------------------------------------------------------------
+
+def test_seeds_when_the_lease_store_is_out_of_reach(start_proxies, name):
+    a, b = start_proxies(2, name)
+    wait_converged([a, b])
+    leader = wait_until(lambda: find_leader([a, b]), 10, what="one leader")
+    follower = b if leader is a else a
+    # its lease store is a port nobody listens on: only a seed can tell it
+    # who leads; the first seed is dead too, the second is a follower
+    nowhere = helpers.free_port()
+    c = start_proxies(1, name, extra=["--lease-redis", "redis://127.0.0.1:%d" % nowhere,
+                                      "--cluster-seeds", "127.0.0.1:1,127.0.0.1:%d"
+                                      % cport(follower)])[0]
+    wait_converged([a, b, c], timeout=20)
+    assert leader_of(c)[0] == node_id(leader)

@@ -334,6 +334,8 @@ void request_reply(struct request *r, const char *data, size_t len)
 {
     struct client *c = r->client;
     assert(r->state == REQ_QUEUED);
+    if (r->retries)
+        hold_retry_done(r);
     if (r->parent) {
         fanout_child_reply(r, data, len);
         return;

@@ -29,7 +29,16 @@
  * is alive (a retry of a request that was redirected with ASK must reach
  * the same importing node with ASKING). They are not done on private links
  * (the link may be given back meanwhile) nor for MULTI blocks.
+ *
+ * Retries keep the client's order: from a request's first retryable error
+ * until its final reply, the client's new requests for shared links join
+ * the retry queue behind it instead of running before it. A pipelined
+ * `MSET {t}a 1 {t}b 1` that met -TRYAGAIN, then `SET {t}b 2`, leaves b = 2,
+ * as one Redis would. (Requests already written when the error came cannot
+ * be called back, and retried ones go again as their backoffs end; the
+ * proxy answers in order all the same.)
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,6 +242,23 @@ static int64_t retry_window(const struct config *cfg, const char *e, size_t len)
     return -1;
 }
 
+/* The client r answers to (a fan-out child's is its parent's), or NULL
+ * once it has gone. */
+static struct client *request_client(const struct request *r)
+{
+    return r->parent ? r->parent->client : r->client;
+}
+
+static void park_retry(struct link *l, struct request *r)
+{
+    struct worker *w = l->w;
+    r->retry_link = l;
+    r->link = NULL;
+    r->wait = REQ_WAIT_RETRY;
+    w->nretry++;
+    append(&w->retry_head, &w->retry_tail, r);
+}
+
 bool hold_retry(struct link *l, struct request *r, const char *reply, size_t len)
 {
     struct worker *w = l->w;
@@ -244,15 +270,43 @@ bool hold_retry(struct link *l, struct request *r, const char *reply, size_t len
     if (r->retries >= RETRY_MAX || w->now_ms - r->retry_first >= window)
         return false;
     int64_t backoff = (int64_t)RETRY_BACKOFF_MS << r->retries;
+    struct client *c = request_client(r);
+    if (!r->retries && c)
+        c->nretrying++; /* until its final reply (hold_retry_done) */
     r->retries++;
     r->retry_at = w->now_ms + (backoff < RETRY_BACKOFF_MAX_MS ? backoff : RETRY_BACKOFF_MAX_MS);
-    r->retry_link = l;
-    r->link = NULL;
-    r->wait = REQ_WAIT_RETRY;
-    w->nretry++;
-    append(&w->retry_head, &w->retry_tail, r);
+    park_retry(l, r);
     stat_add(&w->stats->retried, 1);
     return true;
+}
+
+bool hold_behind_retry(struct link *l, struct request *r)
+{
+    struct client *c = request_client(r);
+    if (!c || !(c->nretrying || c->nbehind) || r->retries || r->redirects || l->w->quiescing)
+        return false; /* a redirected one may be older than the retries */
+    r->retry_at = 0;
+    c->nbehind++;
+    park_retry(l, r);
+    return true;
+}
+
+void hold_retry_done(struct request *r)
+{
+    struct client *c = request_client(r);
+    if (!c)
+        return;
+    assert(c->nretrying > 0);
+    if (--c->nretrying == 0 && c->nbehind)
+        c->w->retry_due = true;
+}
+
+/* Must r stay in the retry queue? A retried request waits for its backoff;
+ * those parked behind wait, together and in order, for the client's
+ * retries to end. */
+static bool retry_waits(struct worker *w, const struct request *r, const struct client *c)
+{
+    return r->retries ? w->now_ms < r->retry_at : c->nretrying > 0;
 }
 
 void retry_pass(struct worker *w)
@@ -260,17 +314,21 @@ void retry_pass(struct worker *w)
     struct request *r = w->retry_head;
     w->retry_head = w->retry_tail = NULL;
     w->nretry = 0;
+    w->retry_due = false;
     while (r) {
         struct request *next = r->lnext;
-        if (!request_wanted(r)) {
+        struct client *c = request_client(r);
+        if (!c) { /* its client left */
             r->wait = REQ_WAIT_NONE;
             drop(r);
-        } else if (w->now_ms < r->retry_at) {
+        } else if (retry_waits(w, r, c)) {
             w->nretry++;
             append(&w->retry_head, &w->retry_tail, r);
         } else {
             r->wait = REQ_WAIT_NONE;
-            link_enqueue(r->retry_link, r); /* held there if it went down */
+            if (!r->retries)
+                c->nbehind--;
+            link_enqueue_retried(r->retry_link, r); /* held there if it went down */
         }
         r = next;
     }

@@ -196,6 +196,13 @@ static void mark_dirty(struct link *l)
 
 void link_enqueue(struct link *l, struct request *r)
 {
+    if (l->kind == LINK_SHARED && hold_behind_retry(l, r))
+        return;
+    link_enqueue_retried(l, r);
+}
+
+void link_enqueue_retried(struct link *l, struct request *r)
+{
     if (l->kind == LINK_SHARED && l->down_since) {
         hold_request(l, r); /* until the node answers again (or failed over) */
         return;

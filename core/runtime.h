@@ -362,6 +362,9 @@ struct client {
 
     /* MULTI: commands are queued here and written as one block at EXEC */
     bool in_multi;
+    /* hold.c: requests that met a retryable error and have no final reply
+     * yet, and new requests parked behind them (kept in order) */
+    uint32_t nretrying, nbehind;
     bool multi_abort;                /* a queued command was refused */
     int multi_slot;                  /* -1: no key yet */
     uint32_t multi_cmds;
@@ -488,6 +491,8 @@ struct worker {
     struct request *retry_head, *retry_tail;
     size_t nretry;
     bool hold_due;                   /* a link revived: hold pass at batch end */
+    bool retry_due;                  /* a client's retries are over: retry pass
+                                        at batch end for what waits behind */
     int64_t next_scan_ms;            /* idle / soft output limit scan */
     pthread_t thread;
 };
@@ -518,6 +523,9 @@ void worker_destroy(struct worker *w);
 /* links (link.c) */
 struct link *link_get(struct worker *w, const char *addr, struct link_key key);
 void link_enqueue(struct link *l, struct request *r);
+/* link_enqueue for a request leaving the retry queue (hold.c): in order
+ * already, so never parked behind its client's retries again. */
+void link_enqueue_retried(struct link *l, struct request *r);
 void link_flush(struct link *l);
 void link_handle(struct worker *w, struct op *op, int res, unsigned flags);
 void link_tick(struct link *l);
@@ -659,7 +667,12 @@ void hold_pass(struct worker *w);
 /* A -TRYAGAIN/-LOADING/-MASTERDOWN/-BUSY/-CLUSTERDOWN reply to r on l:
  * true if r was parked for a retry (the caller forgets the reply). */
 bool hold_retry(struct link *l, struct request *r, const char *reply, size_t len);
-/* Send the retries that are due. */
+/* A new request of a client with a retry not finished yet: true if r was
+ * parked behind it (it runs after it, as on one Redis connection). */
+bool hold_behind_retry(struct link *l, struct request *r);
+/* r, which was retried, has its final reply: what waits behind it may go. */
+void hold_retry_done(struct request *r);
+/* Send the retries that are due, each with what was parked behind it. */
 void retry_pass(struct worker *w);
 /* Shutdown: fail every parked request. */
 void hold_fail_all(struct worker *w, const char *err);

@@ -554,6 +554,8 @@ void *worker_main(void *arg)
         io_uring_cq_advance(&w->ring, seen);
         if (w->hold_due)
             link_revive_all(w);
+        if (w->retry_due)
+            retry_pass(w);
         flush_all(w);
         if (atomic_load(&w->rt->stopping) && drain_step(w))
             break;

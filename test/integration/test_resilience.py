@@ -484,6 +484,40 @@ def test_startup_with_nodes_down(make_cluster, make_ringslot, tmp_path):
 
 # --- 5. a black-holed master (SIGSTOP) -------------------------------------------------
 
+def test_retried_request_is_not_overtaken(make_cluster, make_ringslot):
+    """A pipelined MSET that meets -TRYAGAIN keeps its place: the SET sent
+    after it on the same connection runs after it, so b ends as 2 (one
+    Redis connection's order), not as the retried MSET's 1."""
+    cluster = make_cluster(masters=3, replicas=0)
+    rs = make_ringslot(cluster)
+    src, dst = cluster.masters()[0], cluster.masters()[1]
+    slot = cluster.slot_table().index(src)
+    tag = helpers.tag_for_slot(slot)
+    a, b = "{%s}a" % tag, "{%s}b" % tag
+    with rs.raw() as c:
+        assert c.pipeline([("SET", a, "0"), ("SET", b, "0")]) == ["OK", "OK"]
+    src_id, dst_id = cluster.node_id(src), cluster.node_id(dst)
+    cluster.execute(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+    cluster.execute(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+    cluster.execute(src, "MIGRATE", HOST, dst, "", 0, 5000, "KEYS", a)
+    retried0 = rs.proxy_info()["requests_retried"]
+    c = rs.raw()
+    c.send_command("MSET", a, "1", b, "1")
+    wait_until(lambda: rs.proxy_info()["requests_retried"] > retried0, 10, interval=0.01,
+               what="the MSET to meet -TRYAGAIN")
+    c.send_command("SET", b, "2")
+    c.send_command("GET", b)
+    # not a readiness wait: time for the SET to overtake, were it let
+    time.sleep(0.3)
+    cluster.execute(src, "MIGRATE", HOST, dst, "", 0, 5000, "KEYS", b)
+    for m in [dst, src] + [x for x in cluster.masters() if x not in (src, dst)]:
+        cluster.execute(m, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    assert [c.read_reply() for _ in range(3)] == ["OK", "OK", b"2"]
+    c.close()
+    assert cluster.client(dst).get(b) == b"2"
+    assert cluster.client(dst).get(a) == b"1"
+
+
 def test_black_holed_master(make_cluster, make_ringslot):
     # No replicas and partial coverage allowed: the stopped master's slots
     # stay its own, and the other masters keep serving.

@@ -377,20 +377,42 @@ def timed_command(port, args, out):
         out["ms"] = (time.monotonic() - t0) * 1000
 
 
+class HalfMigratedSlot:
+    """Two keys a, b of one slot of the first master (set to a_value,
+    b_value through rs), the slot MIGRATING to the second master with a
+    already moved: a command on both keys gets -TRYAGAIN until finish()."""
+
+    def __init__(self, cluster, rs, a_value, b_value):
+        self.cluster = cluster
+        self.src, self.dst = cluster.masters()[0], cluster.masters()[1]
+        self.slot = cluster.slot_table().index(self.src)
+        tag = helpers.tag_for_slot(self.slot)
+        self.a, self.b = "{%s}a" % tag, "{%s}b" % tag
+        with rs.raw() as c:
+            assert c.pipeline([("SET", self.a, a_value), ("SET", self.b, b_value)]) == \
+                ["OK", "OK"]
+        self.dst_id = cluster.node_id(self.dst)
+        cluster.execute(self.dst, "CLUSTER", "SETSLOT", self.slot, "IMPORTING",
+                        cluster.node_id(self.src))
+        cluster.execute(self.src, "CLUSTER", "SETSLOT", self.slot, "MIGRATING", self.dst_id)
+        self.migrate(self.a)
+
+    def migrate(self, key):
+        self.cluster.execute(self.src, "MIGRATE", HOST, self.dst, "", 0, 5000, "KEYS", key)
+
+    def finish(self):
+        self.migrate(self.b)
+        rest = [m for m in self.cluster.masters() if m not in (self.src, self.dst)]
+        for m in [self.dst, self.src] + rest:
+            self.cluster.execute(m, "CLUSTER", "SETSLOT", self.slot, "NODE", self.dst_id)
+
+
 def test_tryagain_and_busy_are_retried(make_cluster, make_ringslot):
     cluster = make_cluster(masters=3, replicas=0)
     rs = make_ringslot(cluster)
-    src, dst = cluster.masters()[0], cluster.masters()[1]
-    slot = cluster.slot_table().index(src)
-    tag = helpers.tag_for_slot(slot)
-    a, b = "{%s}a" % tag, "{%s}b" % tag
-    with rs.raw() as c:
-        assert c.pipeline([("SET", a, "1"), ("SET", b, "2")]) == ["OK", "OK"]
     # half of the slot's keys moved: MGET gets -TRYAGAIN until it is done
-    src_id, dst_id = cluster.node_id(src), cluster.node_id(dst)
-    cluster.execute(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
-    cluster.execute(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
-    cluster.execute(src, "MIGRATE", HOST, dst, "", 0, 5000, "KEYS", a)
+    half = HalfMigratedSlot(cluster, rs, "1", "2")
+    src, a, b = half.src, half.a, half.b
     with pytest.raises(RespError, match="TRYAGAIN"):
         cluster.execute(src, "MGET", a, b)
     out = {}
@@ -400,9 +422,7 @@ def test_tryagain_and_busy_are_retried(make_cluster, make_ringslot):
     wait_until(lambda: rs.proxy_info()["requests_retried"] > retried0, 10, interval=0.01,
                what="the proxy to retry the MGET after -TRYAGAIN")
     time.sleep(0.3)  # a few more bounded retries before the slot settles
-    cluster.execute(src, "MIGRATE", HOST, dst, "", 0, 5000, "KEYS", b)
-    for m in [dst, src] + [x for x in cluster.masters() if x not in (src, dst)]:
-        cluster.execute(m, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    half.finish()
     t.join(20)
     metric("tryagain_retried_reply_ms", int(out["ms"]))
     assert out["reply"] == [b"1", b"2"], out
@@ -490,32 +510,21 @@ def test_retried_request_is_not_overtaken(make_cluster, make_ringslot):
     Redis connection's order), not as the retried MSET's 1."""
     cluster = make_cluster(masters=3, replicas=0)
     rs = make_ringslot(cluster)
-    src, dst = cluster.masters()[0], cluster.masters()[1]
-    slot = cluster.slot_table().index(src)
-    tag = helpers.tag_for_slot(slot)
-    a, b = "{%s}a" % tag, "{%s}b" % tag
-    with rs.raw() as c:
-        assert c.pipeline([("SET", a, "0"), ("SET", b, "0")]) == ["OK", "OK"]
-    src_id, dst_id = cluster.node_id(src), cluster.node_id(dst)
-    cluster.execute(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
-    cluster.execute(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
-    cluster.execute(src, "MIGRATE", HOST, dst, "", 0, 5000, "KEYS", a)
+    half = HalfMigratedSlot(cluster, rs, "0", "0")
     retried0 = rs.proxy_info()["requests_retried"]
     c = rs.raw()
-    c.send_command("MSET", a, "1", b, "1")
+    c.send_command("MSET", half.a, "1", half.b, "1")
     wait_until(lambda: rs.proxy_info()["requests_retried"] > retried0, 10, interval=0.01,
                what="the MSET to meet -TRYAGAIN")
-    c.send_command("SET", b, "2")
-    c.send_command("GET", b)
+    c.send_command("SET", half.b, "2")
+    c.send_command("GET", half.b)
     # not a readiness wait: time for the SET to overtake, were it let
     time.sleep(0.3)
-    cluster.execute(src, "MIGRATE", HOST, dst, "", 0, 5000, "KEYS", b)
-    for m in [dst, src] + [x for x in cluster.masters() if x not in (src, dst)]:
-        cluster.execute(m, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+    half.finish()
     assert [c.read_reply() for _ in range(3)] == ["OK", "OK", b"2"]
     c.close()
-    assert cluster.client(dst).get(b) == b"2"
-    assert cluster.client(dst).get(a) == b"1"
+    assert cluster.client(half.dst).get(half.b) == b"2"
+    assert cluster.client(half.dst).get(half.a) == b"1"
 
 
 def test_black_holed_master(make_cluster, make_ringslot):

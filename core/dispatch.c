@@ -279,7 +279,11 @@ static void multi_refuse(struct client *c, const char *err)
  * e.g. "client|list"); a copy, since the command table may be replaced. */
 static void note_command(struct client *c, const char *name)
 {
-    snprintf(c->last_cmd, sizeof c->last_cmd, "%s", name ? name : "NULL");
+    if (!name)
+        name = "NULL";
+    size_t n = strnlen(name, sizeof c->last_cmd - 1); /* per command: no snprintf */
+    memcpy(c->last_cmd, name, n);
+    c->last_cmd[n] = '\0';
 }
 
 /* Inside MULTI: check the command as Redis would at queue time, keep its

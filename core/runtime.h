@@ -362,9 +362,6 @@ struct client {
 
     /* MULTI: commands are queued here and written as one block at EXEC */
     bool in_multi;
-    /* hold.c: requests that met a retryable error and have no final reply
-     * yet, and new requests parked behind them (kept in order) */
-    uint32_t nretrying, nbehind;
     bool multi_abort;                /* a queued command was refused */
     int multi_slot;                  /* -1: no key yet */
     uint32_t multi_cmds;
@@ -383,6 +380,9 @@ struct client {
     int8_t peer_local;               /* loopback/unix peer: 1, not: -1, 0 unknown */
     char *lib_name, *lib_ver;        /* CLIENT SETINFO */
     char last_cmd[24];               /* CLIENT LIST cmd=, "" before any */
+    /* hold.c: requests that met a retryable error and have no final reply
+     * yet, and new requests parked behind them (kept in order) */
+    uint32_t nretrying, nbehind;
     int64_t created_ms, last_ms;     /* accepted, last command (CLIENT LIST) */
     bool reply_off;                  /* CLIENT REPLY OFF */
     bool reply_skip;                 /* CLIENT REPLY SKIP: the next command */

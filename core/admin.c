@@ -275,10 +275,10 @@ void admin_cmd_auth(struct client *c, size_t argc)
         client_reply_error(c, "ERR syntax error");
         return;
     }
-    const char *user = argc == 3 ? w->argv[1] : NULL;
-    size_t ulen = argc == 3 ? w->lens[1] : 0;
-    const char *pass = w->argv[argc - 1];
-    size_t plen = w->lens[argc - 1];
+    const char *user = argc == 3 ? w->args.argv[1] : NULL;
+    size_t ulen = argc == 3 ? w->args.lens[1] : 0;
+    const char *pass = w->args.argv[argc - 1];
+    size_t plen = w->args.lens[argc - 1];
     enum auth_result r = check_auth(w->rt->cfg, user, ulen, pass, plen);
     if (r == AUTH_WRONGPASS && !w->rt->cfg->requirepass[0]) {
         auth_as_backend_user(c, user ? user : "default", user ? ulen : 7, pass, plen);
@@ -296,13 +296,14 @@ void admin_cmd_auth(struct client *c, size_t argc)
 static bool hello_gate(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
-    if (argc >= 2 && (w->lens[1] != 1 || (w->argv[1][0] != '2' && w->argv[1][0] != '3')))
+    const char *proto = argc >= 2 ? w->args.argv[1] : NULL;
+    if (proto && (w->args.lens[1] != 1 || (proto[0] != '2' && proto[0] != '3')))
         return true; /* NOPROTO from the handler, before anything else */
     for (size_t i = 2; i + 2 < argc; i++) {
         if (!arg_is(w, i, "auth"))
             continue;
-        enum auth_result r = check_auth(w->rt->cfg, w->argv[i + 1], w->lens[i + 1],
-                                        w->argv[i + 2], w->lens[i + 2]);
+        enum auth_result r = check_auth(w->rt->cfg, w->args.argv[i + 1], w->args.lens[i + 1],
+                                        w->args.argv[i + 2], w->args.lens[i + 2]);
         if (r != AUTH_OK) {
             client_reply_error(c, WRONGPASS);
             return false;
@@ -335,9 +336,9 @@ static bool secret_arg(const struct worker *w, size_t i)
     if (!arg_is(w, 0, "config") && !(arg_is(w, 0, "proxy") && arg_is(w, 1, "config")))
         return false;
     char name[64];
-    size_t n = w->lens[i - 1] < sizeof name - 1 ? w->lens[i - 1] : sizeof name - 1;
+    size_t n = w->args.lens[i - 1] < sizeof name - 1 ? w->args.lens[i - 1] : sizeof name - 1;
     for (size_t k = 0; k < n; k++)
-        name[k] = (char)tolower((unsigned char)w->argv[i - 1][k]);
+        name[k] = (char)tolower((unsigned char)w->args.argv[i - 1][k]);
     name[n] = '\0';
     return strstr(name, "pass") != NULL || strstr(name, "auth") != NULL;
 }
@@ -376,7 +377,7 @@ static void dump_query(struct client *c, size_t argc)
         if (i > 0 && secret_arg(w, i))
             n += (size_t)snprintf(line + n, sizeof line - n, "(redacted)");
         else
-            n += repr(line + n, 72, w->argv[i], w->lens[i] > 64 ? 64 : w->lens[i]);
+            n += repr(line + n, 72, w->args.argv[i], w->args.lens[i] > 64 ? 64 : w->args.lens[i]);
     }
     line[n] = '\0';
     log_debug("query from client %llu:%s%s", (unsigned long long)c->id, line,
@@ -490,10 +491,10 @@ static void get_one(void *arg, const char *name, const struct config_value *v)
 /* Copy an argument into a NUL-terminated buffer; false if too long. */
 static bool arg_copy(const struct worker *w, size_t i, char *out, size_t cap)
 {
-    if (w->lens[i] >= cap || memchr(w->argv[i], '\0', w->lens[i]))
+    if (w->args.lens[i] >= cap || memchr(w->args.argv[i], '\0', w->args.lens[i]))
         return false;
-    memcpy(out, w->argv[i], w->lens[i]);
-    out[w->lens[i]] = '\0';
+    memcpy(out, w->args.argv[i], w->args.lens[i]);
+    out[w->args.lens[i]] = '\0';
     return true;
 }
 
@@ -623,7 +624,7 @@ static void proxy_auth(struct client *c, size_t argc)
     else if (!pw[0])
         client_reply_error(c, "ERR PROXY AUTH called without any admin password "
                               "configured (--admin-password)");
-    else if (secret_eq(pw, w->argv[2], w->lens[2])) {
+    else if (secret_eq(pw, w->args.argv[2], w->args.lens[2])) {
         c->admin = true;
         client_reply_bytes(c, "+OK\r\n", 5);
     } else {

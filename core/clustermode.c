@@ -114,7 +114,8 @@ static void keyslot(struct client *c, size_t argc)
         return;
     }
     char line[32];
-    int n = snprintf(line, sizeof line, ":%u\r\n", cluster_keyslot(w->argv[2], w->lens[2]));
+    unsigned slot = cluster_keyslot(w->args.argv[2], w->args.lens[2]);
+    int n = snprintf(line, sizeof line, ":%u\r\n", slot);
     client_reply_bytes(c, line, (size_t)n);
 }
 
@@ -123,14 +124,15 @@ static void slot_question(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     char num[8];
-    snprintf(num, sizeof num, "%.*s", (int)(w->lens[2] < 7 ? w->lens[2] : 7), w->argv[2]);
+    snprintf(num, sizeof num, "%.*s", (int)(w->args.lens[2] < 7 ? w->args.lens[2] : 7),
+             w->args.argv[2]);
     char *end;
     long slot = strtol(num, &end, 10);
     if (*end || slot < 0 || slot >= CLUSTER_SLOTS) {
         client_reply_error(c, "ERR Invalid slot");
         return;
     }
-    struct request *r = request_from_args(w, (int)argc, w->argv, w->lens);
+    struct request *r = request_from_args(w, (int)argc, w->args.argv, w->args.lens);
     client_append(c, r);
     route_to_slot(w, r, (int)slot, client_key(c));
 }

@@ -6,7 +6,7 @@
  * never reaches a backend link. Everything else is routed by the command
  * table the backend described (cluster/).
  *
- * Handlers read their arguments from w->argv / w->lens and answer through
+ * Handlers read their arguments from w->args.argv / w->args.lens and answer through
  * client_reply_*, which keeps the reply in request order.
  */
 #include <assert.h>
@@ -26,7 +26,7 @@
 bool arg_is(const struct worker *w, size_t i, const char *lower)
 {
     size_t n = strlen(lower);
-    return w->lens[i] == n && strncasecmp(w->argv[i], lower, n) == 0;
+    return w->args.lens[i] == n && strncasecmp(w->args.argv[i], lower, n) == 0;
 }
 
 
@@ -53,7 +53,7 @@ static void cmd_ping(struct client *c, size_t argc)
     if (argc > 2)
         dispatch_wrong_arity(c);
     else if (argc == 2)
-        reply_bulk(c, w->argv[1], w->lens[1]);
+        reply_bulk(c, w->args.argv[1], w->args.lens[1]);
     else
         client_reply_bytes(c, "+PONG\r\n", 7);
 }
@@ -63,7 +63,7 @@ static void cmd_echo(struct client *c, size_t argc)
     if (argc != 2)
         dispatch_wrong_arity(c);
     else
-        reply_bulk(c, c->w->argv[1], c->w->lens[1]);
+        reply_bulk(c, c->w->args.argv[1], c->w->args.lens[1]);
 }
 
 static void cmd_quit(struct client *c, size_t argc)
@@ -78,7 +78,7 @@ static void cmd_select(struct client *c, size_t argc)
     struct worker *w = c->w;
     if (argc != 2)
         dispatch_wrong_arity(c);
-    else if (w->lens[1] == 1 && w->argv[1][0] == '0')
+    else if (w->args.lens[1] == 1 && w->args.argv[1][0] == '0')
         client_reply_bytes(c, "+OK\r\n", 5);
     else
         client_reply_error(c, "ERR SELECT is not allowed in cluster mode");
@@ -99,11 +99,11 @@ static void cmd_hello(struct client *c, size_t argc)
     int proto = c->proto;
     size_t i = 1;
     if (argc >= 2) {
-        if (w->lens[1] != 1 || (w->argv[1][0] != '2' && w->argv[1][0] != '3')) {
+        if (w->args.lens[1] != 1 || (w->args.argv[1][0] != '2' && w->args.argv[1][0] != '3')) {
             client_reply_error(c, "NOPROTO unsupported protocol version");
             return;
         }
-        proto = w->argv[1][0] - '0';
+        proto = w->args.argv[1][0] - '0';
         i = 2;
     }
     for (; i < argc; i++) {
@@ -111,11 +111,11 @@ static void cmd_hello(struct client *c, size_t argc)
             i += 2; /* checked by the requirepass gate before we get here */
         } else if (arg_is(w, i, "setname") && i + 1 < argc) {
             i++;
-            client_set_name(c, w->argv[i], w->lens[i]);
+            client_set_name(c, w->args.argv[i], w->args.lens[i]);
         } else {
             char msg[128];
             snprintf(msg, sizeof msg, "ERR Syntax error in HELLO option '%.*s'",
-                     (int)(w->lens[i] > 32 ? 32 : w->lens[i]), w->argv[i]);
+                     (int)(w->args.lens[i] > 32 ? 32 : w->args.lens[i]), w->args.argv[i]);
             client_reply_error(c, msg);
             return;
         }
@@ -217,12 +217,12 @@ static bool name_ok(const char *s, size_t len)
 static void client_setname(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
-    if (!name_ok(w->argv[2], w->lens[2])) {
+    if (!name_ok(w->args.argv[2], w->args.lens[2])) {
         client_reply_error(c, "ERR Client names cannot contain spaces, newlines or "
                               "special characters.");
         return;
     }
-    client_set_name(c, w->argv[2], w->lens[2]);
+    client_set_name(c, w->args.argv[2], w->args.lens[2]);
     reply_ok(c, argc);
 }
 
@@ -234,17 +234,17 @@ static void client_setinfo(struct client *c, size_t argc)
     if (!field) {
         char msg[128];
         snprintf(msg, sizeof msg, "ERR Unrecognized option '%.*s'",
-                 (int)(w->lens[2] > 64 ? 64 : w->lens[2]), w->argv[2]);
+                 (int)(w->args.lens[2] > 64 ? 64 : w->args.lens[2]), w->args.argv[2]);
         client_reply_error(c, msg);
         return;
     }
-    if (!name_ok(w->argv[3], w->lens[3])) {
+    if (!name_ok(w->args.argv[3], w->args.lens[3])) {
         client_reply_error(c, "ERR lib-name and lib-ver cannot contain spaces, newlines "
                               "or special characters.");
         return;
     }
     free(*field);
-    *field = strndup(w->argv[3], w->lens[3]);
+    *field = strndup(w->args.argv[3], w->args.lens[3]);
     reply_ok(c, argc);
 }
 
@@ -332,7 +332,7 @@ static bool client_refused(struct client *c, size_t argc)
     if (arg_is(w, 1, "pause") || arg_is(w, 1, "unpause") || arg_is(w, 1, "unblock")) {
         char msg[160];
         snprintf(msg, sizeof msg, "ERR CLIENT %.*s is not supported by ringslot",
-                 (int)(w->lens[1] > 32 ? 32 : w->lens[1]), w->argv[1]);
+                 (int)(w->args.lens[1] > 32 ? 32 : w->args.lens[1]), w->args.argv[1]);
         client_reply_error(c, msg);
         return true;
     }
@@ -353,8 +353,8 @@ static void cmd_client(struct client *c, size_t argc)
     } else {
         char msg[200];
         snprintf(msg, sizeof msg, "ERR unknown subcommand or wrong number of arguments "
-                 "for '%.*s'. Try CLIENT HELP.", (int)(w->lens[1] > 64 ? 64 : w->lens[1]),
-                 w->argv[1]);
+                 "for '%.*s'. Try CLIENT HELP.", (int)(w->args.lens[1] > 64 ? 64 : w->args.lens[1]),
+                 w->args.argv[1]);
         client_reply_error(c, msg);
     }
 }
@@ -669,12 +669,12 @@ static void proxy_log(struct client *c, size_t argc)
         }
     }
     size_t mi = argc - 1;
-    if (w->lens[mi] > PROXY_LOG_MAX_LEN) {
+    if (w->args.lens[mi] > PROXY_LOG_MAX_LEN) {
         client_reply_error(c, "ERR Log message too long!");
         return;
     }
     if ((enum log_level)level >= log_get_level())
-        log_msg((enum log_level)level, "%.*s", (int)w->lens[mi], w->argv[mi]);
+        log_msg((enum log_level)level, "%.*s", (int)w->args.lens[mi], w->args.argv[mi]);
     reply_ok(c, argc);
 }
 
@@ -744,7 +744,8 @@ static void cmd_wait(struct client *c, size_t argc)
     }
     char *end;
     char num[32];
-    snprintf(num, sizeof num, "%.*s", (int)(w->lens[2] < 31 ? w->lens[2] : 31), w->argv[2]);
+    snprintf(num, sizeof num, "%.*s", (int)(w->args.lens[2] < 31 ? w->args.lens[2] : 31),
+             w->args.argv[2]);
     long long timeout = strtoll(num, &end, 10);
     if (*end || timeout < 0) {
         client_reply_error(c, "ERR timeout is not an integer or out of range");
@@ -754,8 +755,8 @@ static void cmd_wait(struct client *c, size_t argc)
     if (timeout == 0 || timeout > cap)
         timeout = cap;
     int n = snprintf(num, sizeof num, "%lld", timeout);
-    w->argv[2] = num;
-    w->lens[2] = (size_t)n;
+    w->args.argv[2] = num;
+    w->args.lens[2] = (size_t)n;
     if (c->written_all) {
         /* wrote through more links than remembered: ask every master, so
          * the answer can only under-report */
@@ -772,9 +773,9 @@ static void cmd_wait(struct client *c, size_t argc)
 static void refused(struct client *c, size_t argc)
 {
     char name[33], msg[160];
-    size_t n = c->w->lens[0] < 32 ? c->w->lens[0] : 32;
+    size_t n = c->w->args.lens[0] < 32 ? c->w->args.lens[0] : 32;
     for (size_t i = 0; i < n; i++) {
-        char ch = c->w->argv[0][i];
+        char ch = c->w->args.argv[0][i];
         name[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
     }
     name[n] = '\0';
@@ -848,12 +849,12 @@ static void subscriber_send_args(struct client *c, struct link *l, size_t argc,
 
 static void subscriber_send(struct client *c, struct link *l, size_t argc)
 {
-    subscriber_send_args(c, l, argc, c->w->argv, c->w->lens);
+    subscriber_send_args(c, l, argc, c->w->args.argv, c->w->args.lens);
 }
 
 static int channel_slot(struct client *c, size_t i)
 {
-    return (int)cluster_keyslot(c->w->argv[i], c->w->lens[i]);
+    return (int)cluster_keyslot(c->w->args.argv[i], c->w->args.lens[i]);
 }
 
 /* A keyspace-notification channel or a pattern that may match one. */
@@ -869,12 +870,12 @@ static void keyspace_fanout(struct client *c, size_t argc)
     const char **av = malloc(argc * sizeof *av);
     size_t *al = malloc(argc * sizeof *al);
     size_t n = 1;
-    av[0] = w->argv[0];
-    al[0] = w->lens[0];
+    av[0] = w->args.argv[0];
+    al[0] = w->args.lens[0];
     for (size_t i = 1; i < argc; i++)
-        if (keyspace_channel(w->argv[i], w->lens[i])) {
-            av[n] = w->argv[i];
-            al[n++] = w->lens[i];
+        if (keyspace_channel(w->args.argv[i], w->args.lens[i])) {
+            av[n] = w->args.argv[i];
+            al[n++] = w->args.lens[i];
         }
     for (size_t m = 0; n > 1 && w->topo && m < w->topo->nmasters; m++) {
         const char *addr = w->topo->nodes[m].addr;
@@ -920,8 +921,8 @@ static void unsubscribe_locally(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     struct resp_buf b = {0};
-    const char *kind = w->argv[0];
-    size_t klen = w->lens[0];
+    const char *kind = w->args.argv[0];
+    size_t klen = w->args.lens[0];
     char lower[16];
     for (size_t i = 0; i < klen && i < sizeof lower; i++)
         lower[i] = (kind[i] >= 'A' && kind[i] <= 'Z') ? (char)(kind[i] + 32) : kind[i];
@@ -929,7 +930,7 @@ static void unsubscribe_locally(struct client *c, size_t argc)
         resp_write_array_head(&b, 3);
         resp_write_bulk(&b, lower, klen < sizeof lower ? klen : sizeof lower);
         if (argc > 1)
-            resp_write_bulk(&b, w->argv[i], w->lens[i]);
+            resp_write_bulk(&b, w->args.argv[i], w->args.lens[i]);
         else
             resp_write_null(&b, c->proto);
         resp_write_integer(&b, 0);

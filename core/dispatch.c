@@ -17,19 +17,27 @@
 #include "runtime.h"
 
 /* Make sure the worker's scratch arrays hold n arguments. */
-static void scratch_reserve(struct worker *w, size_t n)
+void arg_scratch_reserve(struct arg_scratch *s, size_t n)
 {
-    if (n <= w->scratch_cap)
+    if (n <= s->cap)
         return;
-    size_t cap = w->scratch_cap ? w->scratch_cap : 64;
+    size_t cap = s->cap ? s->cap : 64;
     while (cap < n)
         cap *= 2;
-    w->argv = realloc(w->argv, cap * sizeof *w->argv);
-    w->lens = realloc(w->lens, cap * sizeof *w->lens);
-    w->keys = realloc(w->keys, cap * sizeof *w->keys);
-    if (!w->argv || !w->lens || !w->keys)
+    s->argv = realloc(s->argv, cap * sizeof *s->argv);
+    s->lens = realloc(s->lens, cap * sizeof *s->lens);
+    s->keys = realloc(s->keys, cap * sizeof *s->keys);
+    if (!s->argv || !s->lens || !s->keys)
         abort();
-    w->scratch_cap = cap;
+    s->cap = cap;
+}
+
+void arg_scratch_free(struct arg_scratch *s)
+{
+    free(s->argv);
+    free(s->lens);
+    free(s->keys);
+    *s = (struct arg_scratch){0};
 }
 
 /* ------------------------------------------------------------------------ */
@@ -40,10 +48,10 @@ static void unknown_command(struct client *c, size_t argc)
     struct worker *w = c->w;
     char msg[512];
     int n = snprintf(msg, sizeof msg, "ERR unknown command '%.*s', with args beginning with: ",
-                     (int)(w->lens[0] > 128 ? 128 : w->lens[0]), w->argv[0]);
+                     (int)(w->args.lens[0] > 128 ? 128 : w->args.lens[0]), w->args.argv[0]);
     for (size_t i = 1; i < argc && n < 400; i++)
         n += snprintf(msg + n, sizeof msg - (size_t)n, "'%.*s' ",
-                      (int)(w->lens[i] > 64 ? 64 : w->lens[i]), w->argv[i]);
+                      (int)(w->args.lens[i] > 64 ? 64 : w->args.lens[i]), w->args.argv[i]);
     for (char *p = msg; *p; p++) /* keep the reply one line */
         if (*p == '\r' || *p == '\n')
             *p = ' ';
@@ -54,9 +62,9 @@ void dispatch_wrong_arity(struct client *c)
 {
     struct worker *w = c->w;
     char name[65], msg[200];
-    size_t n = w->lens[0] < sizeof name - 1 ? w->lens[0] : sizeof name - 1;
+    size_t n = w->args.lens[0] < sizeof name - 1 ? w->args.lens[0] : sizeof name - 1;
     for (size_t i = 0; i < n; i++) {
-        char ch = w->argv[0][i];
+        char ch = w->args.argv[0][i];
         name[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
     }
     name[n] = '\0';
@@ -67,13 +75,14 @@ void dispatch_wrong_arity(struct client *c)
 /* Slot of the call, -1 when it has no key, -2 when keys span slots. */
 static int call_slot(struct worker *w, const struct command_info *ci, size_t argc)
 {
-    int nkeys = command_key_positions(ci, (int)argc, w->argv, w->lens, w->keys,
+    int nkeys = command_key_positions(ci, (int)argc, w->args.argv, w->args.lens, w->args.keys,
                                       (int)argc);
     if (nkeys <= 0)
         return -1;
-    int slot = (int)cluster_keyslot(w->argv[w->keys[0]], w->lens[w->keys[0]]);
+    int slot = (int)cluster_keyslot(w->args.argv[w->args.keys[0]], w->args.lens[w->args.keys[0]]);
     for (int i = 1; i < nkeys; i++)
-        if ((int)cluster_keyslot(w->argv[w->keys[i]], w->lens[w->keys[i]]) != slot)
+        if ((int)cluster_keyslot(w->args.argv[w->args.keys[i]],
+                                 w->args.lens[w->args.keys[i]]) != slot)
             return -2;
     return slot;
 }
@@ -98,7 +107,7 @@ static struct request *request_for_command(struct client *c, const char *buf)
     if (!p->is_inline)
         return request_new(buf, p->len);
     struct resp_buf b = {0};
-    resp_write_command(&b, (int)p->argc, c->w->argv, c->w->lens);
+    resp_write_command(&b, (int)p->argc, c->w->args.argv, c->w->args.lens);
     return request_adopt(&b);
 }
 
@@ -228,7 +237,7 @@ static void route(struct client *c, const char *buf, const struct command_info *
 
 void dispatch_forward_on(struct client *c, size_t argc, struct link *l)
 {
-    struct request *r = request_from_args(c->w, (int)argc, c->w->argv, c->w->lens);
+    struct request *r = request_from_args(c->w, (int)argc, c->w->args.argv, c->w->args.lens);
     client_append(c, r);
     link_enqueue(l, r);
 }
@@ -242,7 +251,7 @@ void dispatch_forward_any(struct client *c, size_t argc)
         client_reply_error(c, err);
         return;
     }
-    struct request *r = request_from_args(w, (int)argc, w->argv, w->lens);
+    struct request *r = request_from_args(w, (int)argc, w->args.argv, w->args.lens);
     r->client = c;
     client_append(c, r);
     link_enqueue(l, r);
@@ -291,7 +300,7 @@ static void note_command(struct client *c, const char *name)
 static void multi_queue(struct client *c, const char *buf, size_t argc)
 {
     struct worker *w = c->w;
-    const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->argv, w->lens);
+    const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
     metrics_command(w, ci ? ci->name : NULL);
     note_command(c, ci ? ci->name : NULL);
     if (!ci) {
@@ -314,7 +323,7 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
     if (c->multi_buf.len == 0) /* the block is built in place: see dispatch_exec */
         resp_buf_append(&c->multi_buf, MULTI_CMD, sizeof MULTI_CMD - 1);
     if (c->parser.is_inline)
-        resp_write_command(&c->multi_buf, (int)argc, w->argv, w->lens);
+        resp_write_command(&c->multi_buf, (int)argc, w->args.argv, w->args.lens);
     else
         resp_buf_append(&c->multi_buf, buf, c->parser.len);
     c->multi_cmds++;
@@ -355,10 +364,10 @@ static void dispatch_one(struct client *c, const char *buf)
     struct worker *w = c->w;
     struct resp_req_parser *p = &c->parser;
     size_t argc = p->argc;
-    scratch_reserve(w, argc);
+    arg_scratch_reserve(&w->args, argc);
     for (size_t i = 0; i < argc; i++) {
-        w->argv[i] = resp_req_arg(p, buf, i);
-        w->lens[i] = p->argv[i].len;
+        w->args.argv[i] = resp_req_arg(p, buf, i);
+        w->args.lens[i] = p->argv[i].len;
     }
     stat_add(&w->stats->commands, 1);
     c->last_ms = w->now_ms;
@@ -372,21 +381,21 @@ static void dispatch_one(struct client *c, const char *buf)
         char msg[200];
         snprintf(msg, sizeof msg, "ERR Can't execute '%.*s': only (P|S)SUBSCRIBE / "
                  "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                 (int)(w->lens[0] > 64 ? 64 : w->lens[0]), w->argv[0]);
+                 (int)(w->args.lens[0] > 64 ? 64 : w->args.lens[0]), w->args.argv[0]);
         client_reply_error(c, msg);
         return;
     }
-    const struct proxy_command *pc = proxy_command_lookup(w->argv[0], w->lens[0]);
+    const struct proxy_command *pc = proxy_command_lookup(w->args.argv[0], w->args.lens[0]);
     if (pc) {
         metrics_command(w, pc->name);
         /* the backend's table names subcommands ("client|list") */
-        const struct command_info *sub = argc >= 2 ? command_lookup(w->cmds, (int)argc,
-                                                                      w->argv, w->lens) : NULL;
+        const struct command_info *sub =
+            argc >= 2 ? command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens) : NULL;
         note_command(c, sub ? sub->name : pc->name);
         pc->fn(c, argc);
         return;
     }
-    const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->argv, w->lens);
+    const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
     metrics_command(w, ci ? ci->name : NULL);
     note_command(c, ci ? ci->name : NULL);
     if (!ci) {

@@ -548,14 +548,14 @@ static bool splittable(const struct command_info *ci, int *step, enum merge_kind
 static struct request *split_child(struct worker *w, const struct split_key *keys,
                                    size_t nkeys, int step, const char **av, size_t *al)
 {
-    av[0] = w->argv[0];
-    al[0] = w->lens[0];
+    av[0] = w->args.argv[0];
+    al[0] = w->args.lens[0];
     size_t n = 1;
     for (size_t k = 0; k < nkeys; k++)
         for (int s = 0; s < step; s++) {
             size_t arg = 1 + (size_t)keys[k].index * (size_t)step + (size_t)s;
-            av[n] = w->argv[arg];
-            al[n++] = w->lens[arg];
+            av[n] = w->args.argv[arg];
+            al[n++] = w->args.lens[arg];
         }
     return request_from_args(w, (int)n, av, al);
 }
@@ -571,7 +571,7 @@ bool fanout_split(struct client *c, const struct command_info *ci, size_t argc)
     struct split_key *keys = malloc(nkeys * sizeof *keys);
     for (size_t k = 0; k < nkeys; k++) {
         size_t arg = 1 + k * (size_t)step;
-        keys[k].slot = cluster_keyslot(w->argv[arg], w->lens[arg]);
+        keys[k].slot = cluster_keyslot(w->args.argv[arg], w->args.lens[arg]);
         keys[k].index = (uint32_t)k;
     }
     qsort(keys, nkeys, sizeof *keys, by_slot);
@@ -619,7 +619,7 @@ void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind)
     }
     struct request *p = new_parent(c, kind, t->nmasters);
     for (size_t m = 0; m < t->nmasters; m++)
-        add_child(p, request_from_args(w, (int)argc, w->argv, w->lens));
+        add_child(p, request_from_args(w, (int)argc, w->args.argv, w->args.lens));
     size_t n = p->fan->n;
     struct request **kids = p->fan->children;
     for (size_t m = 0; m < n; m++)
@@ -632,7 +632,7 @@ void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t 
     struct worker *w = c->w;
     struct request *p = new_parent(c, kind, n);
     for (size_t i = 0; i < n; i++)
-        add_child(p, request_from_args(w, (int)argc, w->argv, w->lens));
+        add_child(p, request_from_args(w, (int)argc, w->args.argv, w->args.lens));
     struct request **kids = p->fan->children;
     for (size_t i = 0; i < n; i++)
         link_enqueue(links[i], kids[i]);
@@ -661,12 +661,12 @@ void fanout_scan(struct client *c, size_t argc)
     const struct cluster_topology *t = w->topo;
     char *end;
     char num[24];
-    if (w->lens[1] == 0 || w->lens[1] >= sizeof num) {
+    if (w->args.lens[1] == 0 || w->args.lens[1] >= sizeof num) {
         client_reply_error(c, "ERR invalid cursor");
         return;
     }
-    memcpy(num, w->argv[1], w->lens[1]);
-    num[w->lens[1]] = '\0';
+    memcpy(num, w->args.argv[1], w->args.lens[1]);
+    num[w->args.lens[1]] = '\0';
     unsigned long long cursor = strtoull(num, &end, 10);
     if (*end || num[0] == '-') {
         client_reply_error(c, "ERR invalid cursor");
@@ -687,17 +687,17 @@ void fanout_scan(struct client *c, size_t argc)
     if (node_cursor != 0 && check != now_check)
         node_cursor = 0; /* the shard's node changed: restart it */
     int len = snprintf(num, sizeof num, "%llu", node_cursor);
-    const char *saved = w->argv[1];
-    size_t saved_len = w->lens[1];
-    w->argv[1] = num;
-    w->lens[1] = (size_t)len;
+    const char *saved = w->args.argv[1];
+    size_t saved_len = w->args.lens[1];
+    w->args.argv[1] = num;
+    w->args.lens[1] = (size_t)len;
     struct request *p = new_parent(c, MERGE_SCAN, 1);
     p->fan->scan_shard = shard;
     p->fan->scan_check = now_check;
     p->fan->scan_nshards = (unsigned)t->nmasters;
-    add_child(p, request_from_args(w, (int)argc, w->argv, w->lens));
-    w->argv[1] = saved;
-    w->lens[1] = saved_len;
+    add_child(p, request_from_args(w, (int)argc, w->args.argv, w->args.lens));
+    w->args.argv[1] = saved;
+    w->args.lens[1] = saved_len;
     route_to_node(w, p->fan->children[0], shard, client_key(c));
 }
 

@@ -75,31 +75,12 @@ static void append(struct request **head, struct request **tail, struct request 
 /* ------------------------------------------------------------------------ */
 /* What a request carries                                                    */
 
-struct scratch {
-    const char **argv;
-    size_t *lens;
-    int *keys;
-    size_t cap;
-};
-
-static void scratch_fit(struct scratch *s, size_t n)
-{
-    if (n <= s->cap)
-        return;
-    s->argv = realloc(s->argv, n * sizeof *s->argv);
-    s->lens = realloc(s->lens, n * sizeof *s->lens);
-    s->keys = realloc(s->keys, n * sizeof *s->keys);
-    if (!s->argv || !s->lens || !s->keys)
-        abort();
-    s->cap = n;
-}
-
 /* Flags and first-key slot of one parsed command; *slot untouched when it
  * has no key. */
 static uint32_t one_command(struct worker *w, struct resp_req_parser *p, const char *buf,
-                            struct scratch *s, int *slot)
+                            struct arg_scratch *s, int *slot)
 {
-    scratch_fit(s, p->argc);
+    arg_scratch_reserve(s, p->argc);
     for (size_t i = 0; i < p->argc; i++) {
         s->argv[i] = resp_req_arg(p, buf, i);
         s->lens[i] = p->argv[i].len;
@@ -123,7 +104,7 @@ static uint32_t one_command(struct worker *w, struct resp_req_parser *p, const c
 uint32_t request_flags(struct worker *w, const struct request *r, int *slot)
 {
     struct resp_req_parser p;
-    struct scratch s = {0};
+    struct arg_scratch s = {0};
     uint32_t flags = 0;
     size_t off = 0;
     resp_req_init(&p);
@@ -138,9 +119,7 @@ uint32_t request_flags(struct worker *w, const struct request *r, int *slot)
         resp_req_next(&p);
     }
     resp_req_free(&p);
-    free(s.argv);
-    free(s.lens);
-    free(s.keys);
+    arg_scratch_free(&s);
     return r->is_block ? 0 : flags;
 }
 

@@ -408,6 +408,19 @@ struct xgather; /* xworker.c */
 
 #define LISTENERS_MAX (CONFIG_MAX_BINDS + 1)
 
+/* A parsed command's arguments as slices (argv[i], lens[i] into the input)
+ * and room for its key positions; grown, never shrunk. */
+struct arg_scratch {
+    const char **argv;
+    size_t *lens;
+    int *keys;
+    size_t cap;
+};
+/* dispatch.c: room for n arguments (aborts when out of memory, like every
+ * request-path allocation). */
+void arg_scratch_reserve(struct arg_scratch *s, size_t n);
+void arg_scratch_free(struct arg_scratch *s);
+
 struct listener {
     int fd;
     struct op op;                    /* OP_ACCEPT, multishot */
@@ -459,11 +472,7 @@ struct worker {
     uint64_t node_links_version;
     unsigned rr;                     /* round robin over masters */
 
-    /* scratch for command lookup */
-    const char **argv;
-    size_t *lens;
-    int *keys;
-    size_t scratch_cap;
+    struct arg_scratch args;         /* the command being dispatched */
 
     int64_t now_ms;
     int64_t now_us;                  /* the batch's clock reading (latency) */

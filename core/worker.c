@@ -288,9 +288,7 @@ void worker_destroy(struct worker *w)
         munmap(w->br, w->nbufs * sizeof(struct io_uring_buf));
     free(w->bufs);
     free(w->node_links);
-    free(w->argv);
-    free(w->lens);
-    free(w->keys);
+    arg_scratch_free(&w->args);
     free(w);
 }
 

@@ -427,8 +427,8 @@ static const char *parse_type(const struct worker *w, size_t i, enum ctype *t)
 
 static void copy_arg(const struct worker *w, size_t i, char *out, size_t outlen)
 {
-    size_t n = w->lens[i] < outlen - 1 ? w->lens[i] : outlen - 1;
-    memcpy(out, w->argv[i], n);
+    size_t n = w->args.lens[i] < outlen - 1 ? w->args.lens[i] : outlen - 1;
+    memcpy(out, w->args.argv[i], n);
     out[n] = '\0';
 }
 
@@ -461,7 +461,7 @@ void xworker_client_list(struct client *c, size_t argc)
         }
     } else if (argc >= 4 && arg_is(w, 2, "id")) {
         for (size_t i = 3; i < argc && g->filter.nids < FILTER_MAX_IDS; i++)
-            if (!parse_u64(w->argv[i], w->lens[i], &g->filter.ids[g->filter.nids++])) {
+            if (!parse_u64(w->args.argv[i], w->args.lens[i], &g->filter.ids[g->filter.nids++])) {
                 refuse(c, g, "ERR Invalid client ID");
                 return;
             }
@@ -477,7 +477,7 @@ static const char *kill_option(struct worker *w, size_t i, struct xfilter *f)
 {
     if (arg_is(w, i, "id")) {
         f->nids = 1;
-        return parse_u64(w->argv[i + 1], w->lens[i + 1], &f->ids[0])
+        return parse_u64(w->args.argv[i + 1], w->args.lens[i + 1], &f->ids[0])
                    ? NULL : "ERR client-id should be greater than 0";
     }
     if (arg_is(w, i, "type"))
@@ -502,7 +502,7 @@ static const char *kill_option(struct worker *w, size_t i, struct xfilter *f)
     }
     if (arg_is(w, i, "maxage")) {
         uint64_t age;
-        if (!parse_u64(w->argv[i + 1], w->lens[i + 1], &age))
+        if (!parse_u64(w->args.argv[i + 1], w->args.lens[i + 1], &age))
             return "ERR syntax error";
         f->maxage = (long long)age;
         return NULL;

@@ -117,10 +117,7 @@ def make_ringslot(request, tmp_path):
         return rs
 
     yield make
-    problems = []
-    for rs in started:
-        problems += helpers.finish_managed(rs)
-    helpers.fail_on(problems)
+    helpers.finish_all_managed(started)
 
 
 @pytest.fixture

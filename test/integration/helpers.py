@@ -735,10 +735,12 @@ def ringslot_binary():
     return os.environ.get("RINGSLOT_BIN") or os.path.join(root, "ringslot")
 
 
-def start_managed(tmpdir, cluster, threads=2, entry_points=None, extra_args=(), **kw):
-    """Start ringslot (default entry points: every master of `cluster`),
-    wait until it serves, and register it so the fixtures watch it (log on
-    failure, sanitizer reports, unexpected exit). Pair with finish_managed()."""
+def start_managed(tmpdir, cluster, threads=2, entry_points=None, extra_args=(),
+                  kind=Ringslot, **kw):
+    """Start a ringslot of class `kind` (default entry points: every master
+    of `cluster`), wait until it serves, and register it so the fixtures
+    watch it (log on failure, sanitizer reports, unexpected exit). Pair with
+    finish_managed()."""
     import pytest
     binary = ringslot_binary()
     if not os.access(binary, os.X_OK):
@@ -746,8 +748,8 @@ def start_managed(tmpdir, cluster, threads=2, entry_points=None, extra_args=(), 
                     "(build it with `make`, or set RINGSLOT_BIN)" % binary, pytrace=False)
     if entry_points is None:
         entry_points = cluster.addrs(cluster.masters())
-    rs = Ringslot(binary, entry_points, workdir=str(tmpdir), threads=threads,
-                  extra_args=extra_args, **kw)
+    rs = kind(binary, entry_points, workdir=str(tmpdir), threads=threads,
+              extra_args=list(extra_args), **kw)
     LIVE_RINGSLOTS.append(rs)
     try:
         rs.start()
@@ -780,6 +782,14 @@ def finish_managed(rs):
     elif problems:
         problems.append("--- ringslot :%s log (tail) ---\n%s" % (rs.port, rs.log_tail(12000)))
     return problems
+
+
+def finish_all_managed(started):
+    """finish_managed() each of `started`, then fail the test on any problem."""
+    problems = []
+    for rs in started:
+        problems += finish_managed(rs)
+    fail_on(problems)
 
 
 def fail_on(problems):

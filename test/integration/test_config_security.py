@@ -79,25 +79,13 @@ def spawn(request, tmp_path):
             entry_points = cluster.addrs(cluster.masters())
         d = tmp_path / ("rs%d" % len(started))
         d.mkdir()
-        rs = kind(helpers.ringslot_binary(), entry_points, workdir=str(d), threads=threads,
-                  extra_args=list(extra_args))
-        helpers.LIVE_RINGSLOTS.append(rs)
+        rs = helpers.start_managed(d, cluster, threads=threads, entry_points=entry_points,
+                                   extra_args=extra_args, kind=kind)
         started.append(rs)
-        try:
-            rs.start()
-        except BaseException:
-            helpers.LIVE_RINGSLOTS.remove(rs)
-            started.remove(rs)
-            if rs.proc is not None:
-                helpers.stop_process(rs.proc, 5.0)
-            raise
         return rs
 
     yield start
-    problems = []
-    for rs in started:
-        problems += helpers.finish_managed(rs)
-    helpers.fail_on(problems)
+    helpers.finish_all_managed(started)
 
 
 def run_ringslot(*args, timeout=20, env=None):

@@ -37,6 +37,7 @@ unsigned cluster_keyslot(const char *key, size_t len);
 
 #define CLUSTER_NO_NODE 0xffff
 #define CLUSTER_ADDR_MAX 64 /* "host:port" text, NUL-terminated */
+#define CLUSTER_VERSION_MAX 24 /* "7.0.15", NUL-terminated */
 
 struct cluster_node {
     char addr[CLUSTER_ADDR_MAX]; /* "ip:port" as the cluster announces it
@@ -54,6 +55,12 @@ struct cluster_topology {
     size_t nmasters;
     uint16_t slot_master[CLUSTER_SLOTS]; /* node index or CLUSTER_NO_NODE */
     uint64_t version;                  /* set by the publisher, grows */
+    /* What the publisher learned from the nodes themselves (0 / "" until
+     * known; the parsers leave them so): */
+    int node_timeout_ms;               /* their cluster-node-timeout (the
+                                          largest reported) */
+    char redis_version[CLUSTER_VERSION_MAX]; /* the lowest redis_version
+                                                among the masters */
 };
 
 /*
@@ -70,6 +77,13 @@ void cluster_topology_free(struct cluster_topology *t);
 unsigned cluster_topology_find(const struct cluster_topology *t, const char *addr);
 /* Number of slots that have a master. */
 unsigned cluster_topology_covered(const struct cluster_topology *t);
+/* Does the master at index `master` have a replica in t (one that could
+ * take over: replicas flagged fail are not in a topology)? */
+bool cluster_topology_has_replica(const struct cluster_topology *t, unsigned master);
+
+/* Compare two Redis version strings ("7.0.15") number by number, as
+ * strcmp does (<0, 0, >0); a missing part counts as 0. */
+int cluster_version_cmp(const char *a, const char *b);
 
 /* ------------------------------------------------------------------------ */
 /* Topology views (CLUSTER NODES)                                          */

@@ -337,3 +337,26 @@ unsigned cluster_topology_covered(const struct cluster_topology *t)
         n += t->slot_master[s] != CLUSTER_NO_NODE;
     return n;
 }
+
+bool cluster_topology_has_replica(const struct cluster_topology *t, unsigned master)
+{
+    for (size_t i = t->nmasters; i < t->nnodes; i++)
+        if (t->nodes[i].master == master)
+            return true;
+    return false;
+}
+
+int cluster_version_cmp(const char *a, const char *b)
+{
+    while (*a || *b) {
+        unsigned long x = strtoul(a, (char **)&a, 10);
+        unsigned long y = strtoul(b, (char **)&b, 10);
+        if (x != y)
+            return x < y ? -1 : 1;
+        a += *a == '.';
+        b += *b == '.';
+        if ((*a && (*a < '0' || *a > '9')) || (*b && (*b < '0' || *b > '9')))
+            return strcmp(a, b); /* "7.2.0-rc1": the rest as text */
+    }
+    return 0;
+}

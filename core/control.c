@@ -13,6 +13,10 @@
  *     │  longer serves slots; while it is not empty, refresh every
  *     │  FAST_REFRESH_MS (a failover shows up within one refresh)
  *     ├─ periodic check every REFRESH_PERIOD_MS even without errors
+ *     ├─ facts: redis_version (INFO server) and cluster-node-timeout
+ *     │  (CONFIG GET) from every node asked, and once from each master
+ *     │  not asked yet; published in the topology (its lowest version, its
+ *     │  node timeout) for INFO and the hold time
  *     ├─ once: COMMAND → the backend's command table (else the built-in one)
  *     └─ reclaim snapshots no worker can see any more
  *
@@ -45,11 +49,20 @@
 #define PROBE_TIMEOUT_MS 300      /* PING of a lost node */
 #define VIEWS_WANTED 2            /* CLUSTER NODES views merged per refresh */
 #define DOWN_MAX 64
+#define FACTS_RETRY_MS 10000      /* a master that did not tell its facts */
 
 /* A node some worker lost (EOF, connect failure, backend timeout). */
 struct down_node {
     char addr[CLUSTER_ADDR_MAX];
     int64_t since;
+};
+
+/* What one node said about itself, when the control thread last asked. */
+struct node_facts {
+    char addr[CLUSTER_ADDR_MAX];
+    char version[CLUSTER_VERSION_MAX]; /* redis_version, "" unknown */
+    int node_timeout_ms;               /* cluster-node-timeout, 0 unknown */
+    int64_t asked_ms;
 };
 
 struct control {
@@ -65,6 +78,8 @@ struct control {
     char prefer[CLUSTER_ADDR_MAX]; /* ask this node first (a MOVED target) */
     size_t ndown;
     struct down_node down[DOWN_MAX];
+    struct node_facts *facts;          /* owned; nodes of the last topology */
+    size_t nfacts, facts_cap;
 };
 
 void control_request_refresh(struct runtime *rt, int worker, const char *addr)
@@ -196,7 +211,9 @@ static bool same_topology(const struct cluster_topology *a, const struct cluster
         if (strcmp(a->nodes[i].addr, b->nodes[i].addr) != 0 ||
             a->nodes[i].is_master != b->nodes[i].is_master)
             return false;
-    return memcmp(a->slot_master, b->slot_master, sizeof a->slot_master) == 0;
+    return a->node_timeout_ms == b->node_timeout_ms &&
+           strcmp(a->redis_version, b->redis_version) == 0 &&
+           memcmp(a->slot_master, b->slot_master, sizeof a->slot_master) == 0;
 }
 
 static void topology_destroy(void *p)
@@ -254,16 +271,27 @@ static bool authenticate(struct control *ctl, int fd, const char *host, int port
     return ok;
 }
 
-/* Ask one node for its CLUSTER NODES view. Returns it or NULL. */
-static struct nodes_view *ask_node(struct control *ctl, const char *host, int port)
+/* A connection to host:port, authenticated as the links are; -1 if not. */
+static int open_node(struct control *ctl, const char *host, int port)
 {
     int fd = connect_timeout(host, port, admin_config(ctl->rt)->connect_timeout_ms);
+    if (fd >= 0 && !authenticate(ctl, fd, host, port)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void learn_facts(struct control *ctl, int fd, const char *addr);
+
+/* Ask the node at addr for its CLUSTER NODES view (and its facts, on the
+ * same connection). Returns it or NULL. */
+static struct nodes_view *ask_node(struct control *ctl, const char *addr, const char *host,
+                                   int port)
+{
+    int fd = open_node(ctl, host, port);
     if (fd < 0)
         return NULL;
-    if (!authenticate(ctl, fd, host, port)) {
-        close(fd);
-        return NULL;
-    }
     struct resp_value v;
     char *buf = NULL;
     struct nodes_view *view = NULL;
@@ -280,6 +308,8 @@ static struct nodes_view *ask_node(struct control *ctl, const char *host, int po
     }
     if (view && !ctl->have_commands)
         fetch_commands(ctl, fd);
+    if (view)
+        learn_facts(ctl, fd, addr);
     close(fd);
     return view;
 }
@@ -368,6 +398,153 @@ static void check_down(struct control *ctl)
 }
 
 /* ------------------------------------------------------------------------ */
+/* What the nodes say about themselves                                       */
+
+static struct node_facts *find_facts(struct control *ctl, const char *addr)
+{
+    for (size_t i = 0; i < ctl->nfacts; i++)
+        if (strcmp(ctl->facts[i].addr, addr) == 0)
+            return &ctl->facts[i];
+    return NULL;
+}
+
+static struct node_facts *add_facts(struct control *ctl, const char *addr)
+{
+    struct node_facts *f = find_facts(ctl, addr);
+    if (f)
+        return f;
+    if (ctl->nfacts == ctl->facts_cap) {
+        ctl->facts_cap = ctl->facts_cap ? ctl->facts_cap * 2 : 16;
+        ctl->facts = realloc(ctl->facts, ctl->facts_cap * sizeof *ctl->facts);
+        if (!ctl->facts)
+            abort();
+    }
+    f = &ctl->facts[ctl->nfacts++];
+    *f = (struct node_facts){0};
+    snprintf(f->addr, sizeof f->addr, "%s", addr);
+    return f;
+}
+
+/* The value of "key:" in INFO text, into out (empty if absent). */
+static void info_field(const struct resp_value *v, const char *key, char *out, size_t outlen)
+{
+    size_t kl = strlen(key);
+    out[0] = '\0';
+    if (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM)
+        return;
+    for (const char *p = v->str, *end = v->str + v->len; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((eol ? eol : end) - p);
+        if (n > kl + 1 && memcmp(p, key, kl) == 0 && p[kl] == ':') {
+            n -= kl + 1 + (p[n - 1] == '\r');
+            snprintf(out, outlen, "%.*s", (int)(n < outlen ? n : outlen - 1), p + kl + 1);
+            return;
+        }
+        p += n + 1;
+    }
+}
+
+/* CONFIG GET's [name, value] as a number; 0 if refused (CONFIG renamed or
+ * not allowed to this user) or malformed. */
+static int config_number(const struct resp_value *v)
+{
+    if (v->type != RESP_T_ARRAY || v->count != 2 || v->elems[1].type != RESP_T_BULK)
+        return 0;
+    char num[16];
+    snprintf(num, sizeof num, "%.*s", (int)(v->elems[1].len < 15 ? v->elems[1].len : 15),
+             v->elems[1].str);
+    int n = atoi(num);
+    return n > 0 ? n : 0;
+}
+
+/* One command's reply handed to take(); false if there was none. */
+static bool ask(int fd, const char *cmd, int64_t deadline,
+                void (*take)(const struct resp_value *, void *), void *arg)
+{
+    struct resp_value v;
+    char *buf = NULL;
+    if (call_until(fd, cmd, &v, &buf, deadline) != 0)
+        return false;
+    take(&v, arg);
+    resp_value_free(&v);
+    free(buf);
+    return true;
+}
+
+static void take_version(const struct resp_value *v, void *arg)
+{
+    struct node_facts *f = arg;
+    info_field(v, "redis_version", f->version, sizeof f->version);
+}
+
+static void take_node_timeout(const struct resp_value *v, void *arg)
+{
+    struct node_facts *f = arg;
+    f->node_timeout_ms = config_number(v);
+}
+
+/* INFO server and CONFIG GET cluster-node-timeout on fd, a connection to
+ * addr: two short round trips. */
+static void learn_facts(struct control *ctl, int fd, const char *addr)
+{
+    struct node_facts *f = add_facts(ctl, addr);
+    int64_t deadline = clock_ms() + IO_TIMEOUT_MS;
+    f->asked_ms = clock_ms();
+    if (ask(fd, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n", deadline, take_version, f))
+        ask(fd, "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$20\r\ncluster-node-timeout\r\n",
+            deadline, take_node_timeout, f);
+}
+
+/* Masters of t whose version is not known: ask them (each at most every
+ * FACTS_RETRY_MS, never one a worker lost). */
+static void ask_missing_facts(struct control *ctl, const struct cluster_topology *t)
+{
+    int64_t now = clock_ms();
+    for (size_t i = 0; i < t->nmasters; i++) {
+        const struct cluster_node *n = &t->nodes[i];
+        const struct node_facts *f = find_facts(ctl, n->addr);
+        if ((f && (f->version[0] || now - f->asked_ms < FACTS_RETRY_MS)) || is_down(ctl, n->addr))
+            continue;
+        int fd = open_node(ctl, n->host, n->port);
+        if (fd < 0) {
+            add_facts(ctl, n->addr)->asked_ms = now;
+            continue;
+        }
+        learn_facts(ctl, fd, n->addr);
+        close(fd);
+    }
+}
+
+/* Forget the facts of nodes that are not in t (the list stays bounded). */
+static void prune_facts(struct control *ctl, const struct cluster_topology *t)
+{
+    for (size_t i = 0; i < ctl->nfacts;) {
+        if (cluster_topology_find(t, ctl->facts[i].addr) == CLUSTER_NO_NODE)
+            ctl->facts[i] = ctl->facts[--ctl->nfacts];
+        else
+            i++;
+    }
+}
+
+/* Into t: the largest cluster-node-timeout of its nodes, and the lowest
+ * redis_version of its masters (clients gate features on it). */
+static void apply_facts(struct control *ctl, struct cluster_topology *t)
+{
+    ask_missing_facts(ctl, t);
+    prune_facts(ctl, t);
+    for (size_t i = 0; i < t->nnodes; i++) {
+        const struct node_facts *f = find_facts(ctl, t->nodes[i].addr);
+        if (!f)
+            continue;
+        if (f->node_timeout_ms > t->node_timeout_ms)
+            t->node_timeout_ms = f->node_timeout_ms;
+        if (i < t->nmasters && f->version[0] &&
+            (!t->redis_version[0] || cluster_version_cmp(f->version, t->redis_version) < 0))
+            snprintf(t->redis_version, sizeof t->redis_version, "%s", f->version);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Whom to ask                                                               */
 
 struct candidates {
@@ -424,7 +601,7 @@ static size_t gather_views(struct control *ctl, const struct candidates *c,
     for (size_t i = 0; i < c->n && n < VIEWS_WANTED; i++) {
         if (!split_addr(c->addr[i], host, sizeof host, &port))
             continue;
-        struct nodes_view *v = ask_node(ctl, host, port);
+        struct nodes_view *v = ask_node(ctl, c->addr[i], host, port);
         if (v)
             views[n++] = v;
     }
@@ -475,6 +652,7 @@ static void refresh(struct control *ctl)
         return;
     }
     ctl->failures = 0;
+    apply_facts(ctl, t);
     const struct cluster_topology *cur = snapshot_load(&rt->slots[SLOT_TOPOLOGY]);
     if (same_topology(cur, t)) {
         cluster_topology_free(t);
@@ -482,9 +660,11 @@ static void refresh(struct control *ctl)
         return;
     }
     t->version = ++ctl->version;
-    log_info("topology v%llu: %zu nodes, %zu masters, %u slots covered",
+    log_info("topology v%llu: %zu nodes, %zu masters, %u slots covered; "
+             "redis_version %s, cluster-node-timeout %d ms",
              (unsigned long long)t->version, t->nnodes, t->nmasters,
-             cluster_topology_covered(t));
+             cluster_topology_covered(t), t->redis_version[0] ? t->redis_version : "?",
+             t->node_timeout_ms);
     snapshot_publish(&rt->snap, &rt->slots[SLOT_TOPOLOGY], t);
     atomic_store(&rt->topology_ready, true);
     check_down(ctl);
@@ -559,5 +739,6 @@ void *control_main(void *arg)
         }
         snapshot_reclaim(&ctl.rt->snap);
     }
+    free(ctl.facts);
     return NULL;
 }

@@ -319,6 +319,39 @@ static void test_topology_three_masters(void **state)
     resp_value_free(&r);
 }
 
+/* Replicas (that could take over) per master; INFO's lowest version. */
+static void test_topology_replicas_and_versions(void **state)
+{
+    (void)state;
+    struct resp_value r = three_masters();
+    const char *err = NULL;
+    struct cluster_topology *t = cluster_topology_from_slots(&r, NULL, &err);
+
+    assert_non_null(t);
+    assert_true(cluster_topology_has_replica(t, 0));
+    assert_true(cluster_topology_has_replica(t, 1));
+    assert_true(cluster_topology_has_replica(t, 2));
+    t->nnodes = 4; /* only master 0's first replica left */
+    assert_true(cluster_topology_has_replica(t, 0));
+    assert_false(cluster_topology_has_replica(t, 1));
+    assert_false(cluster_topology_has_replica(t, 2));
+    t->nnodes = 7;
+    assert_int_equal(t->node_timeout_ms, 0);      /* the publisher's to set */
+    assert_string_equal(t->redis_version, "");
+    cluster_topology_free(t);
+    resp_value_free(&r);
+
+    assert_true(cluster_version_cmp("7.0.15", "7.0.15") == 0);
+    assert_true(cluster_version_cmp("7.0.9", "7.0.15") < 0);   /* not strcmp */
+    assert_true(cluster_version_cmp("7.2.0", "7.0.15") > 0);
+    assert_true(cluster_version_cmp("6.2.14", "7.0.0") < 0);
+    assert_true(cluster_version_cmp("10.0.0", "9.9.9") > 0);
+    assert_true(cluster_version_cmp("7.0", "7.0.0") == 0);
+    assert_true(cluster_version_cmp("7.0.1", "7.0") > 0);
+    assert_true(cluster_version_cmp("7.2.0-rc1", "7.2.0-rc2") < 0);
+    assert_true(cluster_version_cmp("", "") == 0);
+}
+
 static void test_topology_ipv6_empty_ip_partial(void **state)
 {
     (void)state;
@@ -1102,6 +1135,7 @@ int main(void)
         cmocka_unit_test(test_keyslot_hash_tags),
         cmocka_unit_test(test_keyslot_matches_redis),
         cmocka_unit_test(test_topology_three_masters),
+        cmocka_unit_test(test_topology_replicas_and_versions),
         cmocka_unit_test(test_topology_ipv6_empty_ip_partial),
         cmocka_unit_test(test_topology_rejects_bad_replies),
         cmocka_unit_test(test_topology_empty_reply),

@@ -46,6 +46,7 @@ _Static_assert(sizeof(enum config_multiplexing) == sizeof(int), "enum options");
 enum opt_kind {
     OPT_FLAG,    /* bool; no value on the command line, yes/no in files */
     OPT_INT,     /* int within [min, max] */
+    OPT_INT_AUTO, /* OPT_INT, or "auto" (CONFIG_AUTO) */
     OPT_BYTES,   /* long long with Redis memory units, within [min, max] */
     OPT_ENUM,    /* int-sized enum, by one of names[] */
     OPT_STRING,  /* char[size] */
@@ -181,7 +182,7 @@ static const struct opt_def opt_table[] = {
       FIELD(connect_timeout_ms), 1, MS_MAX },
     { "backend-timeout", NULL, 0, OPT_INT, OPTF_RW, SEC_BACKEND,
       FIELD(backend_timeout_ms), 0, MS_MAX },
-    { "cluster-down-timeout", NULL, 0, OPT_INT, OPTF_RW, SEC_BACKEND,
+    { "cluster-down-timeout", NULL, 0, OPT_INT_AUTO, OPTF_RW, SEC_BACKEND,
       FIELD(cluster_down_timeout_ms), 0, MS_MAX },
     /* 0 would turn a client's WAIT into "block forever" on a shared link */
     { "wait-timeout-cap", NULL, 0, OPT_INT, OPTF_RW, SEC_BACKEND,
@@ -307,9 +308,11 @@ static const char usage_text[] =
 "                             (default: 1000) (ringslot)\n"
 "  --backend-timeout <ms>     A link making no reply progress this long\n"
 "                             fails, 0 = off (default: 0) (ringslot)\n"
-"  --cluster-down-timeout <ms>\n"
-"                             Hold requests for slots without a master this\n"
-"                             long, 0 = fail at once (default: 2000)\n"
+"  --cluster-down-timeout <ms|auto>\n"
+"                             Hold requests for a lost master's slots this\n"
+"                             long, 0 = fail at once. auto (the default):\n"
+"                             2 x the nodes' cluster-node-timeout + 2000\n"
+"                             when the master has a replica, else 0\n"
 "                             (ringslot)\n"
 "  --wait-timeout-cap <ms>    Cap on WAIT's timeout (default: 100)\n"
 "                             (ringslot)\n"
@@ -372,7 +375,7 @@ void config_defaults(struct config *c)
     c->disable_multiplexing = CONFIG_MULTIPLEXING_AUTO;
     c->connect_timeout_ms = 1000;
     c->backend_timeout_ms = 0;
-    c->cluster_down_timeout_ms = 2000;
+    c->cluster_down_timeout_ms = CONFIG_AUTO;
     c->wait_timeout_cap_ms = 100;
     strcpy(c->cluster_name, "ringslot");
     c->leader_lease_ms = 3000;
@@ -739,6 +742,12 @@ static int set_number(char *field, const struct opt_def *o, const char *v,
     long long n;
 
     switch (o->kind) {
+    case OPT_INT_AUTO:
+        if (strcasecmp(v, "auto") == 0) {
+            *(int *)field = CONFIG_AUTO;
+            return 0;
+        }
+        /* fall through */
     case OPT_INT:
         if (parse_number(v, &n) != 0 || n < o->min || n > o->max)
             return fail(err, errlen, "Invalid %s '%s' (%lld..%lld)",
@@ -788,7 +797,7 @@ static int set_value(struct config *c, const struct opt_def *o,
             return fail(err, errlen, "Invalid %s '%s' (yes|no)", what(o), v);
         *(bool *)field = b;
         return 0;
-    case OPT_INT: case OPT_OCTAL: case OPT_BYTES:
+    case OPT_INT: case OPT_INT_AUTO: case OPT_OCTAL: case OPT_BYTES:
         return set_number(field, o, v, err, errlen);
     case OPT_ENUM:
         if (parse_enum(v, o->names, (int *)field) != 0)
@@ -1143,6 +1152,13 @@ static void describe(const struct config *c, const struct opt_def *o,
     switch (o->kind) {
     case OPT_FLAG: v->integer = *(const bool *)field; break;
     case OPT_INT: v->integer = *(const int *)field; break;
+    case OPT_INT_AUTO:
+        v->integer = *(const int *)field;
+        if (v->integer == CONFIG_AUTO) {
+            v->kind = CONFIG_VALUE_STRING;
+            v->string = "auto";
+        }
+        break;
     case OPT_BYTES: v->integer = *(const long long *)field; break;
     case OPT_OCTAL: /* reads as written: 760 for 0760 */
         snprintf(s->text, sizeof(s->text), "%o", *(const unsigned *)field);

@@ -42,6 +42,10 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_SUCCESS, LOG_WARNING, LOG_ERROR };
 
+/* A millisecond option given as "auto" (cluster-down-timeout): the proxy
+ * works the value out itself; PROXY CONFIG GET reads "auto". */
+#define CONFIG_AUTO (-1)
+
 /* --disable-multiplexing: "auto" (private link only when a command needs
  * one) or "always" (every client gets a private link). */
 enum config_multiplexing { CONFIG_MULTIPLEXING_AUTO, CONFIG_MULTIPLEXING_ALWAYS };
@@ -122,8 +126,10 @@ struct config {
     bool enable_cross_slot;       /* --enable-cross-slot */
     int connect_timeout_ms;       /* --connect-timeout, default 1000 */
     int backend_timeout_ms;       /* --backend-timeout, default 0 (off) */
-    int cluster_down_timeout_ms;  /* hold requests for a failed-over slot,
-                                     default 2000, 0 = fail at once */
+    int cluster_down_timeout_ms;  /* hold requests for a lost master's
+                                     slots this long, 0 = fail at once;
+                                     default CONFIG_AUTO: follow the
+                                     backend (core/hold.c) */
     int wait_timeout_cap_ms;      /* cap on WAIT's timeout, default 100 */
 
     /* --- cluster mode (issue 5) --- */

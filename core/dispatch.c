@@ -3,6 +3,8 @@
  *
  *   argv ─► command table ─► local answer (PING, ECHO, QUIT, SELECT, PROXY)
  *                        └─► key slots ─► topology ─► the worker's link
+ *                                            └─ none loaded yet: held
+ *                                               until it is (hold.c)
  *
  * The command's bytes are copied once, into the request (inline commands
  * are re-encoded as multibulk); the link writes them from there, and a
@@ -140,6 +142,10 @@ static struct link *slot_link(struct worker *w, int slot, struct link_key key,
 
 void route_to_slot(struct worker *w, struct request *r, int slot, struct link_key key)
 {
+    if (!w->topo) { /* the first is not loaded yet */
+        hold_unrouted(w, r, slot, key);
+        return;
+    }
     const char *err = NULL;
     struct link *l = slot_link(w, slot, key, &err);
     if (l)
@@ -209,6 +215,13 @@ static void route(struct client *c, const char *buf, const struct command_info *
      * (never inside MULTI, a blocking call or pub/sub) */
     if (slot >= 0 && !c->sublinks && !needs_private(w, ci, argc) && clustermode_moved(c, slot))
         return;
+    if (!w->topo && !c->multiplex_off && !needs_private(w, ci, argc)) {
+        /* before the first topology: held for the shared link it will take */
+        struct request *r = request_for_command(c, buf);
+        client_append(c, r);
+        hold_unrouted(w, r, slot, client_key(c));
+        return;
+    }
     const char *err = NULL;
     struct link *l = slot_link(w, slot, client_key(c), &err);
     if (l)
@@ -245,16 +258,10 @@ void dispatch_forward_on(struct client *c, size_t argc, struct link *l)
 void dispatch_forward_any(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
-    const char *err = NULL;
-    struct link *l = slot_link(w, -1, client_key(c), &err);
-    if (!l) {
-        client_reply_error(c, err);
-        return;
-    }
     struct request *r = request_from_args(w, (int)argc, w->args.argv, w->args.lens);
     r->client = c;
     client_append(c, r);
-    link_enqueue(l, r);
+    route_to_slot(w, r, -1, client_key(c));
 }
 
 /* What a RESP2 client may send while subscribed. */
@@ -337,9 +344,9 @@ void dispatch_exec(struct client *c)
     struct worker *w = c->w;
     const char *err = NULL;
     /* After WATCH the block must run where the watch is (EXEC unwatches). */
-    struct link *l = c->watch_link ? c->watch_link : slot_link(w, c->multi_slot, client_key(c), &err);
+    struct link *l = c->watch_link;
     c->watch_link = NULL;
-    if (!l) {
+    if (!l && w->topo && !(l = slot_link(w, c->multi_slot, client_key(c), &err))) {
         client_reply_error(c, err);
         return;
     }
@@ -354,6 +361,10 @@ void dispatch_exec(struct client *c)
     memset(&c->multi_buf, 0, sizeof c->multi_buf);
     r->is_block = true;
     r->block_cmds = c->multi_cmds;
+    if (!l) { /* no topology yet */
+        hold_unrouted(w, r, c->multi_slot, client_key(c));
+        return;
+    }
     if (l->kind == LINK_SHARED)
         note_write(c, l);
     link_enqueue(l, r);

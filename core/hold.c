@@ -3,10 +3,17 @@
  *
  *   link lost / node down ──► HELD ──► the slot's master answers (link
  *     (link.c)                  │      revived, or a new topology) ──►
- *                               │      re-routed by slot (route_to_slot)
- *                               ├──► hold time or byte cap passed:
- *                               │      -CLUSTERDOWN Hash slot not served
+ *   no topology yet ──────────►─┤      re-routed by slot (route_to_slot)
+ *     (dispatch.c)              ├──► hold time or byte cap passed:
+ *                               │      -CLUSTERDOWN Could not connect to
+ *                               │      node ip:port (no topology: The
+ *                               │      cluster is down)
  *                               └──► client left: dropped, never sent
+ *
+ * The hold time is --cluster-down-timeout, or with auto (the default) what
+ * the backend implies: 2 x its cluster-node-timeout + 2 s for a master
+ * that has a replica to take over, none for one that has not (nothing
+ * will serve its slots soon), 5 s before the first topology.
  *
  *   -TRYAGAIN -LOADING -MASTERDOWN -BUSY -CLUSTERDOWN from a node
  *                          ──► RETRY ──► backoff passed: the same shared
@@ -50,7 +57,17 @@
 #define RETRY_BACKOFF_MS 25         /* doubled per attempt (the tick rounds up) */
 #define RETRY_BACKOFF_MAX_MS 400
 
-static const char E_SLOT_DOWN[] = "CLUSTERDOWN Hash slot not served";
+/* --cluster-down-timeout auto (the default): a master's failover takes
+ * about 2 x cluster-node-timeout (detection, then the replicas' election:
+ * 3.5-4 s measured at 2000 ms); hold that long plus a margin. A node that
+ * would not say its timeout has Redis's default. */
+#define AUTO_HOLD_MARGIN_MS 2000
+#define NODE_TIMEOUT_DEFAULT_MS 15000
+/* auto, before the first topology: a few entry points' connect and read
+ * timeouts (control.c) */
+#define AUTO_HOLD_BOOT_MS 5000
+
+static const char E_NO_TOPOLOGY[] = "CLUSTERDOWN The cluster is down";
 
 /* Nobody wants r: free it (a fan-out child completes its parent's count,
  * which frees the orphaned parent once every child is in). */
@@ -144,27 +161,87 @@ static int slot_of_node(const struct cluster_topology *t, const char *addr)
 /* ------------------------------------------------------------------------ */
 /* Held                                                                      */
 
+int64_t hold_time_ms(const struct config *cfg, const struct cluster_topology *t)
+{
+    if (cfg->cluster_down_timeout_ms != CONFIG_AUTO)
+        return cfg->cluster_down_timeout_ms;
+    if (!t)
+        return AUTO_HOLD_BOOT_MS;
+    int64_t nt = t->node_timeout_ms > 0 ? t->node_timeout_ms : NODE_TIMEOUT_DEFAULT_MS;
+    return 2 * nt + AUTO_HOLD_MARGIN_MS;
+}
+
+static int64_t hold_time(const struct worker *w)
+{
+    return hold_time_ms(w->cfg, w->topo);
+}
+
+/* The hold time for requests for the node at addr: auto holds only for a
+ * master a replica can replace; without one nothing will serve its slots
+ * soon, so its requests fail at once. */
+static int64_t hold_time_for(const struct worker *w, const char *addr)
+{
+    const struct cluster_topology *t = w->topo;
+    unsigned node = t ? cluster_topology_find(t, addr) : CLUSTER_NO_NODE;
+    if (w->cfg->cluster_down_timeout_ms == CONFIG_AUTO && node != CLUSTER_NO_NODE &&
+        t->nodes[node].is_master && !cluster_topology_has_replica(t, node))
+        return 0;
+    return hold_time(w);
+}
+
+/* r cannot wait any longer for the node at addr (NULL: for a first
+ * topology). redis-cluster-proxy's words after the CLUSTERDOWN prefix that
+ * Redis uses, so scripts written for either recognise it. */
+static void fail_held(struct request *r, const char *addr)
+{
+    char err[48 + CLUSTER_ADDR_MAX];
+    if (!addr) {
+        request_fail(r, E_NO_TOPOLOGY);
+        return;
+    }
+    snprintf(err, sizeof err, "CLUSTERDOWN Could not connect to node %s", addr);
+    request_fail(r, err);
+}
+
+/* May r be held (more)? Answers it (or drops it) and returns false when
+ * not: its client left, the proxy is stopping, its hold time (hold_until,
+ * set by the caller) has passed, or the worker holds too much. */
+static bool hold_admit(struct worker *w, struct request *r, const char *addr)
+{
+    if (!request_wanted(r)) {
+        drop(r);
+        return false;
+    }
+    if (w->quiescing) {
+        request_fail(r, "ERR proxy is shutting down");
+        return false;
+    }
+    if (w->now_ms >= r->hold_until || w->held_bytes + r->len > HOLD_BYTES_MAX) {
+        fail_held(r, addr); /* a node down for long fails fast */
+        return false;
+    }
+    return true;
+}
+
+static void park_held(struct worker *w, struct request *r)
+{
+    r->wait = REQ_WAIT_HELD;
+    w->nheld++;
+    w->held_bytes += r->len;
+    append(&w->held_head, &w->held_tail, r);
+}
+
 void hold_request(struct link *l, struct request *r)
 {
     struct worker *w = l->w;
     r->link = NULL;
     r->asking = false; /* re-routed by slot: a new ASK comes if still needed */
-    if (!request_wanted(r)) {
-        drop(r);
-        return;
-    }
-    if (w->quiescing) {
-        request_fail(r, "ERR proxy is shutting down");
-        return;
-    }
     if (!r->hold_until) { /* first hold since it was last written */
         int64_t since = l->down_since ? l->down_since : w->now_ms;
-        r->hold_until = since + w->cfg->cluster_down_timeout_ms;
+        r->hold_until = since + hold_time_for(w, l->addr);
     }
-    if (w->now_ms >= r->hold_until || w->held_bytes + r->len > HOLD_BYTES_MAX) {
-        request_fail(r, E_SLOT_DOWN); /* a node down for long fails fast */
+    if (!hold_admit(w, r, l->addr))
         return;
-    }
     if (!r->wait_key.proto) { /* where it goes once held: parsed once */
         request_flags(w, r, &r->hold_slot);
         if (r->hold_slot < 0)
@@ -172,14 +249,28 @@ void hold_request(struct link *l, struct request *r)
         r->wait_key = (struct link_key){.proto = l->proto, .auth = l->auth};
         stat_add(&w->stats->held, 1);
     }
-    r->wait = REQ_WAIT_HELD;
-    w->nheld++;
-    w->held_bytes += r->len;
-    append(&w->held_head, &w->held_tail, r);
+    park_held(w, r);
 }
 
-/* Every held request once, in order: routed again (a link that is still
- * down holds it again, at the tail, keeping the order). */
+void hold_unrouted(struct worker *w, struct request *r, int slot, struct link_key key)
+{
+    r->link = NULL;
+    if (!r->hold_until)
+        r->hold_until = w->rt->start_ms + hold_time(w);
+    if (!hold_admit(w, r, NULL))
+        return;
+    if (!r->wait_key.proto) {
+        r->hold_slot = slot;
+        r->wait_key = key;
+        stat_add(&w->stats->held, 1);
+    }
+    park_held(w, r);
+}
+
+/* Every held request once, in order: routed again. One whose node is still
+ * down (or that still has no topology) is held again, at the tail, keeping
+ * the order, or fails there once its time is up (hold_admit): a request
+ * whose slot has a master that answers goes out even if its time is up. */
 void hold_pass(struct worker *w)
 {
     struct request *r = w->held_head;
@@ -192,8 +283,6 @@ void hold_pass(struct worker *w)
         r->wait = REQ_WAIT_NONE;
         if (!request_wanted(r))
             drop(r);
-        else if (w->now_ms >= r->hold_until)
-            request_fail(r, E_SLOT_DOWN);
         else
             route_to_slot(w, r, r->hold_slot, r->wait_key);
         r = next;
@@ -207,17 +296,17 @@ void hold_pass(struct worker *w)
  * node did not run the command for any of these, so writes are safe too.
  * -CLUSTERDOWN is what every node answers between a master's failure and
  * its replacement: it gets the hold time, like a lost link. */
-static int64_t retry_window(const struct config *cfg, const char *e, size_t len)
+static int64_t retry_window(const struct worker *w, const char *e, size_t len)
 {
     static const char *const busy[] = {"-TRYAGAIN", "-LOADING", "-MASTERDOWN", "-BUSY"};
+    int64_t hold = hold_time(w);
     for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++) {
         size_t n = strlen(busy[i]);
         if (len > n && memcmp(e, busy[i], n) == 0 && (e[n] == ' ' || e[n] == '\r'))
-            return cfg->cluster_down_timeout_ms > RETRY_MIN_WINDOW_MS
-                       ? cfg->cluster_down_timeout_ms : RETRY_MIN_WINDOW_MS;
+            return hold > RETRY_MIN_WINDOW_MS ? hold : RETRY_MIN_WINDOW_MS;
     }
     if (len > 13 && memcmp(e, "-CLUSTERDOWN ", 13) == 0)
-        return cfg->cluster_down_timeout_ms;
+        return hold;
     return -1;
 }
 
@@ -241,7 +330,7 @@ static void park_retry(struct link *l, struct request *r)
 bool hold_retry(struct link *l, struct request *r, const char *reply, size_t len)
 {
     struct worker *w = l->w;
-    int64_t window = retry_window(w->cfg, reply, len);
+    int64_t window = retry_window(w, reply, len);
     if (window < 0 || l->kind != LINK_SHARED || r->is_block || !request_wanted(r) || w->quiescing)
         return false;
     if (!r->retry_first)

@@ -20,8 +20,8 @@
 #include "metrics.h"
 #include "runtime.h"
 
-/* The Redis version whose protocol and commands ringslot serves, for tools
- * that read redis_version from INFO (the backend's own may differ). */
+/* redis_version until the control thread has read the masters' own (the
+ * lowest of them is shown then: clients gate features on it). */
 #define REDIS_COMPAT_VERSION "7.0.0"
 
 /* jemalloc's mallctl when the binary links it (release); the ASan build
@@ -72,8 +72,10 @@ static void info_server(const struct info_view *v, struct resp_buf *b, const cha
         memset(&u, 0, sizeof u);
     long long up = (clock_ms() - v->rt->start_ms) / 1000;
     addf(b, "# %s\r\n", title);
+    const char *version = v->topo && v->topo->redis_version[0] ? v->topo->redis_version
+                                                               : REDIS_COMPAT_VERSION;
     addf(b, "redis_version:%s\r\nringslot_version:%s\r\nproxy_version:%s\r\n",
-         REDIS_COMPAT_VERSION, RINGSLOT_VERSION, RINGSLOT_VERSION);
+         version, RINGSLOT_VERSION, RINGSLOT_VERSION);
     addf(b, "redis_mode:%s\r\n", cfg->cluster_mode ? "cluster" : "standalone");
     addf(b, "os:%s %s %s\r\narch_bits:%d\r\n", u.sysname, u.release, u.machine,
          (int)(sizeof(long) * 8));
@@ -163,14 +165,19 @@ static void info_stats(const struct info_view *v, struct resp_buf *b,
          (unsigned long long)log_dropped());
 }
 
+/* cluster_enabled:1 in every mode: ringslot answers CLUSTER SLOTS (a
+ * one-node cluster outside cluster mode), and cluster clients such as
+ * redis-py's RedisCluster check this field before they ask. */
 static void info_cluster(const struct info_view *v, struct resp_buf *b)
 {
     const struct cluster_topology *t = v->topo;
     size_t nodes = t ? t->nnodes : 0, masters = t ? t->nmasters : 0;
-    addf(b, "# Cluster\r\ncluster_enabled:%d\r\nnodes:%zu\r\nmasters:%zu\r\n"
+    addf(b, "# Cluster\r\ncluster_enabled:1\r\nnodes:%zu\r\nmasters:%zu\r\n"
          "replicas:%zu\r\nslots_covered:%u\r\nslots_reachable:%u\r\n",
-         v->cfg->cluster_mode ? 1 : 0, nodes, masters, nodes - masters,
+         nodes, masters, nodes - masters,
          t ? cluster_topology_covered(t) : 0, metrics_slots_reachable(v->rt, t));
+    addf(b, "backend_node_timeout_ms:%d\r\ncluster_down_hold_ms:%lld\r\n",
+         t ? t->node_timeout_ms : 0, (long long)hold_time_ms(v->cfg, t));
 }
 
 void info_write(const struct info_view *v, unsigned bits, bool proxy, struct resp_buf *b)

@@ -667,11 +667,19 @@ struct io_uring_sqe *worker_sqe(struct worker *w);
 struct msghdr *worker_send_msg(struct worker *w, int niov);
 
 /* Held and retried requests (hold.c). */
+/* The hold time for a lost master that has a replica (and the retry
+ * window of -CLUSTERDOWN): --cluster-down-timeout, or auto's. */
+int64_t hold_time_ms(const struct config *cfg, const struct cluster_topology *t);
 /* r could not go on shared link l (down, or just lost): hold it until its
  * slot has a master that answers, or fail it (hold time, byte cap). */
 void hold_request(struct link *l, struct request *r);
-/* Re-route every held request whose slot's node answers; fail those past
- * their time; drop those whose client left. */
+/* r (already in its client's FIFO) arrived before the first topology: hold
+ * it for `slot` (-1: any master) until one comes, or fail it with
+ * -CLUSTERDOWN The cluster is down once the hold time from start is up. */
+void hold_unrouted(struct worker *w, struct request *r, int slot, struct link_key key);
+/* Route every held request again (held anew while its node is down or
+ * there is no topology; failed there once its time is up); drop those
+ * whose client left. */
 void hold_pass(struct worker *w);
 /* A -TRYAGAIN/-LOADING/-MASTERDOWN/-BUSY/-CLUSTERDOWN reply to r on l:
  * true if r was parked for a retry (the caller forgets the reply). */

@@ -502,7 +502,7 @@ static void test_new_defaults(void **state)
     assert_int_equal(c.connections_pool_spawn_rate, 2);
     assert_int_equal(c.disable_multiplexing, CONFIG_MULTIPLEXING_AUTO);
     assert_false(c.enable_cross_slot);
-    assert_int_equal(c.cluster_down_timeout_ms, 2000);
+    assert_int_equal(c.cluster_down_timeout_ms, CONFIG_AUTO);
     assert_int_equal(c.wait_timeout_cap_ms, 100);
     assert_false(c.cluster_mode);
     assert_int_equal(c.cport, 0);
@@ -1759,6 +1759,36 @@ static void test_config_set_values(void **state)
     assert_memory_equal(&c, &before, sizeof(c));
 }
 
+/* cluster-down-timeout: "auto" (the default) or milliseconds, read back
+ * as given, dumped so that the file reads back the same. */
+static void test_config_auto_hold(void **state)
+{
+    struct config c;
+    struct got *g;
+    char err[256], *text;
+
+    assert_parse_ok(&c, (const char *[]){"--cluster-down-timeout", "0", NULL});
+    assert_int_equal(c.cluster_down_timeout_ms, 0);
+    g = get(&c, "cluster-down-timeout");
+    assert_int_equal(g->values[0].kind, CONFIG_VALUE_INT);
+    assert_int_equal(g->values[0].integer, 0);
+    assert_int_equal(config_set(&c, "cluster-down-timeout", "AUTO", err, sizeof(err)), 0);
+    assert_int_equal(c.cluster_down_timeout_ms, CONFIG_AUTO);
+    g = get(&c, "cluster-down-timeout");
+    assert_int_equal(g->values[0].kind, CONFIG_VALUE_STRING);
+    assert_string_equal(g->strings[0], "auto");
+    text = dump_text(&c);
+    assert_non_null(strstr(text, "\ncluster-down-timeout auto\n"));
+    free(text);
+    assert_int_equal(config_set(&c, "cluster-down-timeout", "7000", err, sizeof(err)), 0);
+    assert_int_equal(c.cluster_down_timeout_ms, 7000);
+    assert_int_equal(config_set(&c, "cluster-down-timeout", "-1", err, sizeof(err)), -1);
+    assert_int_equal(config_set(&c, "cluster-down-timeout", "soon", err, sizeof(err)), -1);
+    assert_int_equal(c.cluster_down_timeout_ms, 7000);
+    assert_parse_ok(&c, (const char *[]){"--cluster-down-timeout=auto", NULL});
+    assert_int_equal(c.cluster_down_timeout_ms, CONFIG_AUTO);
+}
+
 static void test_config_set_pool(void **state)
 {
     struct config c, before;
@@ -1867,6 +1897,7 @@ int main(void)
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_config_get_all),
         cmocka_unit_test(test_config_get_values),
+        cmocka_unit_test(test_config_auto_hold),
         cmocka_unit_test(test_config_get_patterns),
         cmocka_unit_test(test_config_set_matrix),
         cmocka_unit_test(test_config_set_values),

@@ -475,6 +475,8 @@ static void take_version(const struct resp_value *v, void *arg)
 {
     struct node_facts *f = arg;
     info_field(v, "redis_version", f->version, sizeof f->version);
+    /* it goes into our INFO text: "7.2.4", "255.255.255", "7.4.0-rc1" */
+    f->version[strspn(f->version, "0123456789.-abcdefghijklmnopqrstuvwxyz")] = '\0';
 }
 
 static void take_node_timeout(const struct resp_value *v, void *arg)

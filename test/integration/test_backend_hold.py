@@ -54,8 +54,9 @@ def early_client(port, t0, until, out):
             continue
         with c:
             k = "early:%d:%d" % (threading.get_ident(), n)
-            out.append((k, c.pipeline([("SET", k, n), ("GET", k), ("EXISTS", k)]),
-                        ["OK", str(n).encode(), 1]))
+            out.append((k, c.pipeline([("SET", k, n), ("GET", k), ("EXISTS", k),
+                                       ("MULTI",), ("INCR", k), ("EXEC",)]),
+                        ["OK", str(n).encode(), 1, "OK", "QUEUED", [n + 1]]))
         n += 1
 
 
@@ -91,6 +92,29 @@ def test_requests_before_first_topology_are_held(cluster, make_ringslot):
     print("METRIC early_batches=%d bad=%d" % (len(out), len(bad)))
     assert out and not bad, bad[:5]
     assert rs.proxy_info()["requests_held"] >= 1, "no request waited for the first topology"
+
+
+def test_no_first_topology_within_the_hold(cluster, make_ringslot):
+    # Only a stalled entry point: requests wait the hold time from startup,
+    # then get today's error.
+    stall = stalled_listener()
+    try:
+        t0 = time.monotonic()
+        rs = make_ringslot(cluster, entry_points=["%s:%d" % (HOST, stall.getsockname()[1])],
+                           kind=UnwaitedRingslot,
+                           extra_args=["--cluster-down-timeout", "1500"])
+        got = None
+        while got is None:
+            try:
+                with RespClient(HOST, rs.port, timeout=15) as c:
+                    got = c.command("GET", "k")
+            except OSError:
+                time.sleep(0.005)
+        took = time.monotonic() - t0
+    finally:
+        stall.close()
+    assert got == RespError("CLUSTERDOWN The cluster is down"), got
+    assert 1.0 <= took <= 5.0, took
 
 
 # --- 8 ------------------------------------------------------------------------

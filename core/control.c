@@ -453,36 +453,8 @@ static int config_number(const struct resp_value *v)
     char num[16];
     snprintf(num, sizeof num, "%.*s", (int)(v->elems[1].len < 15 ? v->elems[1].len : 15),
              v->elems[1].str);
-    int n = atoi(num);
-    return n > 0 ? n : 0;
-}
-
-/* One command's reply handed to take(); false if there was none. */
-static bool ask(int fd, const char *cmd, int64_t deadline,
-                void (*take)(const struct resp_value *, void *), void *arg)
-{
-    struct resp_value v;
-    char *buf = NULL;
-    if (call_until(fd, cmd, &v, &buf, deadline) != 0)
-        return false;
-    take(&v, arg);
-    resp_value_free(&v);
-    free(buf);
-    return true;
-}
-
-static void take_version(const struct resp_value *v, void *arg)
-{
-    struct node_facts *f = arg;
-    info_field(v, "redis_version", f->version, sizeof f->version);
-    /* it goes into our INFO text: "7.2.4", "255.255.255", "7.4.0-rc1" */
-    f->version[strspn(f->version, "0123456789.-abcdefghijklmnopqrstuvwxyz")] = '\0';
-}
-
-static void take_node_timeout(const struct resp_value *v, void *arg)
-{
-    struct node_facts *f = arg;
-    f->node_timeout_ms = config_number(v);
+    long long n = strtoll(num, NULL, 10);
+    return n > 0 && n < 86400000 ? (int)n : 0; /* ms: a day at most */
 }
 
 /* INFO server and CONFIG GET cluster-node-timeout on fd, a connection to
@@ -491,10 +463,22 @@ static void learn_facts(struct control *ctl, int fd, const char *addr)
 {
     struct node_facts *f = add_facts(ctl, addr);
     int64_t deadline = clock_ms() + IO_TIMEOUT_MS;
+    struct resp_value v;
+    char *buf = NULL;
     f->asked_ms = clock_ms();
-    if (ask(fd, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n", deadline, take_version, f))
-        ask(fd, "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$20\r\ncluster-node-timeout\r\n",
-            deadline, take_node_timeout, f);
+    if (call_until(fd, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n", &v, &buf, deadline) != 0)
+        return;
+    info_field(&v, "redis_version", f->version, sizeof f->version);
+    /* it goes into our INFO text: "7.2.4", "7.4.0-rc1" */
+    f->version[strspn(f->version, "0123456789.-abcdefghijklmnopqrstuvwxyz")] = '\0';
+    resp_value_free(&v);
+    free(buf);
+    if (call_until(fd, "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$20\r\ncluster-node-timeout\r\n",
+                   &v, &buf, deadline) != 0)
+        return;
+    f->node_timeout_ms = config_number(&v);
+    resp_value_free(&v);
+    free(buf);
 }
 
 /* Masters of t whose version is not known: ask them (each at most every

@@ -475,6 +475,10 @@ static size_t parse_commands(struct client *c, const char *buf, size_t len)
         }
         if (c->parser.argc > 0)
             dispatch_command(c, buf + off);
+        if (c->awaiting_topology) { /* this command again, once it is in */
+            resp_req_next(&c->parser);
+            break;
+        }
         off += c->parser.len;
         resp_req_next(&c->parser);
     }
@@ -497,16 +501,10 @@ static void tail_append(struct client *c, const char *data, size_t len)
     c->tail_len += len;
 }
 
-static void client_input(struct client *c, const char *data, size_t len)
+/* Dispatch what tail holds (the bytes left over, and input that came while
+ * the client awaited the first topology). */
+static void parse_tail(struct client *c)
 {
-    stat_add(&c->w->stats->bytes_in, len);
-    if (c->tail_len == 0) {
-        size_t used = parse_commands(c, data, len);
-        if (used < len)
-            tail_append(c, data + used, len - used);
-        return;
-    }
-    tail_append(c, data, len);
     size_t used = parse_commands(c, c->tail, c->tail_len);
     memmove(c->tail, c->tail + used, c->tail_len - used);
     c->tail_len -= used;
@@ -515,6 +513,29 @@ static void client_input(struct client *c, const char *data, size_t len)
         c->tail = NULL;
         c->tail_cap = 0;
     }
+}
+
+static void client_input(struct client *c, const char *data, size_t len)
+{
+    stat_add(&c->w->stats->bytes_in, len);
+    if (c->tail_len == 0 && !c->awaiting_topology) {
+        size_t used = parse_commands(c, data, len);
+        if (used < len)
+            tail_append(c, data + used, len - used);
+        return;
+    }
+    tail_append(c, data, len);
+    if (c->awaiting_topology && c->tail_len <= DEFER_INPUT_MAX)
+        return; /* kept for dispatch_resume */
+    c->awaiting_topology = false; /* too much: dispatch_defer refuses now */
+    parse_tail(c);
+}
+
+void client_resume_input(struct client *c)
+{
+    c->awaiting_topology = false;
+    if (c->state == CLIENT_OPEN && !c->reading_stopped && c->tail_len)
+        parse_tail(c);
 }
 
 static void return_buffer(struct worker *w, unsigned bid)

@@ -820,11 +820,13 @@ static struct link *lend_subscriber(struct client *c, const char *addr, enum sub
 }
 
 /* The subscriber link in `role` to the master of `slot`; NULL once an
- * error has been answered. */
+ * error has been answered, or while the first topology is awaited. */
 static struct link *subscriber_link(struct client *c, int slot, enum sub_role role)
 {
     struct worker *w = c->w;
     const char *err = "CLUSTERDOWN The cluster is down";
+    if (!w->topo && dispatch_defer(c))
+        return NULL;
     unsigned node = w->topo && w->topo->nmasters ? w->topo->slot_master[slot]
                                                  : CLUSTER_NO_NODE;
     if (w->topo && w->topo->nmasters && node == CLUSTER_NO_NODE)

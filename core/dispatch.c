@@ -101,6 +101,30 @@ static struct link *node_link(struct worker *w, unsigned node, struct link_key k
     return w->node_links[node];
 }
 
+/* ------------------------------------------------------------------------ */
+/* Before the first topology                                                 */
+
+bool dispatch_defer(struct client *c)
+{
+    struct worker *w = c->w;
+    if (w->topo || w->quiescing || c->tail_len > DEFER_INPUT_MAX ||
+        w->now_ms >= w->rt->start_ms + hold_time_ms(w->cfg, NULL))
+        return false;
+    c->awaiting_topology = true;
+    w->clients_awaiting = true;
+    return true;
+}
+
+void dispatch_resume(struct worker *w)
+{
+    w->clients_awaiting = false;
+    for (struct client *c = w->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->awaiting_topology)
+            client_resume_input(c); /* may wait again: clients_awaiting */
+    }
+}
+
 /* The request for the parsed command, its bytes copied once (inline
  * commands are re-encoded as multibulk for the node). */
 static struct request *request_for_command(struct client *c, const char *buf)
@@ -222,6 +246,8 @@ static void route(struct client *c, const char *buf, const struct command_info *
         hold_unrouted(w, r, slot, client_key(c));
         return;
     }
+    if (!w->topo && dispatch_defer(c)) /* it needs a link of its own */
+        return;
     const char *err = NULL;
     struct link *l = slot_link(w, slot, client_key(c), &err);
     if (l)

@@ -613,6 +613,8 @@ void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind)
 {
     struct worker *w = c->w;
     const struct cluster_topology *t = w->topo;
+    if (!t && dispatch_defer(c))
+        return;
     if (!t || t->nmasters == 0) {
         client_reply_error(c, "CLUSTERDOWN The cluster is down");
         return;
@@ -672,6 +674,8 @@ void fanout_scan(struct client *c, size_t argc)
         client_reply_error(c, "ERR invalid cursor");
         return;
     }
+    if (!t && dispatch_defer(c))
+        return;
     if (!t || t->nmasters == 0) {
         client_reply_error(c, "CLUSTERDOWN The cluster is down");
         return;

@@ -343,6 +343,9 @@ struct client {
     bool recv_armed, send_armed;
     bool close_after_reply;          /* QUIT or protocol error */
     bool reading_stopped;            /* input refused after an error/QUIT */
+    bool awaiting_topology;          /* a call that needs the topology waits
+                                        for the first one: it and what
+                                        follows stay in tail (dispatch_defer) */
     bool flush_listed;
     struct client *flush_next;       /* worker's list of clients to flush */
 
@@ -500,6 +503,7 @@ struct worker {
     struct request *retry_head, *retry_tail;
     size_t nretry;
     bool hold_due;                   /* a link revived: hold pass at batch end */
+    bool clients_awaiting;           /* some client awaits the first topology */
     bool retry_due;                  /* a client's retries are over: retry pass
                                         at batch end for what waits behind */
     int64_t next_scan_ms;            /* idle / soft output limit scan */
@@ -564,6 +568,9 @@ void client_handle(struct worker *w, struct op *op, int res, unsigned flags);
 void client_flush(struct client *c);
 void client_rearm(struct client *c);
 void client_free_all(struct worker *w);
+/* Stop awaiting the first topology and dispatch what the client sent
+ * meanwhile (dispatch_resume). */
+void client_resume_input(struct client *c);
 /* The reply for r arrived (bytes copied); delivers in request order. */
 void request_reply(struct request *r, const char *data, size_t len);
 void request_free(struct request *r);
@@ -657,6 +664,15 @@ void dispatch_forward_on(struct client *c, size_t argc, struct link *l);
 void dispatch_forward_any(struct client *c, size_t argc);
 /* Write the client's queued MULTI block. */
 void dispatch_exec(struct client *c);
+/* The command being dispatched needs a topology and none is loaded yet:
+ * true if the client's input stops here, to be dispatched again once one
+ * is (dispatch_resume); false once the hold time from startup is up or the
+ * client has sent too much meanwhile (answer the error then). */
+bool dispatch_defer(struct client *c);
+#define DEFER_INPUT_MAX (1u << 20) /* bytes a waiting client may send */
+/* The first topology came, or the wait is over: dispatch again what the
+ * waiting clients sent. */
+void dispatch_resume(struct worker *w);
 void dispatch_redirect(struct link *from, struct request *r, const char *reply, size_t len);
 /* Remember a MOVED/ASK seen inside a MULTI block (see struct request). */
 void dispatch_note_block_redirect(struct request *r, const char *reply, size_t len);

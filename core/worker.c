@@ -379,6 +379,8 @@ static void handle_tick(struct worker *w)
         link_tick(l);
     if (w->nheld) /* deadlines, and links that came back */
         hold_pass(w);
+    if (w->clients_awaiting && w->now_ms >= w->rt->start_ms + hold_time_ms(w->cfg, NULL))
+        dispatch_resume(w); /* no first topology in time: they get the error */
     if (w->nretry)
         retry_pass(w);
     if (w->now_ms >= w->next_scan_ms)
@@ -440,6 +442,8 @@ static void load_snapshots(struct worker *w)
          * that moved go first, so a newer request cannot overtake them. */
         if (w->nheld)
             hold_pass(w);
+        if (w->clients_awaiting)
+            dispatch_resume(w);
     }
 }
 

@@ -104,6 +104,16 @@ static struct link *node_link(struct worker *w, unsigned node, struct link_key k
 /* ------------------------------------------------------------------------ */
 /* Before the first topology                                                 */
 
+/*
+ * Two ways to wait for it, both bounded by the hold time from startup:
+ * a call for one node over a shared link becomes a request held in
+ * hold.c (hold_unrouted: the client's later calls are still parsed and
+ * queued behind it, within the worker's byte cap); a call that cannot be
+ * made into such a request without a topology (a fan-out needs the number
+ * of masters, a private or subscriber link its node) stops its client's
+ * input instead, to be dispatched again (dispatch_defer / dispatch_resume).
+ */
+
 bool dispatch_defer(struct client *c)
 {
     struct worker *w = c->w;

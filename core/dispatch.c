@@ -118,7 +118,7 @@ bool dispatch_defer(struct client *c)
 {
     struct worker *w = c->w;
     if (w->topo || w->quiescing || c->tail_len > DEFER_INPUT_MAX ||
-        w->now_ms >= w->rt->start_ms + hold_time_ms(w->cfg, NULL))
+        w->now_ms >= hold_boot_deadline(w))
         return false;
     c->awaiting_topology = true;
     w->clients_awaiting = true;

@@ -176,6 +176,11 @@ static int64_t hold_time(const struct worker *w)
     return hold_time_ms(w->cfg, w->topo);
 }
 
+int64_t hold_boot_deadline(const struct worker *w)
+{
+    return w->rt->start_ms + hold_time_ms(w->cfg, NULL);
+}
+
 /* The hold time for requests for the node at addr: auto holds only for a
  * master a replica can replace; without one nothing will serve its slots
  * soon, so its requests fail at once. */
@@ -256,7 +261,7 @@ void hold_unrouted(struct worker *w, struct request *r, int slot, struct link_ke
 {
     r->link = NULL;
     if (!r->hold_until)
-        r->hold_until = w->rt->start_ms + hold_time(w);
+        r->hold_until = hold_boot_deadline(w);
     if (!hold_admit(w, r, NULL))
         return;
     if (!r->wait_key.proto) {

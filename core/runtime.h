@@ -686,6 +686,8 @@ struct msghdr *worker_send_msg(struct worker *w, int niov);
 /* The hold time for a lost master that has a replica (and the retry
  * window of -CLUSTERDOWN): --cluster-down-timeout, or auto's. */
 int64_t hold_time_ms(const struct config *cfg, const struct cluster_topology *t);
+/* Until when calls wait for the first topology (startup + hold time). */
+int64_t hold_boot_deadline(const struct worker *w);
 /* r could not go on shared link l (down, or just lost): hold it until its
  * slot has a master that answers, or fail it (hold time, byte cap). */
 void hold_request(struct link *l, struct request *r);

@@ -379,7 +379,7 @@ static void handle_tick(struct worker *w)
         link_tick(l);
     if (w->nheld) /* deadlines, and links that came back */
         hold_pass(w);
-    if (w->clients_awaiting && w->now_ms >= w->rt->start_ms + hold_time_ms(w->cfg, NULL))
+    if (w->clients_awaiting && w->now_ms >= hold_boot_deadline(w))
         dispatch_resume(w); /* no first topology in time: they get the error */
     if (w->nretry)
         retry_pass(w);

@@ -622,6 +622,7 @@ bool admin_acl_refused(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     const char *user = backend_user(w->cfg);
+    /* SETUSER names one user (argument 2), DELUSER any number (2 …) */
     size_t last = arg_is(w, 1, "setuser") ? 3 : arg_is(w, 1, "deluser") ? argc : 0;
     for (size_t i = 2; i < last && i < argc; i++)
         if (w->args.lens[i] == strlen(user) &&

@@ -211,4 +211,47 @@ int command_key_positions(const struct command_info *c, int argc,
                           const char *const *argv, const size_t *lens,
                           int *keys, int max);
 
+/* ------------------------------------------------------------------------ */
+/* SCAN cursors (scan_cursor.c)                                             */
+
+/*
+ * The cursor a client sees when ringslot walks every master in turn. It
+ * stays at or below 2^53 - 1, the largest integer a double (a JavaScript
+ * number) holds exactly: node-redis and ioredis parse cursors as numbers.
+ *
+ *   bit 52 ......... 48 47 ........ 40 39 ......................... 0
+ *       check (5 bits)  shard (8 bits)  the node's own cursor (40 bits)
+ *
+ *   shard  which master, in the topology's master order (0 starts a scan)
+ *   check  hash of that master's address and id when the node cursor was
+ *          handed out: a cursor is never continued on another node
+ *   node   the master's own SCAN cursor. Redis's cursor stays below its
+ *          table size (Redis 7.4+/Valkey: per-slot tables, cursor = table
+ *          cursor << 14 | slot), so 40 bits hold a node of ~2^39 keys, or
+ *          2^26 keys in one slot of a 7.4+ node. A larger node cursor is
+ *          refused (scan_cursor_encode fails), never truncated.
+ *
+ * Pure functions; the fan-out that uses them is core/fanout.c.
+ */
+#define SCAN_CURSOR_NODE_BITS 40
+#define SCAN_CURSOR_SHARD_BITS 8
+#define SCAN_CURSOR_CHECK_BITS 5
+#define SCAN_CURSOR_MAX_SHARDS (1u << SCAN_CURSOR_SHARD_BITS)
+#define SCAN_CURSOR_NODE_MAX ((1ull << SCAN_CURSOR_NODE_BITS) - 1)
+#define SCAN_CURSOR_MAX ((1ull << 53) - 1)
+
+struct scan_cursor {
+    unsigned shard;     /* < SCAN_CURSOR_MAX_SHARDS */
+    uint8_t check;      /* < 1 << SCAN_CURSOR_CHECK_BITS */
+    uint64_t node;      /* <= SCAN_CURSOR_NODE_MAX */
+};
+
+/* Split a client's cursor; false if it is above SCAN_CURSOR_MAX (not one
+ * ringslot handed out). */
+bool scan_cursor_decode(uint64_t cursor, struct scan_cursor *out);
+/* Pack c; false if a field does not fit (a node cursor past 40 bits). */
+bool scan_cursor_encode(const struct scan_cursor *c, uint64_t *out);
+/* The check bits of a master (its address and node id). */
+uint8_t scan_cursor_check(const char *addr, const char *id);
+
 #endif

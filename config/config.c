@@ -142,7 +142,7 @@ static const struct opt_def opt_table[] = {
       FIELD(client_reply_budget), 0, LLONG_MAX },
     { "client-output-buffer-limit", NULL, 0, OPT_OBUF, OPTF_RW, SEC_PROXY,
       FIELD(obuf_limits) },
-    { "requirepass", NULL, 0, OPT_STRING, OPTF_SECRET, SEC_PROXY,
+    { "requirepass", NULL, 0, OPT_STRING, OPTF_SECRET | OPTF_RW, SEC_PROXY,
       FIELD(requirepass) },
     { "admin-password", NULL, 0, OPT_STRING, OPTF_SECRET, SEC_PROXY,
       FIELD(admin_password) },

@@ -279,8 +279,8 @@ void admin_cmd_auth(struct client *c, size_t argc)
     size_t ulen = argc == 3 ? w->args.lens[1] : 0;
     const char *pass = w->args.argv[argc - 1];
     size_t plen = w->args.lens[argc - 1];
-    enum auth_result r = check_auth(w->rt->cfg, user, ulen, pass, plen);
-    if (r == AUTH_WRONGPASS && !w->rt->cfg->requirepass[0]) {
+    enum auth_result r = check_auth(w->cfg, user, ulen, pass, plen);
+    if (r == AUTH_WRONGPASS && !w->cfg->requirepass[0]) {
         auth_as_backend_user(c, user ? user : "default", user ? ulen : 7, pass, plen);
         return;
     }
@@ -302,7 +302,7 @@ static bool hello_gate(struct client *c, size_t argc)
     for (size_t i = 2; i + 2 < argc; i++) {
         if (!arg_is(w, i, "auth"))
             continue;
-        enum auth_result r = check_auth(w->rt->cfg, w->args.argv[i + 1], w->args.lens[i + 1],
+        enum auth_result r = check_auth(w->cfg, w->args.argv[i + 1], w->args.lens[i + 1],
                                         w->args.argv[i + 2], w->args.lens[i + 2]);
         if (r != AUTH_OK) {
             client_reply_error(c, WRONGPASS);
@@ -311,7 +311,7 @@ static bool hello_gate(struct client *c, size_t argc)
         c->authenticated = true;
         return true;
     }
-    if (w->rt->cfg->requirepass[0] && !c->authenticated) {
+    if (w->cfg->requirepass[0] && !c->authenticated) {
         client_reply_error(c, HELLO_NOAUTH);
         return false;
     }
@@ -408,16 +408,18 @@ static void dump(struct client *c, const char *buf, size_t argc)
 bool admin_gate(struct client *c, const char *buf, size_t argc)
 {
     struct worker *w = c->w;
-    const struct config *cfg = w->rt->cfg;
+    const struct config *cfg = w->cfg; /* requirepass may change (CONFIG SET) */
     if (log_get_level() <= LOG_DEBUG && (w->cfg->dump_queries || w->cfg->dump_buffer ||
                                          w->cfg->dump_queues))
         dump(c, buf, argc);
     if (arg_is(w, 0, "hello"))
         return hello_gate(c, argc);
-    if (arg_is(w, 0, "reset") && cfg->requirepass[0]) {
-        /* RESET signs the connection out, as in Redis */
-        c->authenticated = false;
-        c->admin = false;
+    if (arg_is(w, 0, "reset")) {
+        /* RESET signs the connection out, as in Redis (and at once in again
+         * when no password is required) */
+        c->authenticated = !cfg->requirepass[0];
+        if (cfg->requirepass[0])
+            c->admin = false;
         return true;
     }
     if (!cfg->requirepass[0] || c->authenticated)
@@ -525,16 +527,18 @@ static void config_get_cmd(struct client *c)
     client_reply_buf(c, &b);
 }
 
-static void config_set_cmd(struct client *c)
+/* PROXY CONFIG SET (name in argument 3) or CONFIG SET requirepass (2):
+ * change the runtime config; +OK once it is published. */
+static void config_set_cmd(struct client *c, size_t name_arg)
 {
     struct worker *w = c->w;
     struct admin *a = w->rt->admin;
     char name[128], value[1024], err[256];
-    if (!arg_copy(w, 3, name, sizeof name)) {
+    if (!arg_copy(w, name_arg, name, sizeof name)) {
         client_reply_error(c, "ERR Invalid config option");
         return;
     }
-    if (!arg_copy(w, 4, value, sizeof value)) {
+    if (!arg_copy(w, name_arg + 1, value, sizeof value)) {
         client_reply_error(c, "ERR Invalid value");
         return;
     }
@@ -573,13 +577,76 @@ static void proxy_config(struct client *c, size_t argc)
         config_get_cmd(c);
     } else if (argc == 5 && arg_is(w, 2, "set")) {
         if (is_admin(c))
-            config_set_cmd(c);
+            config_set_cmd(c, 3);
         else
             client_reply_error(c, NOT_ADMIN);
     } else {
         client_reply_error(c, "ERR Unknown subcommand or wrong number of arguments for "
                               "'PROXY CONFIG'. Try PROXY HELP");
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* CONFIG and ACL through the proxy: the proxy's own credentials             */
+
+/* CONFIG SET … requirepass …: the proxy's own client password (as PROXY
+ * CONFIG SET requirepass, and gated the same way); never the nodes', whose
+ * password is ringslot's backend credential (--auth). */
+bool admin_config_set(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    bool ours = false;
+    if (argc < 4 || argc % 2) /* malformed: the nodes' own arity error */
+        return false;
+    for (size_t i = 2; i < argc; i += 2)
+        ours = ours || arg_is(w, i, "requirepass");
+    if (!ours)
+        return false;
+    if (argc != 4)
+        client_reply_error(c, "ERR requirepass is ringslot's own client password: "
+                              "CONFIG SET it alone, without other parameters");
+    else if (!is_admin(c))
+        client_reply_error(c, NOT_ADMIN);
+    else
+        config_set_cmd(c, 2);
+    return true;
+}
+
+/* The ACL user ringslot's links authenticate as. */
+static const char *backend_user(const struct config *cfg)
+{
+    return cfg->auth_user[0] ? cfg->auth_user : "default";
+}
+
+bool admin_acl_refused(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    const char *user = backend_user(w->cfg);
+    /* SETUSER names one user (argument 2), DELUSER any number (2 …) */
+    size_t last = arg_is(w, 1, "setuser") ? 3 : arg_is(w, 1, "deluser") ? argc : 0;
+    for (size_t i = 2; i < last && i < argc; i++)
+        if (w->args.lens[i] == strlen(user) &&
+            memcmp(w->args.argv[i], user, w->args.lens[i]) == 0) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "ERR ringslot connects to the nodes as ACL user '%s': "
+                     "change that user on the nodes themselves (and ringslot's --auth), "
+                     "not through ringslot", user);
+            client_reply_error(c, msg);
+            return true;
+        }
+    return false;
+}
+
+void admin_acl_whoami(struct client *c, size_t argc)
+{
+    if (argc != 2) {
+        client_reply_error(c, "ERR wrong number of arguments for 'acl|whoami' command");
+        return;
+    }
+    const char *user = c->auth ? c->auth->user : backend_user(c->w->cfg);
+    struct resp_buf b = {0};
+    resp_write_bulk(&b, user, strlen(user));
+    client_reply_buf(c, &b);
 }
 
 /* ------------------------------------------------------------------------ */

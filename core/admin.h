@@ -3,7 +3,8 @@
  *
  *   - the requirepass gate: before AUTH, a client may only send AUTH,
  *     HELLO … AUTH, QUIT and RESET (Redis 7's rules and error texts);
- *   - AUTH and HELLO's AUTH option;
+ *   - AUTH and HELLO's AUTH option; CONFIG SET requirepass (the proxy's own
+ *     password) and ACL calls that would change ringslot's node credentials;
  *   - PROXY CONFIG GET|SET, PROXY SHUTDOWN [ASAP], PROXY DEBUG
  *     SEGFAULT|ASSERT, PROXY AUTH; CONFIG SET, SHUTDOWN and DEBUG are for
  *     admin connections only (loopback, the unix socket, or PROXY AUTH
@@ -58,5 +59,14 @@ bool admin_gate(struct client *c, const char *buf, size_t argc);
 bool admin_proxy_command(struct client *c, size_t argc);
 /* The AUTH command. */
 void admin_cmd_auth(struct client *c, size_t argc);
+/* CONFIG SET naming requirepass (the proxy's own client password): answered
+ * here, true; false for any other CONFIG SET (it goes to the nodes). */
+bool admin_config_set(struct client *c, size_t argc);
+/* ACL SETUSER / DELUSER of the user ringslot's links authenticate as: true
+ * once refused (it would cut ringslot off the nodes). */
+bool admin_acl_refused(struct client *c, size_t argc);
+/* ACL WHOAMI: the client's identity as ringslot knows it (the user it AUTHed
+ * as on the nodes, else the one ringslot's links use). */
+void admin_acl_whoami(struct client *c, size_t argc);
 
 #endif

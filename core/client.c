@@ -133,6 +133,9 @@ void client_accepted(struct worker *w, int fd)
     c->proto = 2;
     c->created_ms = c->last_ms = w->now_ms;
     c->multiplex_off = w->rt->cfg->disable_multiplexing == CONFIG_MULTIPLEXING_ALWAYS;
+    /* as in Redis: a connection made while no password is required stays
+     * signed in when one is set later (CONFIG SET requirepass) */
+    c->authenticated = !w->cfg->requirepass[0];
     c->recv_op.kind = OP_CLIENT_RECV;
     c->send_op.kind = OP_CLIENT_SEND;
     resp_req_init(&c->parser);

@@ -359,41 +359,85 @@ static void cmd_client(struct client *c, size_t argc)
     }
 }
 
-/* CONFIG: GET (and HELP) from one master, whose answer stands for all;
- * SET, RESETSTAT and REWRITE change every master (+OK or the first error).
- * Replicas are not reached: the proxy never writes to them. */
-
 /*
- * Container commands whose subcommands differ in where they go: those in
- * this table run on every master, merged as given (what changes state must
- * change it everywhere; what reports must see everyone); any other
- * subcommand (SCRIPT DEBUG, FUNCTION LIST, CONFIG GET, PUBSUB HELP …) goes
- * to one master.
+ * Container commands whose subcommands differ in where they go:
+ *
+ *   SUB_NODES         every node, replicas too: state that must survive a
+ *                     failover (ACL users, CONFIG SET / REWRITE)
+ *   SUB_MASTERS       every master: what changes or reports the keyspace
+ *                     side (SCRIPT, FUNCTION, PUBSUB, SLOWLOG, RESETSTAT)
+ *   SUB_FIRST_MASTER  the first master only, every time, so two reads
+ *                     agree (ACL GETUSER/LIST/USERS, CONFIG GET)
+ *
+ * merged as given; any other subcommand (SCRIPT DEBUG, FUNCTION LIST,
+ * PUBSUB HELP, ACL CAT …) goes to any one master.
  */
+enum sub_target { SUB_NODES, SUB_MASTERS, SUB_FIRST_MASTER };
+
 static const struct {
     const char *cmd, *sub;
     enum merge_kind kind;
-} every_master[] = {
-    {"config", "set", MERGE_OK}, {"config", "resetstat", MERGE_OK},
-    {"config", "rewrite", MERGE_OK},
-    {"function", "load", MERGE_FIRST}, {"function", "delete", MERGE_OK},
-    {"function", "flush", MERGE_OK}, {"function", "restore", MERGE_OK},
-    {"pubsub", "numsub", MERGE_PAIRS}, {"pubsub", "shardnumsub", MERGE_PAIRS},
-    {"pubsub", "numpat", MERGE_SUM}, {"pubsub", "channels", MERGE_UNION},
-    {"pubsub", "shardchannels", MERGE_UNION},
-    {"script", "exists", MERGE_AND_ARRAY}, {"script", "load", MERGE_FIRST},
-    {"script", "flush", MERGE_OK}, {"script", "kill", MERGE_OK},
+    enum sub_target to;
+} by_sub[] = {
+    {"acl", "deluser", MERGE_MAX, SUB_NODES}, {"acl", "load", MERGE_OK, SUB_NODES},
+    {"acl", "save", MERGE_OK, SUB_NODES}, {"acl", "setuser", MERGE_OK, SUB_NODES},
+    {"acl", "dryrun", MERGE_FIRST, SUB_FIRST_MASTER},
+    {"acl", "getuser", MERGE_FIRST, SUB_FIRST_MASTER},
+    {"acl", "list", MERGE_FIRST, SUB_FIRST_MASTER},
+    {"acl", "users", MERGE_FIRST, SUB_FIRST_MASTER},
+    {"config", "set", MERGE_OK, SUB_NODES}, {"config", "rewrite", MERGE_OK, SUB_NODES},
+    {"config", "resetstat", MERGE_OK, SUB_MASTERS},
+    {"config", "get", MERGE_CONFIG_GET, SUB_FIRST_MASTER},
+    {"function", "load", MERGE_FIRST, SUB_MASTERS}, {"function", "delete", MERGE_OK, SUB_MASTERS},
+    {"function", "flush", MERGE_OK, SUB_MASTERS}, {"function", "restore", MERGE_OK, SUB_MASTERS},
+    {"pubsub", "numsub", MERGE_PAIRS, SUB_MASTERS},
+    {"pubsub", "shardnumsub", MERGE_PAIRS, SUB_MASTERS},
+    {"pubsub", "numpat", MERGE_SUM, SUB_MASTERS}, {"pubsub", "channels", MERGE_UNION, SUB_MASTERS},
+    {"pubsub", "shardchannels", MERGE_UNION, SUB_MASTERS},
+    {"script", "exists", MERGE_AND_ARRAY, SUB_MASTERS}, {"script", "load", MERGE_FIRST, SUB_MASTERS},
+    {"script", "flush", MERGE_OK, SUB_MASTERS}, {"script", "kill", MERGE_OK, SUB_MASTERS},
+    {"slowlog", "get", MERGE_SLOWLOG, SUB_MASTERS}, {"slowlog", "len", MERGE_SUM, SUB_MASTERS},
+    {"slowlog", "reset", MERGE_OK, SUB_MASTERS},
 };
 
 static void by_subcommand(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
-    for (size_t i = 0; argc >= 2 && i < sizeof every_master / sizeof every_master[0]; i++)
-        if (arg_is(w, 0, every_master[i].cmd) && arg_is(w, 1, every_master[i].sub)) {
-            fanout_all_masters(c, argc, every_master[i].kind);
-            return;
-        }
+    for (size_t i = 0; argc >= 2 && i < sizeof by_sub / sizeof by_sub[0]; i++) {
+        if (!arg_is(w, 0, by_sub[i].cmd) || !arg_is(w, 1, by_sub[i].sub))
+            continue;
+        if (by_sub[i].to == SUB_NODES)
+            fanout_all_nodes(c, argc, by_sub[i].kind);
+        else if (by_sub[i].to == SUB_MASTERS)
+            fanout_all_masters(c, argc, by_sub[i].kind);
+        else
+            fanout_first_master(c, argc, by_sub[i].kind);
+        return;
+    }
     dispatch_forward_any(c, argc);
+}
+
+/* CONFIG: requirepass is the proxy's own (admin.c); RESETSTAT also starts
+ * the proxy's INFO counters again; the rest as by_sub says. */
+static void cmd_config(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc >= 2 && arg_is(w, 1, "set") && admin_config_set(c, argc))
+        return;
+    if (argc == 2 && arg_is(w, 1, "resetstat"))
+        stats_reset(w->rt);
+    by_subcommand(c, argc);
+}
+
+/* ACL: WHOAMI is the proxy's answer; changing the user ringslot connects
+ * as is refused (admin.c); the rest as by_sub says. */
+static void cmd_acl(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    if (argc >= 2 && arg_is(w, 1, "whoami"))
+        admin_acl_whoami(c, argc);
+    else if (argc < 2 || !admin_acl_refused(c, argc))
+        by_subcommand(c, argc);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1098,13 +1142,14 @@ static void cmd_exec(struct client *c, size_t argc)
 /* Table (sorted by name)                                                    */
 
 static const struct proxy_command table[] = {
+    {"acl", cmd_acl},
     {"asking", reply_ok},
     {"auth", admin_cmd_auth},
     {"bgrewriteaof", all_ok},
     {"bgsave", all_first},
     {"client", cmd_client},
     {"cluster", clustermode_command},
-    {"config", by_subcommand},
+    {"config", cmd_config},
     {"dbsize", all_sum},
     {"debug", refused},
     {"discard", cmd_discard},
@@ -1139,6 +1184,7 @@ static const struct proxy_command table[] = {
     {"select", cmd_select},
     {"shutdown", refused},
     {"slaveof", refused},
+    {"slowlog", by_subcommand},
     {"ssubscribe", cmd_ssubscribe},
     {"subscribe", cmd_subscribe},
     {"sunsubscribe", cmd_sunsubscribe},

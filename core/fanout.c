@@ -26,8 +26,9 @@
 
 #include "runtime.h"
 
-#define SCAN_CURSOR_BITS 48
-#define SCAN_CURSOR_MASK ((1ull << SCAN_CURSOR_BITS) - 1)
+/* A SCAN call whose master finished with an empty page goes on to the
+ * next master, at most this many times (each is one round trip). */
+#define SCAN_EMPTY_HOPS 16
 
 struct request *request_from_args(struct worker *w, int argc, const char **argv,
                                   const size_t *lens)
@@ -71,6 +72,7 @@ void fanout_free(struct request *p)
     free(f->key_child);
     free(f->key_pos);
     free(f->prefix);
+    resp_buf_free(&f->scan_restart);
     free(f);
     p->fan = NULL;
 }
@@ -100,10 +102,13 @@ static size_t after_line(const char *rep, size_t len)
 static long long array_elements(const char *rep, size_t len, size_t **offs, size_t **lens)
 {
     long long n;
-    if (!header_int(rep, len, '*', &n) && !header_int(rep, len, '~', &n))
+    bool map = header_int(rep, len, '%', &n);
+    if (!map && !header_int(rep, len, '*', &n) && !header_int(rep, len, '~', &n))
         return -1;
     if (n < 0)
         n = 0;
+    if (map) /* a RESP3 map: its keys and values, in order */
+        n *= 2;
     *offs = calloc((size_t)n + 1, sizeof **offs);
     *lens = calloc((size_t)n + 1, sizeof **lens);
     size_t off = after_line(rep, len);
@@ -171,7 +176,8 @@ static void merge_mget(const struct fanout *f, struct resp_buf *b)
     free(counts);
 }
 
-static void merge_integers(const struct fanout *f, struct resp_buf *b, bool min)
+/* MERGE_SUM, MERGE_MIN or MERGE_MAX over integer replies. */
+static void merge_integers(const struct fanout *f, struct resp_buf *b)
 {
     long long acc = 0;
     for (size_t i = 0; i < f->n; i++) {
@@ -181,7 +187,10 @@ static void merge_integers(const struct fanout *f, struct resp_buf *b, bool min)
             copy_reply(b, c);
             return;
         }
-        acc = (i == 0) ? v : min ? (v < acc ? v : acc) : acc + v;
+        if (i == 0 || f->kind == MERGE_SUM)
+            acc = i == 0 ? v : acc + v;
+        else if (f->kind == MERGE_MIN ? v < acc : v > acc)
+            acc = v;
     }
     resp_write_integer(b, acc);
 }
@@ -257,38 +266,69 @@ static void merge_and_array(const struct fanout *f, struct resp_buf *b)
     free(lens0);
 }
 
+/* A SCAN reply's parts: the node's cursor, how many keys the page has and
+ * where their array starts; false if it is not [cursor, [keys…]]. */
+static bool scan_page(const struct request *c, unsigned long long *node_cursor,
+                      long long *nkeys, size_t *keys_off)
+{
+    size_t *offs, *lens;
+    long long n = array_elements(c->reply, c->reply_len, &offs, &lens);
+    bool ok = n == 2;
+    if (ok) { /* element 0 is "$<len>\r\n<cursor>\r\n" */
+        const char *cur = c->reply + offs[0];
+        *node_cursor = strtoull(cur + after_line(cur, lens[0]), NULL, 10);
+        ok = header_int(c->reply + offs[1], lens[1], '*', nkeys) ||
+             header_int(c->reply + offs[1], lens[1], '~', nkeys);
+        *keys_off = offs[1];
+    }
+    if (n >= 0) {
+        free(offs);
+        free(lens);
+    }
+    return ok;
+}
+
+/* The client's cursor after this page: the same master further on, the
+ * next master from its start, or 0 once the last master is done. False if
+ * the node's cursor does not fit (see cluster.h). */
+static bool scan_next_cursor(const struct fanout *f, unsigned long long node_cursor,
+                             uint64_t *out)
+{
+    struct scan_cursor next = {.shard = f->scan_shard, .check = f->scan_check,
+                               .node = node_cursor};
+    if (node_cursor == 0) {
+        if (f->scan_shard + 1 >= f->scan_nshards) {
+            *out = 0;
+            return true;
+        }
+        next = (struct scan_cursor){.shard = f->scan_shard + 1};
+    }
+    return scan_cursor_encode(&next, out);
+}
+
 static void merge_scan(const struct fanout *f, struct resp_buf *b)
 {
     const struct request *c = f->children[0];
-    size_t *offs, *lens;
-    long long n = array_elements(c->reply, c->reply_len, &offs, &lens);
-    if (n != 2) {
+    unsigned long long node_cursor;
+    long long nkeys;
+    size_t keys;
+    uint64_t out;
+    if (!scan_page(c, &node_cursor, &nkeys, &keys)) {
         copy_reply(b, c);
-        if (n >= 0) {
-            free(offs);
-            free(lens);
-        }
         return;
     }
-    /* element 0 is "$<len>\r\n<cursor>\r\n" */
-    const char *cur = c->reply + offs[0];
-    unsigned long long node_cursor = strtoull(cur + after_line(cur, lens[0]), NULL, 10);
-    unsigned long long out;
-    if (node_cursor != 0)
-        out = ((unsigned long long)f->scan_check << 56) |
-              ((unsigned long long)f->scan_shard << SCAN_CURSOR_BITS) |
-              (node_cursor & SCAN_CURSOR_MASK);
-    else if (f->scan_shard + 1 < f->scan_nshards)
-        out = (unsigned long long)(f->scan_shard + 1) << SCAN_CURSOR_BITS;
-    else
-        out = 0;
+    if (!scan_next_cursor(f, node_cursor, &out)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "ERR a node's SCAN cursor (%llu) does not fit the %d bits "
+                 "a ringslot cursor holds for it", node_cursor, SCAN_CURSOR_NODE_BITS);
+        resp_write_error(b, msg);
+        return;
+    }
     char num[24];
-    int len = snprintf(num, sizeof num, "%llu", out);
+    int len = snprintf(num, sizeof num, "%" PRIu64, out);
     resp_write_array_head(b, 2);
     resp_write_bulk(b, num, (size_t)len);
-    resp_buf_append(b, c->reply + offs[1], lens[1]);
-    free(offs);
-    free(lens);
+    resp_buf_append(b, c->reply + keys, c->reply_len - keys);
 }
 
 /* PUBSUB NUMSUB: every node lists the same names in the same order. */
@@ -454,7 +494,122 @@ static void merge_info(const struct fanout *f, struct resp_buf *b, int proto)
     resp_buf_free(&text);
 }
 
-static void merge(const struct fanout *f, struct resp_buf *b, int proto)
+/* One SLOWLOG GET entry: [id, timestamp, duration, args, addr, name]. */
+struct slow_entry {
+    const char *p;
+    size_t len;
+    size_t rest;              /* offset of the element after the id */
+    long long ts;
+    unsigned long long id;    /* renumbered: unique over the masters */
+};
+
+static int slow_newest_first(const void *a, const void *b)
+{
+    const struct slow_entry *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? 1 : -1;
+    return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+}
+
+/* Parse one entry of master `m` (of n); false if it is not an entry. */
+static bool slow_entry_parse(const char *p, size_t len, size_t m, size_t n,
+                             struct slow_entry *e)
+{
+    size_t *offs, *lens;
+    long long k = array_elements(p, len, &offs, &lens);
+    long long id = 0;
+    bool ok = k >= 2 && header_int(p + offs[0], lens[0], ':', &id) &&
+              header_int(p + offs[1], lens[1], ':', &e->ts);
+    if (ok) {
+        e->p = p;
+        e->len = len;
+        e->rest = offs[1];
+        /* node ids collide across masters: id * n + m is unique, and still
+         * grows with each master's own ids */
+        e->id = (unsigned long long)id * n + m;
+    }
+    if (k >= 0) {
+        free(offs);
+        free(lens);
+    }
+    return ok;
+}
+
+/* SLOWLOG GET [count]: every master's entries, newest first, the first
+ * `limit` of them (each master sent at most that many). */
+static void merge_slowlog(const struct fanout *f, struct resp_buf *b)
+{
+    size_t total = 0, used = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        long long n;
+        if (!header_int(f->children[i]->reply, f->children[i]->reply_len, '*', &n)) {
+            copy_reply(b, f->children[i]);
+            return;
+        }
+        total += n > 0 ? (size_t)n : 0;
+    }
+    struct slow_entry *all = calloc(total + 1, sizeof *all);
+    if (!all)
+        abort();
+    for (size_t i = 0; i < f->n; i++) {
+        const struct request *c = f->children[i];
+        size_t *offs, *lens;
+        long long m = array_elements(c->reply, c->reply_len, &offs, &lens);
+        for (long long k = 0; k < m && used < total; k++)
+            used += slow_entry_parse(c->reply + offs[k], lens[k], i, f->n, &all[used]);
+        if (m >= 0) {
+            free(offs);
+            free(lens);
+        }
+    }
+    qsort(all, used, sizeof *all, slow_newest_first);
+    if (f->limit >= 0 && (size_t)f->limit < used)
+        used = (size_t)f->limit;
+    resp_write_array_head(b, (long long)used);
+    for (size_t k = 0; k < used; k++) {
+        const struct slow_entry *e = &all[k];
+        resp_buf_append(b, e->p, after_line(e->p, e->len)); /* "*6\r\n" */
+        resp_write_integer(b, (long long)e->id);
+        resp_buf_append(b, e->p + e->rest, e->len - e->rest);
+    }
+    free(all);
+}
+
+/* CONFIG GET: the node's pairs, except that requirepass is the proxy's own
+ * client password (the node's may be ringslot's backend credential). */
+static void merge_config_get(const struct fanout *f, struct resp_buf *b,
+                             const char *requirepass)
+{
+    static const char name[] = "$11\r\nrequirepass\r\n";
+    const struct request *c = f->children[0];
+    size_t *offs, *lens;
+    long long n = array_elements(c->reply, c->reply_len, &offs, &lens);
+    if (n < 0 || n % 2) {
+        copy_reply(b, c);
+        if (n >= 0) {
+            free(offs);
+            free(lens);
+        }
+        return;
+    }
+    if (c->reply[0] == '%')
+        resp_write_map_head(b, 3, n / 2);
+    else
+        resp_write_array_head(b, n);
+    for (long long k = 0; k < n; k += 2) {
+        bool ours = lens[k] == sizeof name - 1 &&
+                    memcmp(c->reply + offs[k], name, sizeof name - 1) == 0;
+        resp_buf_append(b, c->reply + offs[k], lens[k]);
+        if (ours)
+            resp_write_bulk(b, requirepass, strlen(requirepass));
+        else
+            resp_buf_append(b, c->reply + offs[k + 1], lens[k + 1]);
+    }
+    free(offs);
+    free(lens);
+}
+
+static void merge(const struct fanout *f, struct resp_buf *b, const struct client *client)
 {
     const struct request *err = first_error(f);
     /* INFO keeps the proxy's sections even if a node failed to answer */
@@ -465,8 +620,9 @@ static void merge(const struct fanout *f, struct resp_buf *b, int proto)
     switch (f->kind) {
     case MERGE_MGET: merge_mget(f, b); break;
     case MERGE_OK: resp_write_simple(b, "OK"); break;
-    case MERGE_SUM: merge_integers(f, b, false); break;
-    case MERGE_MIN: merge_integers(f, b, true); break;
+    case MERGE_SUM:
+    case MERGE_MIN:
+    case MERGE_MAX: merge_integers(f, b); break;
     case MERGE_CONCAT: merge_concat(f, b); break;
     case MERGE_FIRST_NONNULL: merge_first_nonnull(f, b); break;
     case MERGE_FIRST: copy_reply(b, f->children[0]); break;
@@ -474,9 +630,44 @@ static void merge(const struct fanout *f, struct resp_buf *b, int proto)
     case MERGE_SCAN: merge_scan(f, b); break;
     case MERGE_PAIRS: merge_pairs(f, b); break;
     case MERGE_UNION: merge_union(f, b); break;
-    case MERGE_INFO: merge_info(f, b, proto); break;
+    case MERGE_INFO: merge_info(f, b, client->proto); break;
+    case MERGE_SLOWLOG: merge_slowlog(f, b); break;
+    case MERGE_CONFIG_GET: merge_config_get(f, b, client->w->cfg->requirepass); break;
     case MERGE_NONE: break; /* completed by its owner, never merged */
     }
+}
+
+/* The check bits of master `m` of t. */
+static uint8_t master_check(const struct cluster_topology *t, unsigned m)
+{
+    return scan_cursor_check(t->nodes[m].addr, t->nodes[m].id);
+}
+
+/*
+ * SCAN's master finished with an empty page: rather than hand the client an
+ * empty page and a cursor for the next master, ask that master now (its
+ * cursor 0 call was kept in scan_restart), at most SCAN_EMPTY_HOPS times
+ * per call. True if the child was sent again (the parent waits on).
+ */
+static bool scan_hop(struct request *p)
+{
+    struct fanout *f = p->fan;
+    const struct cluster_topology *t = p->client->w->topo;
+    unsigned long long node_cursor;
+    long long nkeys;
+    size_t keys;
+    if (!f->scan_restart.len || f->scan_hops >= SCAN_EMPTY_HOPS ||
+        !scan_page(f->children[0], &node_cursor, &nkeys, &keys) || node_cursor || nkeys ||
+        f->scan_shard + 1 >= f->scan_nshards || !t || t->nmasters != f->scan_nshards)
+        return false; /* a changed topology: the client's next call sorts it out */
+    request_free(f->children[0]);
+    f->n = f->pending = 0;
+    f->scan_shard++;
+    f->scan_check = master_check(t, f->scan_shard);
+    f->scan_hops++;
+    add_child(p, request_new(f->scan_restart.data, f->scan_restart.len));
+    route_to_node(p->client->w, f->children[0], f->scan_shard, client_key(p->client));
+    return true;
 }
 
 void fanout_child_reply(struct request *child, const char *data, size_t len)
@@ -496,8 +687,10 @@ void fanout_child_reply(struct request *child, const char *data, size_t len)
         request_free(p);
         return;
     }
+    if (p->fan->kind == MERGE_SCAN && scan_hop(p))
+        return;
     struct resp_buf b = {0};
-    merge(p->fan, &b, p->client->proto);
+    merge(p->fan, &b, p->client);
     request_reply(p, b.data, b.len);
     resp_buf_free(&b);
 }
@@ -609,23 +802,60 @@ bool fanout_split(struct client *c, const struct command_info *ci, size_t argc)
     return true;
 }
 
-void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind)
+/* SLOWLOG GET [count]: how many entries the merge keeps (Redis's default
+ * 10; -1 all). A count the nodes refuse fails before the merge needs it. */
+static long long slowlog_limit(const struct worker *w, size_t argc)
+{
+    char num[24];
+    if (argc < 3 || w->args.lens[2] >= sizeof num)
+        return 10;
+    memcpy(num, w->args.argv[2], w->args.lens[2]);
+    num[w->args.lens[2]] = '\0';
+    return strtoll(num, NULL, 10);
+}
+
+/* The command to topology nodes [0, n) (masters come first). */
+static void fanout_first_nodes(struct client *c, size_t argc, enum merge_kind kind, size_t n)
 {
     struct worker *w = c->w;
-    const struct cluster_topology *t = w->topo;
-    if (!t && dispatch_defer(c))
-        return;
-    if (!t || t->nmasters == 0) {
-        client_reply_error(c, "CLUSTERDOWN The cluster is down");
-        return;
-    }
-    struct request *p = new_parent(c, kind, t->nmasters);
-    for (size_t m = 0; m < t->nmasters; m++)
+    struct request *p = new_parent(c, kind, n);
+    if (kind == MERGE_SLOWLOG)
+        p->fan->limit = slowlog_limit(w, argc);
+    for (size_t m = 0; m < n; m++)
         add_child(p, request_from_args(w, (int)argc, w->args.argv, w->args.lens));
-    size_t n = p->fan->n;
     struct request **kids = p->fan->children;
     for (size_t m = 0; m < n; m++)
         route_to_node(w, kids[m], (unsigned)m, client_key(c));
+}
+
+/* Is there a master to send to? Before the first topology the client's
+ * input waits for it (dispatch_defer); otherwise answers CLUSTERDOWN. */
+static bool have_masters(struct client *c)
+{
+    if (c->w->topo && c->w->topo->nmasters)
+        return true;
+    if (!c->w->topo && dispatch_defer(c))
+        return false; /* waits for the first topology */
+    client_reply_error(c, "CLUSTERDOWN The cluster is down");
+    return false;
+}
+
+void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind)
+{
+    if (have_masters(c))
+        fanout_first_nodes(c, argc, kind, c->w->topo->nmasters);
+}
+
+void fanout_all_nodes(struct client *c, size_t argc, enum merge_kind kind)
+{
+    if (have_masters(c))
+        fanout_first_nodes(c, argc, kind, c->w->topo->nnodes);
+}
+
+void fanout_first_master(struct client *c, size_t argc, enum merge_kind kind)
+{
+    if (have_masters(c))
+        fanout_first_nodes(c, argc, kind, 1);
 }
 
 void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t n,
@@ -640,69 +870,74 @@ void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t 
         link_enqueue(links[i], kids[i]);
 }
 
-/* 7 check bits of a node, so a cursor handed out by one node is never
- * continued on another (its cursors mean nothing there). */
-static uint8_t node_check(const struct cluster_node *n)
-{
-    uint32_t h = 2166136261u;
-    for (const char *s = n->addr; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    for (const char *s = n->id; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return (uint8_t)(h & 0x7f);
-}
-
-/*
- * SCAN over every master in turn. The cursor the client sees: bit 63
- * clear, bits 56-62 check bits of the node, bits 48-55 the shard (masters
- * ordered by first slot), bits 0-47 that node's own cursor.
- */
-void fanout_scan(struct client *c, size_t argc)
+/* The client's cursor argument; false (and answered) if it is not one. */
+static bool scan_client_cursor(struct client *c, struct scan_cursor *out)
 {
     struct worker *w = c->w;
-    const struct cluster_topology *t = w->topo;
-    char *end;
-    char num[24];
+    char num[24], *end;
     if (w->args.lens[1] == 0 || w->args.lens[1] >= sizeof num) {
         client_reply_error(c, "ERR invalid cursor");
-        return;
+        return false;
     }
     memcpy(num, w->args.argv[1], w->args.lens[1]);
     num[w->args.lens[1]] = '\0';
     unsigned long long cursor = strtoull(num, &end, 10);
-    if (*end || num[0] == '-') {
+    if (*end || num[0] == '-' || !scan_cursor_decode(cursor, out)) {
         client_reply_error(c, "ERR invalid cursor");
-        return;
+        return false;
     }
-    if (!t && dispatch_defer(c))
-        return;
-    if (!t || t->nmasters == 0) {
-        client_reply_error(c, "CLUSTERDOWN The cluster is down");
-        return;
-    }
-    unsigned shard = (unsigned)((cursor >> SCAN_CURSOR_BITS) & 0xff);
-    uint8_t check = (uint8_t)((cursor >> 56) & 0x7f);
-    unsigned long long node_cursor = cursor & SCAN_CURSOR_MASK;
-    if (shard >= t->nmasters) {
-        client_reply_bytes(c, "*2\r\n$1\r\n0\r\n*0\r\n", 15);
-        return;
-    }
-    uint8_t now_check = node_check(&t->nodes[shard]);
-    if (node_cursor != 0 && check != now_check)
-        node_cursor = 0; /* the shard's node changed: restart it */
+    return true;
+}
+
+/* The call in w->args with its cursor argument replaced, into b. */
+static void scan_encode_call(struct worker *w, size_t argc, unsigned long long node_cursor,
+                             struct resp_buf *b)
+{
+    char num[24];
     int len = snprintf(num, sizeof num, "%llu", node_cursor);
     const char *saved = w->args.argv[1];
     size_t saved_len = w->args.lens[1];
     w->args.argv[1] = num;
     w->args.lens[1] = (size_t)len;
-    struct request *p = new_parent(c, MERGE_SCAN, 1);
-    p->fan->scan_shard = shard;
-    p->fan->scan_check = now_check;
-    p->fan->scan_nshards = (unsigned)t->nmasters;
-    add_child(p, request_from_args(w, (int)argc, w->args.argv, w->args.lens));
+    resp_write_command(b, (int)argc, w->args.argv, w->args.lens);
     w->args.argv[1] = saved;
     w->args.lens[1] = saved_len;
-    route_to_node(w, p->fan->children[0], shard, client_key(c));
+}
+
+/*
+ * SCAN over every master in turn, with the cursor of cluster.h's "SCAN
+ * cursors": shard = master index, check = that master's check bits, node =
+ * its own cursor. A cursor whose master changed restarts that master.
+ */
+void fanout_scan(struct client *c, size_t argc)
+{
+    struct worker *w = c->w;
+    const struct cluster_topology *t = w->topo;
+    struct scan_cursor cur;
+    if (!scan_client_cursor(c, &cur) || !have_masters(c))
+        return;
+    if (t->nmasters > SCAN_CURSOR_MAX_SHARDS) {
+        client_reply_error(c, "ERR SCAN through ringslot covers at most 256 masters");
+        return;
+    }
+    if (cur.shard >= t->nmasters) {
+        client_reply_bytes(c, "*2\r\n$1\r\n0\r\n*0\r\n", 15);
+        return;
+    }
+    uint8_t now_check = master_check(t, cur.shard);
+    if (cur.node != 0 && cur.check != now_check)
+        cur.node = 0; /* the shard's node changed: restart it */
+    struct request *p = new_parent(c, MERGE_SCAN, 1);
+    struct fanout *f = p->fan;
+    f->scan_shard = cur.shard;
+    f->scan_check = now_check;
+    f->scan_nshards = (unsigned)t->nmasters;
+    if (cur.shard + 1 < t->nmasters)
+        scan_encode_call(w, argc, 0, &f->scan_restart);
+    struct resp_buf call = {0};
+    scan_encode_call(w, argc, cur.node, &call);
+    add_child(p, request_adopt(&call));
+    route_to_node(w, f->children[0], cur.shard, client_key(c));
 }
 
 /* ------------------------------------------------------------------------ */

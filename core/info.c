@@ -159,7 +159,7 @@ static void info_stats(const struct info_view *v, struct resp_buf *b,
          "log_lines_dropped:%llu\r\n",
          (unsigned long long)s->errors, (unsigned long long)s->moved,
          (unsigned long long)s->ask,
-         (unsigned long long)atomic_load(&v->rt->refreshes),
+         (unsigned long long)s->refreshes,
          (unsigned long long)s->held, (unsigned long long)s->retried,
          (unsigned long long)s->backend_timeouts, (unsigned long long)s->output_limit_kills,
          (unsigned long long)log_dropped());
@@ -183,7 +183,7 @@ static void info_cluster(const struct info_view *v, struct resp_buf *b)
 void info_write(const struct info_view *v, unsigned bits, bool proxy, struct resp_buf *b)
 {
     struct stats_totals s;
-    stats_sum(v->rt, &s);
+    stats_since_reset(v->rt, &s); /* counters since CONFIG RESETSTAT */
     size_t before = b->len;
 #define SEP() do { if (b->len > before) resp_buf_append(b, "\r\n", 2); } while (0)
     if (bits & INFO_SERVER)

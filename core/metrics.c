@@ -274,6 +274,46 @@ void stats_sum(const struct runtime *rt, struct stats_totals *t)
         t->output_limit_kills += get(&s->output_limit_kills);
         t->ops_per_sec += get(&s->ops_per_sec);
     }
+    t->refreshes = get(&rt->refreshes);
+}
+
+/* The counters CONFIG RESETSTAT starts again (Redis's resetServerStats);
+ * the gauges (clients, ops_per_sec) are not counters. */
+static const size_t resettable[] = {
+    offsetof(struct stats_totals, commands), offsetof(struct stats_totals, errors),
+    offsetof(struct stats_totals, moved), offsetof(struct stats_totals, ask),
+    offsetof(struct stats_totals, clients_total), offsetof(struct stats_totals, bytes_in),
+    offsetof(struct stats_totals, bytes_out), offsetof(struct stats_totals, held),
+    offsetof(struct stats_totals, retried), offsetof(struct stats_totals, backend_timeouts),
+    offsetof(struct stats_totals, rejected_clients),
+    offsetof(struct stats_totals, output_limit_kills), offsetof(struct stats_totals, refreshes),
+};
+_Static_assert(sizeof resettable / sizeof resettable[0] <= STATS_BASE_MAX,
+               "runtime.stats_base holds every resettable counter");
+
+static uint64_t *stats_field(struct stats_totals *t, size_t off)
+{
+    return (uint64_t *)((char *)t + off);
+}
+
+/* The workers keep counting (one writer each): a reset only records where
+ * INFO's counters start from. Two resets at once leave either's base. */
+void stats_reset(struct runtime *rt)
+{
+    struct stats_totals t;
+    stats_sum(rt, &t);
+    for (size_t i = 0; i < sizeof resettable / sizeof resettable[0]; i++)
+        atomic_store_explicit(&rt->stats_base[i], *stats_field(&t, resettable[i]),
+                              memory_order_relaxed);
+}
+
+void stats_since_reset(const struct runtime *rt, struct stats_totals *t)
+{
+    stats_sum(rt, t);
+    for (size_t i = 0; i < sizeof resettable / sizeof resettable[0]; i++) {
+        uint64_t base = get(&rt->stats_base[i]), *v = stats_field(t, resettable[i]);
+        *v = *v > base ? *v - base : 0;
+    }
 }
 
 long long process_rss_bytes(void)

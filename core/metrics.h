@@ -84,9 +84,14 @@ char *metrics_render(struct runtime *rt, size_t reader, size_t *len);
 struct stats_totals {
     uint64_t commands, errors, moved, ask, clients, clients_total, ops_per_sec;
     uint64_t bytes_in, bytes_out, held, retried, backend_timeouts;
-    uint64_t rejected_clients, output_limit_kills;
+    uint64_t rejected_clients, output_limit_kills, refreshes;
 };
 void stats_sum(const struct runtime *rt, struct stats_totals *out);
+/* CONFIG RESETSTAT: INFO's counters start again from 0 (any thread; the
+ * console's /metrics counters never go back, as Prometheus expects). */
+void stats_reset(struct runtime *rt);
+/* stats_sum with the counters taken since the last stats_reset. */
+void stats_since_reset(const struct runtime *rt, struct stats_totals *out);
 /* This process's resident set, from /proc/self/statm. */
 long long process_rss_bytes(void);
 /* Slots covered by a reachable master: the topology's, less what the most

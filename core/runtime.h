@@ -75,6 +75,8 @@ enum snapshot_slot_id { SLOT_TOPOLOGY, SLOT_COMMANDS, SLOT_PROXYMAP, SLOT_CONFIG
 struct proxy_map;
 struct consensus;
 
+#define STATS_BASE_MAX 16
+
 struct runtime {
     const struct config *cfg;
     struct snapshot_domain snap;          /* readers: 0..threads-1 */
@@ -96,6 +98,8 @@ struct runtime {
     struct worker_stats *stats;           /* [nworkers] */
     struct worker_metrics *metrics;       /* [nworkers] (metrics.h) */
     struct admin *admin;                  /* config writer, credentials (admin.c) */
+    _Atomic uint64_t stats_base[STATS_BASE_MAX]; /* counters at the last CONFIG
+                                                    RESETSTAT (metrics.c) */
 };
 
 int64_t clock_ms(void);
@@ -187,6 +191,7 @@ enum merge_kind {
     MERGE_OK,            /* all +OK → +OK, else the first error */
     MERGE_SUM,           /* integers summed */
     MERGE_MIN,           /* integers, the smallest (WAIT, LASTSAVE) */
+    MERGE_MAX,           /* integers, the largest (ACL DELUSER) */
     MERGE_CONCAT,        /* arrays concatenated (KEYS) */
     MERGE_FIRST_NONNULL, /* RANDOMKEY */
     MERGE_FIRST,         /* every node says the same (SCRIPT LOAD) */
@@ -195,6 +200,8 @@ enum merge_kind {
     MERGE_PAIRS,         /* [name, n, …] arrays: n summed by position */
     MERGE_UNION,         /* arrays concatenated without duplicates */
     MERGE_INFO,          /* INFO keyspace summed, after fan->prefix */
+    MERGE_SLOWLOG,       /* SLOWLOG GET: entries merged newest first */
+    MERGE_CONFIG_GET,    /* one node's CONFIG GET, requirepass the proxy's */
     MERGE_NONE,          /* no children: completed by its owner (xworker.c) */
 };
 
@@ -207,7 +214,11 @@ struct fanout {
     size_t nkeys;
     unsigned scan_shard;       /* MERGE_SCAN: which master was asked */
     uint8_t scan_check;        /* MERGE_SCAN: check bits of that node */
+    uint8_t scan_hops;         /* MERGE_SCAN: masters skipped for an empty page */
     unsigned scan_nshards;
+    struct resp_buf scan_restart; /* MERGE_SCAN: the call with cursor 0, for
+                                     the next master (empty when none) */
+    long long limit;           /* MERGE_SLOWLOG: entries wanted, -1 = all */
     char *prefix;              /* MERGE_INFO: the proxy's own sections */
     size_t prefix_len;
 };
@@ -607,6 +618,12 @@ bool arg_is(const struct worker *w, size_t i, const char *lower);
 bool fanout_split(struct client *c, const struct command_info *ci, size_t argc);
 /* The command (w->argv) to every master, merged as `kind`. */
 void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind);
+/* The command to every node, replicas too (what must survive a failover:
+ * ACL and CONFIG changes), merged as `kind`. */
+void fanout_all_nodes(struct client *c, size_t argc, enum merge_kind kind);
+/* The command to the first master only (the same node every time, so
+ * reads agree with each other), its reply passed through `kind`. */
+void fanout_first_master(struct client *c, size_t argc, enum merge_kind kind);
 /* The command (w->argv) on each of these links. */
 void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t n,
                      enum merge_kind kind);

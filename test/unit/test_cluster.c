@@ -1128,6 +1128,65 @@ static void test_reply_long_names(void **state)
     command_table_free(t);
 }
 
+/* ------------------------------------------------------------------------ */
+/* SCAN cursors                                                             */
+
+static void test_scan_cursor_round_trip_and_bounds(void **state)
+{
+    (void)state;
+    struct scan_cursor in = {.shard = 255, .check = 31, .node = SCAN_CURSOR_NODE_MAX}, out;
+    uint64_t v;
+    assert_true(scan_cursor_encode(&in, &v));
+    assert_true(v == SCAN_CURSOR_MAX); /* every field at its largest: 2^53 - 1 */
+    assert_true(scan_cursor_decode(v, &out));
+    assert_int_equal(out.shard, 255);
+    assert_int_equal(out.check, 31);
+    assert_true(out.node == SCAN_CURSOR_NODE_MAX);
+
+    in = (struct scan_cursor){.shard = 2, .check = 5, .node = 12345};
+    assert_true(scan_cursor_encode(&in, &v));
+    assert_true(v == ((5ull << 48) | (2ull << 40) | 12345));
+    assert_true(scan_cursor_decode(v, &out));
+    assert_int_equal(out.shard, 2);
+    assert_int_equal(out.check, 5);
+    assert_true(out.node == 12345);
+
+    /* the start of a shard, and the start of everything */
+    in = (struct scan_cursor){.shard = 1};
+    assert_true(scan_cursor_encode(&in, &v));
+    assert_true(v == 1ull << 40);
+    in = (struct scan_cursor){0};
+    assert_true(scan_cursor_encode(&in, &v));
+    assert_true(v == 0);
+
+    /* what does not fit is refused, never wrapped */
+    in = (struct scan_cursor){.node = SCAN_CURSOR_NODE_MAX + 1};
+    assert_false(scan_cursor_encode(&in, &v));
+    in = (struct scan_cursor){.shard = SCAN_CURSOR_MAX_SHARDS};
+    assert_false(scan_cursor_encode(&in, &v));
+    in = (struct scan_cursor){.check = 32};
+    assert_false(scan_cursor_encode(&in, &v));
+    assert_false(scan_cursor_decode(SCAN_CURSOR_MAX + 1, &out));
+    assert_false(scan_cursor_decode(UINT64_MAX, &out));
+}
+
+static void test_scan_cursor_check_bits(void **state)
+{
+    (void)state;
+    /* stable, within 5 bits, and different nodes mostly differ */
+    uint8_t a = scan_cursor_check("127.0.0.1:7000", "abc");
+    assert_int_equal(a, scan_cursor_check("127.0.0.1:7000", "abc"));
+    unsigned same = 0;
+    char addr[32];
+    for (int port = 7000; port < 7256; port++) {
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+        uint8_t c = scan_cursor_check(addr, "");
+        assert_true(c < 32);
+        same += c == scan_cursor_check("127.0.0.1:6999", "");
+    }
+    assert_true(same < 32); /* about 1 in 32 collide */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1154,6 +1213,8 @@ int main(void)
         cmocka_unit_test(test_reply_redis6),
         cmocka_unit_test(test_reply_errors),
         cmocka_unit_test(test_reply_long_names),
+        cmocka_unit_test(test_scan_cursor_round_trip_and_bounds),
+        cmocka_unit_test(test_scan_cursor_check_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

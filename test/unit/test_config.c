@@ -1538,12 +1538,13 @@ static const char *const rw_options[] = {
     "maxclients", "timeout", "connect-timeout", "backend-timeout",
     "cluster-down-timeout", "client-reply-budget",
     "client-output-buffer-limit", "moved-mode", "wait-timeout-cap",
+    "requirepass", /* CONFIG SET requirepass: the proxy's own client password */
 };
 
 static const char *const ro_options[] = {
     "port", "bind", "unixsocket", "unixsocketperm", "threads", "tcpkeepalive",
     "tcp-backlog", "daemonize", "pidfile", "proto-max-bulk-len",
-    "client-query-buffer-limit", "requirepass", "admin-password",
+    "client-query-buffer-limit", "admin-password",
     "console-port", "logfile", "disable-colors", "entry-point", "auth",
     "auth-user", "disable-multiplexing", "cluster-mode", "cport",
     "cluster-name", "cluster-password", "announce-ip", "announce-port",
@@ -1688,7 +1689,7 @@ static void test_config_get_patterns(void **state)
 /* A valid value for each read-write option. */
 static const char *const rw_values[N_RW] = {
     "debug", "1", "yes", "0", "1", "20", "5", "100", "4", "500", "60",
-    "300", "2000", "0", "1mb", "pubsub 1mb 512kb 5", "always", "10",
+    "300", "2000", "0", "1mb", "pubsub 1mb 512kb 5", "always", "10", "pw",
 };
 
 static void test_config_set_matrix(void **state)

@@ -26,6 +26,7 @@ shared backend. Test 6 flushes its backend, so it makes a private one.
 """
 
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -447,3 +448,44 @@ def test_seeds_when_the_lease_store_is_out_of_reach(start_proxies, name):
                                       % cport(follower)])[0]
     wait_converged([a, b, c], timeout=20)
     assert leader_of(c)[0] == node_id(leader)
+
+
+# --- 9 (issue 11, item 12) ----------------------------------------------------
+
+def _closed_by_peer(sock):
+    """True once the peer has closed (EOF or reset); False while it is open."""
+    try:
+        return sock.recv(4096, socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_strangers_on_the_cport_never_crowd_out_members(start_proxies, name):
+    """300 idle TCP connections, plus some that send garbage and some that
+    stop inside a RESP frame, on the leader's cport: a new proxy still
+    joins, the members stay, and the strangers are closed after their
+    authentication deadline (2 heartbeat intervals, kept within 1–2 s)."""
+    a, b = start_proxies(2, name)
+    wait_converged([a, b])
+    leader = wait_until(lambda: find_leader([a, b]), 10, what="one leader")
+    strangers = []
+    try:
+        for i in range(340):
+            s = socket.create_connection((HOST, cport(leader)), timeout=5)
+            if i % 17 == 1:
+                s.sendall(b"hello there\r\nGET / HTTP/1.1\r\n")
+            elif i % 17 == 2:
+                s.sendall(b"*3\r\n$4\r\nAUTH\r\n$7\r\ndef")
+            strangers.append(s)
+        c = start_proxies(1, name)[0]
+        wait_converged([a, b, c], timeout=10)
+        # every stranger is gone once its deadline passed
+        wait_until(lambda: all(_closed_by_peer(s) for s in strangers), 2 + SLACK_S,
+                   interval=0.1, what="the cport to close unauthenticated connections")
+        wait_converged([a, b, c], timeout=5)
+        assert {m[0] for m in members(leader)} == {node_id(rs) for rs in (a, b, c)}
+    finally:
+        for s in strangers:
+            s.close()

@@ -489,3 +489,70 @@ def test_strangers_on_the_cport_never_crowd_out_members(start_proxies, name):
     finally:
         for s in strangers:
             s.close()
+
+
+# --- 10 (issue 11, item 11) ---------------------------------------------------
+
+def _scan_all(rs, *args):
+    """Every key one proxy's SCAN returns, as a list (duplicates kept)."""
+    out, cursor = [], b"0"
+    with RespClient(HOST, rs.port, timeout=10) as c:
+        while True:
+            cursor, keys = c.command("SCAN", cursor, *args)
+            out.extend(keys)
+            if cursor == b"0":
+                return out
+
+
+def _backend_dbsize(cluster):
+    return sum(cluster.execute(m, "DBSIZE") for m in cluster.masters())
+
+
+def test_each_proxy_sees_its_own_slots(start_proxies, cluster, name):
+    """A proxy's DBSIZE, KEYS, SCAN and RANDOMKEY cover the slots it owns,
+    as a Redis node's do: summed over the proxies DBSIZE is the keyspace,
+    per-proxy SCANs and KEYS are disjoint and together give every key once,
+    RANDOMKEY names a key of the proxy's own slots; redis-cli --cluster
+    info counts the keys once."""
+    proxies = start_proxies(3, name)
+    table = wait_converged(proxies)
+    prefix = "own:%s:" % name
+    keys = {("%s%d" % (prefix, i)).encode() for i in range(3000)}
+    by_master = {}
+    for k in keys:
+        by_master.setdefault(cluster.master_for_key(k.decode()), []).append(k)
+    for port, ks in by_master.items():
+        pipe = cluster.client(port).pipeline(transaction=False)
+        for k in ks:
+            pipe.set(k, "v")
+        pipe.execute()
+    total = _backend_dbsize(cluster)
+
+    everything = [k for m in cluster.masters() for k in cluster.client(m).scan_iter(count=1000)]
+    assert len(everything) == total
+    sizes = [client_cmd(rs, "DBSIZE") for rs in proxies]
+    assert sum(sizes) == total, (sizes, total)
+    for rs, size in zip(proxies, sizes):
+        assert size == sum(1 for k in everything if table[helpers.keyslot(k.decode())] == rs.port)
+    seen = {}
+    for rs in proxies:
+        mine = {k for k in keys if table[helpers.keyslot(k.decode())] == rs.port}
+        scanned = [k for k in _scan_all(rs, "MATCH", prefix + "*", "COUNT", 500) if k in keys]
+        assert len(scanned) == len(set(scanned)) and set(scanned) == mine
+        listed = client_cmd(rs, "KEYS", prefix + "*")
+        assert len(listed) == len(set(listed)) and set(listed) == mine
+        seen[rs.port] = mine
+        randoms = {client_cmd(rs, "RANDOMKEY") for _ in range(10)}
+        assert all(table[helpers.keyslot(k.decode())] == rs.port for k in randoms), randoms
+        assert len(randoms) > 1
+        with RespClient(HOST, rs.port, timeout=10) as c:  # RESP3
+            c.command("HELLO", "3")
+            assert c.command("DBSIZE") == sizes[proxies.index(rs)]
+            k = c.command("RANDOMKEY")
+            assert table[helpers.keyslot(k.decode())] == rs.port
+    assert set().union(*seen.values()) == keys
+    assert sum(len(v) for v in seen.values()) == len(keys)  # disjoint
+
+    info = subprocess.run(["redis-cli", "--cluster", "info", "%s:%d" % (HOST, proxies[0].port)],
+                          capture_output=True, text=True, timeout=60)
+    assert "[OK] %d keys in 3 masters." % total in info.stdout, info.stdout + info.stderr

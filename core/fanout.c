@@ -557,13 +557,6 @@ static long long append_own_keys(struct resp_buf *b, const char *arr, size_t len
     return kept;
 }
 
-/*
- * Cluster mode (clustermode.c, "a proxy's per-node view"): KEYS and SCAN
- * ask every master, and a child's reply keeps only the keys of this
- * proxy's own slots. Filtering the child's reply, before any merge, keeps
- * the merges (SCAN's cursor) unaware of it: a SCAN page just has fewer
- * keys, possibly none, under the same cursor.
- */
 /* Where a SCAN reply's key array lies; false if it is not [cursor, keys]. */
 static bool scan_keys(const struct request *c, size_t *at, size_t *len)
 {
@@ -580,6 +573,13 @@ static bool scan_keys(const struct request *c, size_t *at, size_t *len)
     return n == 2;
 }
 
+/*
+ * Cluster mode (clustermode.c, "a proxy's per-node view"): KEYS and SCAN
+ * ask every master, and a child's reply keeps only the keys of this
+ * proxy's own slots. Filtering the child's reply, before any merge, keeps
+ * the merges (SCAN's cursor) unaware of it: a SCAN page just has fewer
+ * keys, possibly none, under the same cursor.
+ */
 static void keep_own_keys(const struct request *p, struct request *child)
 {
     enum merge_kind kind = p->fan->kind;

@@ -187,7 +187,8 @@ enum merge_kind {
     MERGE_OK,            /* all +OK → +OK, else the first error */
     MERGE_SUM,           /* integers summed */
     MERGE_MIN,           /* integers, the smallest (WAIT, LASTSAVE) */
-    MERGE_CONCAT,        /* arrays concatenated (KEYS) */
+    MERGE_CONCAT,        /* arrays concatenated (KEYS; in cluster mode
+                            only the keys of own slots: fanout.c) */
     MERGE_FIRST_NONNULL, /* RANDOMKEY */
     MERGE_RANDOM_KEY,    /* GETKEYSINSLOT <slot> 1 arrays: one key of a
                             random non-empty one, or null */

@@ -18,6 +18,10 @@ on loopback, with short timings so a failover takes seconds:
        separate cluster on the same backend
     8  a proxy that cannot reach the lease store joins through
        --cluster-seeds (the seed names the leader and gives its map)
+    9  340 strangers on the leader's cport (idle, garbage, half a RESP
+       frame): a new proxy still joins, they are closed after 1–2 s
+   10  per-proxy DBSIZE / KEYS / SCAN / RANDOMKEY cover the proxy's own
+       slots: summed or merged over the proxies, every key once
 
 Every proxy's view is read through the cport (PROXY CLUSTER MEMBERS /
 LEADER / MAP) and through what clients see (CLUSTER SLOTS). Each test uses
@@ -452,16 +456,6 @@ def test_seeds_when_the_lease_store_is_out_of_reach(start_proxies, name):
 
 # --- 9 (issue 11, item 12) ----------------------------------------------------
 
-def _closed_by_peer(sock):
-    """True once the peer has closed (EOF or reset); False while it is open."""
-    try:
-        return sock.recv(4096, socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-
-
 def test_strangers_on_the_cport_never_crowd_out_members(start_proxies, name):
     """300 idle TCP connections, plus some that send garbage and some that
     stop inside a RESP frame, on the leader's cport: a new proxy still
@@ -482,7 +476,7 @@ def test_strangers_on_the_cport_never_crowd_out_members(start_proxies, name):
         c = start_proxies(1, name)[0]
         wait_converged([a, b, c], timeout=10)
         # every stranger is gone once its deadline passed
-        wait_until(lambda: all(_closed_by_peer(s) for s in strangers), 2 + SLACK_S,
+        wait_until(lambda: all(helpers.closed_by_peer(s) for s in strangers), 2 + SLACK_S,
                    interval=0.1, what="the cport to close unauthenticated connections")
         wait_converged([a, b, c], timeout=5)
         assert {m[0] for m in members(leader)} == {node_id(rs) for rs in (a, b, c)}

@@ -609,16 +609,6 @@ def test_metrics_exposition(spawn, cluster):
     assert http_get(console, "/metrics", method="POST")[0] == 405
 
 
-def _closed_by_peer(sock):
-    """True once the peer has closed (EOF or reset); False while it is open."""
-    try:
-        return sock.recv(4096, socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-
-
 def test_console_answers_probes_while_300_clients_stall(spawn):
     """Slowloris (issue 11, item 13): 300 connections that send half a
     request head. A fresh probe or scrape is still answered at once, again
@@ -639,7 +629,7 @@ def test_console_answers_probes_while_300_clients_stall(spawn):
             status, text = http_get(console, "/metrics", timeout=2)
             assert status == 200 and "ringslot_ready 1" in text
             assert time.monotonic() - started < 1.0
-        wait_until(lambda: all(_closed_by_peer(s) for s in stalled), 2 + 2,
+        wait_until(lambda: all(helpers.closed_by_peer(s) for s in stalled), 2 + 2,
                    interval=0.1, what="the console to close the stalled connections")
     finally:
         for s in stalled:

@@ -19,11 +19,11 @@
  *
  * Strangers never crowd out members: a connection that has not run a
  * command authenticated is "unproven". Unproven connections are at most
- * SCONN_UNAUTH_MAX (a new one closes the oldest unproven one, so the
- * newest — a member's reconnect — always gets in), may buffer only
- * SCONN_UNAUTH_IN bytes, and are closed after auth_window_ms. The other
- * SCONN_MAX - SCONN_UNAUTH_MAX places are only ever held by members and
- * operators who know the password.
+ * SCONN_UNAUTH_MAX, may buffer only SCONN_UNAUTH_IN bytes, and are closed
+ * after auth_window_ms; a new connection closes the oldest unproven one
+ * when that cap is reached or no place is free, so the newest — a member's
+ * reconnect — always gets in. Only proven connections (members, operators
+ * with the password) can ever refuse a newcomer, by holding every place.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -105,19 +105,20 @@ static int64_t auth_window_ms(const struct consensus *c)
 }
 
 /* Make room for one more unproven connection: when SCONN_UNAUTH_MAX are
- * open, close the oldest (earliest deadline). */
+ * open, or no place is free, close the oldest (earliest deadline). */
 static void evict_unproven(struct consensus *c)
 {
-    int n = 0, oldest = -1;
+    int n = 0, used = 0, oldest = -1;
     for (int i = 0; i < SCONN_MAX; i++) {
         const struct sconn *s = c->conns[i];
+        used += s != NULL;
         if (!s || !s->auth_deadline)
             continue;
         n++;
         if (oldest < 0 || s->auth_deadline < c->conns[oldest]->auth_deadline)
             oldest = i;
     }
-    if (n >= SCONN_UNAUTH_MAX)
+    if (n >= SCONN_UNAUTH_MAX || (n > 0 && used == SCONN_MAX))
         sconn_free(c, oldest);
 }
 

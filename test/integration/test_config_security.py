@@ -628,7 +628,7 @@ def test_console_answers_probes_while_300_clients_stall(spawn):
             assert http_get(console, "/readyz", timeout=2)[0] == 200
             status, text = http_get(console, "/metrics", timeout=2)
             assert status == 200 and "ringslot_ready 1" in text
-            assert time.monotonic() - started < 1.0
+            assert time.monotonic() - started < 1.5  # stalled ones last 2 s
         wait_until(lambda: all(helpers.closed_by_peer(s) for s in stalled), 2 + 2,
                    interval=0.1, what="the console to close the stalled connections")
     finally:

@@ -151,6 +151,8 @@ bool proxy_id_valid(const char *s, size_t len);
 
 /* Member owning a slot (NULL if none). */
 const struct proxy_member *consensus_slot_owner(const struct proxy_map *m, unsigned slot);
+/* Is the slot this proxy's own (m->self)? */
+bool consensus_owns_slot(const struct proxy_map *m, unsigned slot);
 void consensus_reply_cluster_slots(const struct proxy_map *m, int proto, struct resp_buf *b);
 void consensus_reply_cluster_shards(const struct proxy_map *m, int proto, struct resp_buf *b);
 void consensus_reply_cluster_nodes(const struct proxy_map *m, int proto, struct resp_buf *b);

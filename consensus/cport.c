@@ -16,6 +16,14 @@
  *   PROXY CLUSTER MEMBERS|LEADER|MAP   for operators
  *
  * Non-blocking; bounded connections and input per connection.
+ *
+ * Strangers never crowd out members: a connection that has not run a
+ * command authenticated is "unproven". Unproven connections are at most
+ * SCONN_UNAUTH_MAX, may buffer only SCONN_UNAUTH_IN bytes, and are closed
+ * after auth_window_ms; a new connection closes the oldest unproven one
+ * when that cap is reached or no place is free, so the newest — a member's
+ * reconnect — always gets in. Only proven connections (members, operators
+ * with the password) can ever refuse a newcomer, by holding every place.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -85,23 +93,56 @@ void cport_close_all(struct consensus *c)
     c->listen_fd = -1;
 }
 
+/*
+ * How long a connection may stay unproven. A member sends AUTH and its
+ * heartbeat in its first write, so one round trip is all it needs; a
+ * stranger gets two heartbeat intervals, kept within 1–2 s.
+ */
+static int64_t auth_window_ms(const struct consensus *c)
+{
+    int64_t ms = 2 * (int64_t)c->hb_ms;
+    return ms < 1000 ? 1000 : ms > 2000 ? 2000 : ms;
+}
+
+/* Make room for one more unproven connection: when SCONN_UNAUTH_MAX are
+ * open, or no place is free, close the oldest (earliest deadline). */
+static void evict_unproven(struct consensus *c)
+{
+    int n = 0, used = 0, oldest = -1;
+    for (int i = 0; i < SCONN_MAX; i++) {
+        const struct sconn *s = c->conns[i];
+        used += s != NULL;
+        if (!s || !s->auth_deadline)
+            continue;
+        n++;
+        if (oldest < 0 || s->auth_deadline < c->conns[oldest]->auth_deadline)
+            oldest = i;
+    }
+    if (n >= SCONN_UNAUTH_MAX || (n > 0 && used == SCONN_MAX))
+        sconn_free(c, oldest);
+}
+
+/* Called after this iteration's connections were handled: eviction frees
+ * sconns, so no pollset entry may still point at them. */
 void cport_accept(struct consensus *c)
 {
     for (;;) {
         int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
+        evict_unproven(c);
         int i = 0;
         while (i < SCONN_MAX && c->conns[i])
             i++;
         struct sconn *s = i < SCONN_MAX ? calloc(1, sizeof *s) : NULL;
-        if (!s) {
+        if (!s) { /* every place is a proven connection's */
             close(fd);
             continue;
         }
         s->fd = fd;
         s->poll_index = -1;
         s->authed = c->cfg->cluster_password[0] == '\0';
+        s->auth_deadline = consensus_clock_ms() + auth_window_ms(c);
         resp_req_init(&s->parser);
         s->parser.max_bulk = 1 << 20;
         s->parser.max_query = SCONN_MAX_IN;
@@ -269,6 +310,8 @@ static bool process_input(struct consensus *c, struct sconn *s)
             s->in += off; /* resp_req_arg indexes from the command start */
             dispatch(c, s);
             s->in = saved;
+            if (s->authed)
+                s->auth_deadline = 0; /* proven */
         }
         off += s->parser.len;
         resp_req_next(&s->parser);
@@ -281,7 +324,8 @@ static bool process_input(struct consensus *c, struct sconn *s)
 static bool read_input(struct consensus *c, struct sconn *s)
 {
     for (;;) {
-        ssize_t n = consensus_recv_more(s->fd, &s->in, &s->in_len, &s->in_cap, SCONN_MAX_IN);
+        size_t max = s->auth_deadline ? SCONN_UNAUTH_IN : SCONN_MAX_IN;
+        ssize_t n = consensus_recv_more(s->fd, &s->in, &s->in_len, &s->in_cap, max);
         if (n == 0)
             return false;
         if (n < 0)
@@ -302,6 +346,13 @@ static bool write_output(struct sconn *s)
     }
     s->out.len = s->out_off = 0;
     return true;
+}
+
+void cport_check_deadlines(struct consensus *c, int64_t now)
+{
+    for (int i = 0; i < SCONN_MAX; i++)
+        if (c->conns[i] && c->conns[i]->auth_deadline && now >= c->conns[i]->auth_deadline)
+            sconn_free(c, i);
 }
 
 void cport_handle(struct consensus *c, struct sconn *s, short revents)

@@ -787,6 +787,7 @@ static void check_timeouts(struct consensus *c, int64_t now)
     for (size_t i = 0; i < PROXY_MAP_MAX_MEMBERS; i++)
         if (c->members[i].used)
             rconn_check_timeout(c, &c->members[i].probe, now);
+    cport_check_deadlines(c, now);
 }
 
 static void run_timers(struct consensus *c, int64_t now)
@@ -832,8 +833,6 @@ static void *consensus_main(void *arg)
             ssize_t r = read(c->wake_fd, &x, sizeof x);
             (void)r;
         }
-        if (ps->fds[1].revents)
-            cport_accept(c);
         for (int i = 2; i < ps->n; i++) {
             if (!ps->fds[i].revents)
                 continue;
@@ -842,6 +841,10 @@ static void *consensus_main(void *arg)
             else
                 cport_handle(c, ps->scs[i], ps->fds[i].revents);
         }
+        /* after the handlers: accepting may close (evict) an sconn that
+         * this iteration's pollset still points at */
+        if (ps->fds[1].revents)
+            cport_accept(c);
         check_timeouts(c, now);
     }
     free(ps);

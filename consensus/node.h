@@ -71,6 +71,12 @@ ssize_t consensus_recv_more(int fd, char **buf, size_t *len, size_t *cap, size_t
 
 #define SCONN_MAX 256
 #define SCONN_MAX_IN (4u << 20)
+/* Connections that have not authenticated yet: members send AUTH in their
+ * first packet, so only strangers stay in this state. They get their own
+ * small share of conns[] (the rest stays free for members), a deadline
+ * (cport.c: auth_window_ms), and little input. */
+#define SCONN_UNAUTH_MAX 32
+#define SCONN_UNAUTH_IN 16384 /* one first buffer (consensus_recv_more) */
 #define MEMBER_TOMBSTONES 16
 
 /* A member as the leader tracks it (itself excluded). */
@@ -84,8 +90,10 @@ struct member_state {
 
 struct sconn {
     int fd;
-    bool authed;
+    bool authed;              /* may run commands (AUTH ok, or no password) */
     bool closing;             /* close once the output is written */
+    int64_t auth_deadline;    /* until a command ran authenticated: close
+                                 then (ms); 0 once it has */
     char *in;
     size_t in_len, in_cap;
     struct resp_buf out;
@@ -159,6 +167,8 @@ void cport_accept(struct consensus *c);
 void cport_handle(struct consensus *c, struct sconn *s, short revents);
 short cport_events(const struct sconn *s);
 void cport_close_all(struct consensus *c);
+/* Close the connections whose authentication deadline passed. */
+void cport_check_deadlines(struct consensus *c, int64_t now);
 
 /* node.c: what cport commands call */
 void node_on_heartbeat(struct consensus *c, const struct proxy_member *m, bool leaving,

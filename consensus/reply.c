@@ -21,6 +21,11 @@ const struct proxy_member *consensus_slot_owner(const struct proxy_map *m, unsig
     return &m->members[m->owner[slot]];
 }
 
+bool consensus_owns_slot(const struct proxy_map *m, unsigned slot)
+{
+    return m && m->self >= 0 && slot < S && m->owner[slot] == (unsigned)m->self;
+}
+
 bool consensus_reply_moved(const struct proxy_map *m, unsigned slot, struct resp_buf *b)
 {
     const struct proxy_member *p = consensus_slot_owner(m, slot);

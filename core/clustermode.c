@@ -203,3 +203,95 @@ bool clustermode_moved(struct client *c, int slot)
     client_reply_buf(c, &b);
     return true;
 }
+
+/* ------------------------------------------------------------------------ */
+/* A proxy's per-node view: its own slots                                    */
+
+/*
+ * In cluster mode each proxy is a node of the logical cluster, and a Redis
+ * node's DBSIZE, KEYS, SCAN and RANDOMKEY cover the slots it owns: summed or
+ * merged over the nodes (redis-cli --cluster info, per-node SCAN in ioredis
+ * and node-redis) they give the keyspace exactly once. The backend masters'
+ * slots do not line up with the proxies', so:
+ *
+ *   DBSIZE     CLUSTER COUNTKEYSINSLOT for each own slot, on the master
+ *              serving it, summed (16384 / members commands, pipelined per
+ *              master — an admin command)
+ *   RANDOMKEY  CLUSTER GETKEYSINSLOT <slot> 1 for each own slot; one key of
+ *              a random non-empty slot (null only when the own slots hold
+ *              no key, as Redis answers for an empty node)
+ *   KEYS       every master as before; keys outside the own slots are
+ *              dropped from the replies (fanout.c)
+ *   SCAN       the masters in turn as before, skipping those that serve
+ *              none of the own slots; keys outside them are dropped from
+ *              each page (fanout.c), so a page may be short or empty and
+ *              its cursor stays valid
+ *
+ * A proxy alone in its map owns every slot: nothing changes, nor outside
+ * cluster mode.
+ */
+const struct proxy_map *clustermode_own_view(const struct worker *w)
+{
+    const struct proxy_map *m = w->pmap;
+    if (!w->rt->cfg->cluster_mode || !m)
+        return NULL;
+    /* every slot is assigned to a live member: alone means all of them */
+    return m->nmembers == 1 && m->self == 0 ? NULL : m;
+}
+
+bool clustermode_master_in_view(const struct worker *w, unsigned master)
+{
+    const struct proxy_map *m = clustermode_own_view(w);
+    if (!m)
+        return true;
+    for (unsigned s = 0; s < CLUSTER_SLOTS; s++)
+        if (w->topo->slot_master[s] == master && consensus_owns_slot(m, s))
+            return true;
+    return false;
+}
+
+/* The slots m->self owns, in order, into out[CLUSTER_SLOTS]; how many. */
+static size_t own_slots(const struct proxy_map *m, uint16_t *out)
+{
+    size_t n = 0;
+    for (unsigned s = 0; s < CLUSTER_SLOTS; s++)
+        if (consensus_owns_slot(m, s))
+            out[n++] = (uint16_t)s;
+    return n;
+}
+
+/* Ask about each own slot (argv[slot_arg] = the slot), merged by kind; or
+ * answer `none` at once when this proxy owns no slot. */
+static void per_own_slot(struct client *c, const struct proxy_map *m, enum merge_kind kind,
+                         int argc, const char **argv, int slot_arg, const char *none)
+{
+    uint16_t *slots = malloc(CLUSTER_SLOTS * sizeof *slots);
+    if (!slots)
+        abort();
+    size_t n = own_slots(m, slots);
+    if (n)
+        fanout_per_slot(c, kind, slots, n, argc, argv, slot_arg);
+    else
+        client_reply_bytes(c, none, strlen(none));
+    free(slots);
+}
+
+bool clustermode_dbsize(struct client *c, size_t argc)
+{
+    const struct proxy_map *m = clustermode_own_view(c->w);
+    if (!m || argc != 1) /* a wrong arity gets the backend's own error */
+        return false;
+    const char *argv[3] = {"CLUSTER", "COUNTKEYSINSLOT", NULL};
+    per_own_slot(c, m, MERGE_SUM, 3, argv, 2, ":0\r\n");
+    return true;
+}
+
+bool clustermode_randomkey(struct client *c, size_t argc)
+{
+    const struct proxy_map *m = clustermode_own_view(c->w);
+    if (!m || argc != 1)
+        return false;
+    const char *argv[4] = {"CLUSTER", "GETKEYSINSLOT", NULL, "1"};
+    per_own_slot(c, m, MERGE_RANDOM_KEY, 4, argv, 2, c->proto == 3 ? "_\r\n" : "$-1\r\n");
+    return true;
+}

@@ -754,15 +754,23 @@ static void cmd_proxy(struct client *c, size_t argc)
 /* ------------------------------------------------------------------------ */
 /* Every master                                                              */
 
-static void all_sum(struct client *c, size_t argc) { fanout_all_masters(c, argc, MERGE_SUM); }
 static void all_ok(struct client *c, size_t argc) { fanout_all_masters(c, argc, MERGE_OK); }
 static void all_concat(struct client *c, size_t argc) { fanout_all_masters(c, argc, MERGE_CONCAT); }
 static void all_first(struct client *c, size_t argc) { fanout_all_masters(c, argc, MERGE_FIRST); }
 static void all_min(struct client *c, size_t argc) { fanout_all_masters(c, argc, MERGE_MIN); }
 
+/* In cluster mode, DBSIZE and RANDOMKEY cover this proxy's own slots
+ * (clustermode.c); KEYS and SCAN are filtered by fanout.c. */
+static void cmd_dbsize(struct client *c, size_t argc)
+{
+    if (!clustermode_dbsize(c, argc))
+        fanout_all_masters(c, argc, MERGE_SUM);
+}
+
 static void cmd_randomkey(struct client *c, size_t argc)
 {
-    fanout_all_masters(c, argc, MERGE_FIRST_NONNULL);
+    if (!clustermode_randomkey(c, argc))
+        fanout_all_masters(c, argc, MERGE_FIRST_NONNULL);
 }
 
 
@@ -1150,7 +1158,7 @@ static const struct proxy_command table[] = {
     {"client", cmd_client},
     {"cluster", clustermode_command},
     {"config", cmd_config},
-    {"dbsize", all_sum},
+    {"dbsize", cmd_dbsize},
     {"debug", refused},
     {"discard", cmd_discard},
     {"echo", cmd_echo},

@@ -20,8 +20,15 @@
  * and turn a partial outage (some slots down) into a total one. Clients get
  * CLUSTERDOWN for the slots that are down, as Redis itself would answer.
  *
- * Each connection: read one request (up to CONSOLE_REQ_MAX bytes, within
- * CONSOLE_IDLE_MS), write the response, close (Connection: close).
+ * Each connection: read one request head (up to CONSOLE_REQ_MAX bytes,
+ * within CONSOLE_HEADER_MS of the accept), write the response (within
+ * CONSOLE_SEND_MS), close (Connection: close).
+ *
+ * Stalled clients never keep probes out (Slowloris): when every place is
+ * taken, a new connection takes the place of the oldest one still waiting
+ * for its request head, and a new connection is read at once (a probe
+ * sends its request with the handshake), so /healthz, /readyz and /metrics
+ * are answered in the pass that accepts them, however many others stall.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +41,8 @@
 
 #define CONSOLE_CONNS 32
 #define CONSOLE_REQ_MAX 4096
-#define CONSOLE_IDLE_MS 5000
+#define CONSOLE_HEADER_MS 2000 /* the whole request head, from the accept */
+#define CONSOLE_SEND_MS 5000   /* the response, once built */
 
 struct console_conn {
     int fd;                    /* -1: free */
@@ -42,7 +50,9 @@ struct console_conn {
     size_t in_len;
     char *out;                 /* the whole response, once built */
     size_t out_len, out_off;
-    int64_t deadline_ms;
+    int64_t deadline_ms;       /* reading: CONSOLE_HEADER_MS after the
+                                  accept; sending: CONSOLE_SEND_MS after
+                                  the response was built */
 };
 
 struct console {
@@ -199,24 +209,18 @@ static void handle_request(struct console *c, struct console_conn *k)
 /* ------------------------------------------------------------------------ */
 /* I/O                                                                       */
 
-static void accept_all(struct console *c, int lfd)
+static void conn_write(struct console_conn *k)
 {
-    for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
-        struct console_conn *k = NULL;
-        for (int i = 0; i < CONSOLE_CONNS && !k; i++)
-            if (c->conns[i].fd < 0)
-                k = &c->conns[i];
-        if (!k) { /* full: a scraper retries */
-            close(fd);
-            continue;
-        }
-        k->fd = fd;
-        k->in_len = 0;
-        k->deadline_ms = clock_ms() + CONSOLE_IDLE_MS;
+    ssize_t n = send(k->fd, k->out + k->out_off, k->out_len - k->out_off, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n < 0) {
+        conn_close(k);
+        return;
     }
+    k->out_off += (size_t)n;
+    if (k->out_off == k->out_len)
+        conn_close(k);
 }
 
 /* Read; once the headers are complete, build the response. */
@@ -235,27 +239,52 @@ static void conn_read(struct console *c, struct console_conn *k)
         handle_request(c, k);
     else if (k->in_len == sizeof k->in - 1)
         respond_text(k, 431, "Request Header Fields Too Large", "request too large\n", false);
+    if (k->out) {
+        k->deadline_ms = clock_ms() + CONSOLE_SEND_MS;
+        conn_write(k); /* usually all of it: the socket is fresh */
+    }
 }
 
-static void conn_write(struct console_conn *k)
+/*
+ * A place for a new connection: a free one, else the place of the oldest
+ * connection still reading its request head (closed here). NULL only when
+ * every place is sending a response, which ends within CONSOLE_SEND_MS.
+ */
+static struct console_conn *take_place(struct console *c)
 {
-    ssize_t n = send(k->fd, k->out + k->out_off, k->out_len - k->out_off, MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n < 0) {
-        conn_close(k);
-        return;
+    struct console_conn *oldest = NULL;
+    for (int i = 0; i < CONSOLE_CONNS; i++) {
+        struct console_conn *k = &c->conns[i];
+        if (k->fd < 0)
+            return k;
+        if (!k->out && (!oldest || k->deadline_ms < oldest->deadline_ms))
+            oldest = k;
     }
-    k->out_off += (size_t)n;
-    if (k->out_off == k->out_len)
-        conn_close(k);
+    if (oldest)
+        conn_close(oldest);
+    return oldest;
+}
+
+static void accept_all(struct console *c, int lfd)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct console_conn *k = take_place(c);
+        if (!k) { /* every place is answering: a scraper retries */
+            close(fd);
+            continue;
+        }
+        k->fd = fd;
+        k->in_len = 0;
+        k->deadline_ms = clock_ms() + CONSOLE_HEADER_MS;
+        conn_read(c, k); /* a probe's request is usually here already */
+    }
 }
 
 void console_handle(struct console *c, const struct pollfd *pfds, int n)
 {
-    for (int i = 0; i < n && i < c->nlfds; i++)
-        if (pfds[i].revents & POLLIN)
-            accept_all(c, pfds[i].fd);
     for (int i = c->nlfds; i < n; i++) {
         struct console_conn *k = &c->conns[c->poll_conn[i - c->nlfds]];
         if (k->fd != pfds[i].fd || !pfds[i].revents)
@@ -267,6 +296,11 @@ void console_handle(struct console *c, const struct pollfd *pfds, int n)
         else
             conn_read(c, k);
     }
+    /* after the connections: accepting may reuse a place (and its fd
+     * number) that this pass's pollfds still describe */
+    for (int i = 0; i < n && i < c->nlfds; i++)
+        if (pfds[i].revents & POLLIN)
+            accept_all(c, pfds[i].fd);
     int64_t now = clock_ms();
     for (int i = 0; i < CONSOLE_CONNS; i++)
         if (c->conns[i].fd >= 0 && now > c->conns[i].deadline_ms)

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "../consensus/consensus.h"
 #include "runtime.h"
 
 /* A SCAN call whose master finished with an empty page goes on to the
@@ -232,6 +234,47 @@ static void merge_first_nonnull(const struct fanout *f, struct resp_buf *b)
     copy_reply(b, f->children[0]);
 }
 
+/* A number that differs from call to call (no shared state: the clock's
+ * nanoseconds, mixed). Good enough to pick among slots, nothing more. */
+static uint64_t pick_number(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull; /* splitmix64's finaliser */
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* RANDOMKEY over own slots: each child is one slot's GETKEYSINSLOT … 1
+ * (an array of at most one key); the key of a random non-empty one. */
+static void merge_random_key(const struct fanout *f, struct resp_buf *b, int proto)
+{
+    size_t nonempty = 0;
+    long long n;
+    for (size_t i = 0; i < f->n; i++)
+        nonempty += header_int(f->children[i]->reply, f->children[i]->reply_len, '*', &n) &&
+                    n > 0;
+    if (nonempty == 0) {
+        resp_write_null(b, proto);
+        return;
+    }
+    size_t pick = (size_t)(pick_number() % nonempty);
+    for (size_t i = 0; i < f->n; i++) {
+        const struct request *c = f->children[i];
+        if (!header_int(c->reply, c->reply_len, '*', &n) || n <= 0 || pick--)
+            continue;
+        size_t head = after_line(c->reply, c->reply_len);
+        struct resp_reply_parser rp;
+        resp_reply_init(&rp);
+        if (resp_parse_reply(&rp, c->reply + head, c->reply_len - head) == RESP_OK)
+            resp_buf_append(b, c->reply + head, rp.len);
+        else
+            resp_write_error(b, "ERR unexpected reply from a cluster node");
+        return;
+    }
+}
+
 static void merge_and_array(const struct fanout *f, struct resp_buf *b)
 {
     size_t *offs0, *lens0;
@@ -418,23 +461,28 @@ static void merge_union(const struct fanout *f, struct resp_buf *b)
     free(all);
 }
 
-/* Text of a bulk or RESP3 verbatim string reply ("$n" / "=n" + "txt:"). */
-static bool reply_text(const struct request *c, const char **text, size_t *len)
+/* Text of a bulk or RESP3 verbatim string ("$n" / "=n" + "txt:") that
+ * starts at rep. */
+static bool string_text(const char *rep, size_t rep_len, const char **text, size_t *len)
 {
     long long n;
-    if (!header_int(c->reply, c->reply_len, '$', &n) &&
-        !header_int(c->reply, c->reply_len, '=', &n))
+    if (!header_int(rep, rep_len, '$', &n) && !header_int(rep, rep_len, '=', &n))
         return false;
-    size_t head = after_line(c->reply, c->reply_len);
-    if (n < 0 || head + (size_t)n > c->reply_len)
+    size_t head = after_line(rep, rep_len);
+    if (n < 0 || head + (size_t)n > rep_len)
         return false;
-    *text = c->reply + head;
+    *text = rep + head;
     *len = (size_t)n;
-    if (c->reply[0] == '=' && *len >= 4) { /* "txt:" */
+    if (rep[0] == '=' && *len >= 4) { /* "txt:" */
         *text += 4;
         *len -= 4;
     }
     return true;
+}
+
+static bool reply_text(const struct request *c, const char **text, size_t *len)
+{
+    return string_text(c->reply, c->reply_len, text, len);
 }
 
 struct keyspace_db {
@@ -625,6 +673,7 @@ static void merge(const struct fanout *f, struct resp_buf *b, const struct clien
     case MERGE_MAX: merge_integers(f, b); break;
     case MERGE_CONCAT: merge_concat(f, b); break;
     case MERGE_FIRST_NONNULL: merge_first_nonnull(f, b); break;
+    case MERGE_RANDOM_KEY: merge_random_key(f, b, client->proto); break;
     case MERGE_FIRST: copy_reply(b, f->children[0]); break;
     case MERGE_AND_ARRAY: merge_and_array(f, b); break;
     case MERGE_SCAN: merge_scan(f, b); break;
@@ -635,6 +684,16 @@ static void merge(const struct fanout *f, struct resp_buf *b, const struct clien
     case MERGE_CONFIG_GET: merge_config_get(f, b, client->w->cfg->requirepass); break;
     case MERGE_NONE: break; /* completed by its owner, never merged */
     }
+}
+
+/* The first master at or after `from` that holds keys of this proxy's view
+ * (every master outside cluster mode); t->nmasters if none. */
+static unsigned scan_shard_in_view(const struct worker *w, const struct cluster_topology *t,
+                                   unsigned from)
+{
+    while (from < t->nmasters && !clustermode_master_in_view(w, from))
+        from++;
+    return from;
 }
 
 /* The check bits of master `m` of t. */
@@ -658,16 +717,95 @@ static bool scan_hop(struct request *p)
     size_t keys;
     if (!f->scan_restart.len || f->scan_hops >= SCAN_EMPTY_HOPS ||
         !scan_page(f->children[0], &node_cursor, &nkeys, &keys) || node_cursor || nkeys ||
-        f->scan_shard + 1 >= f->scan_nshards || !t || t->nmasters != f->scan_nshards)
+        !t || t->nmasters != f->scan_nshards)
         return false; /* a changed topology: the client's next call sorts it out */
+    unsigned next = scan_shard_in_view(p->client->w, t, f->scan_shard + 1);
+    if (next >= f->scan_nshards)
+        return false;
     request_free(f->children[0]);
     f->n = f->pending = 0;
-    f->scan_shard++;
+    f->scan_shard = next;
     f->scan_check = master_check(t, f->scan_shard);
     f->scan_hops++;
     add_child(p, request_new(f->scan_restart.data, f->scan_restart.len));
     route_to_node(p->client->w, f->children[0], f->scan_shard, client_key(p->client));
     return true;
+}
+
+/*
+ * Append the elements of the flat array at arr (a KEYS reply, a SCAN page's
+ * keys) whose key lies in a slot this proxy owns; returns how many, or -1
+ * when it is not an array of strings.
+ */
+static long long append_own_keys(struct resp_buf *b, const char *arr, size_t len,
+                                 const struct proxy_map *own)
+{
+    long long n, kept = 0;
+    if (!header_int(arr, len, '*', &n))
+        return -1;
+    size_t off = after_line(arr, len);
+    struct resp_reply_parser rp;
+    for (long long i = 0; i < n; i++) {
+        const char *key;
+        size_t key_len;
+        resp_reply_init(&rp);
+        if (resp_parse_reply(&rp, arr + off, len - off) != RESP_OK ||
+            !string_text(arr + off, rp.len, &key, &key_len))
+            return -1;
+        if (consensus_owns_slot(own, cluster_keyslot(key, key_len))) {
+            resp_buf_append(b, arr + off, rp.len);
+            kept++;
+        }
+        off += rp.len;
+    }
+    return kept;
+}
+
+/* Where a SCAN reply's key array lies; false if it is not [cursor, keys]. */
+static bool scan_keys(const struct request *c, size_t *at, size_t *len)
+{
+    size_t *offs, *lens;
+    long long n = array_elements(c->reply, c->reply_len, &offs, &lens);
+    if (n < 0)
+        return false;
+    if (n == 2) {
+        *at = offs[1];
+        *len = lens[1];
+    }
+    free(offs);
+    free(lens);
+    return n == 2;
+}
+
+/*
+ * Cluster mode (clustermode.c, "a proxy's per-node view"): KEYS and SCAN
+ * ask every master, and a child's reply keeps only the keys of this
+ * proxy's own slots. Filtering the child's reply, before any merge, keeps
+ * the merges (SCAN's cursor) unaware of it: a SCAN page just has fewer
+ * keys, possibly none, under the same cursor.
+ */
+static void keep_own_keys(const struct request *p, struct request *child)
+{
+    enum merge_kind kind = p->fan->kind;
+    const struct proxy_map *own;
+    if (!p->client || (kind != MERGE_CONCAT && kind != MERGE_SCAN) ||
+        !(own = clustermode_own_view(p->client->w)))
+        return;
+    size_t keys_at = 0, keys_len = child->reply_len; /* KEYS: the whole reply */
+    if (kind == MERGE_SCAN && !scan_keys(child, &keys_at, &keys_len))
+        return;
+    struct resp_buf keys = {0};
+    long long kept = append_own_keys(&keys, child->reply + keys_at, keys_len, own);
+    if (kept >= 0) { /* anything else (an error) stays as it is */
+        struct resp_buf out = {0};
+        resp_buf_append(&out, child->reply, keys_at); /* SCAN: "*2" and the cursor */
+        resp_write_array_head(&out, kept);
+        resp_buf_append(&out, keys.data, keys.len);
+        free(child->reply);
+        child->reply = out.data;
+        child->reply_len = out.len;
+    }
+    resp_buf_free(&keys);
 }
 
 void fanout_child_reply(struct request *child, const char *data, size_t len)
@@ -680,6 +818,7 @@ void fanout_child_reply(struct request *child, const char *data, size_t len)
         abort();
     memcpy(child->reply, data, len);
     child->reply_len = len;
+    keep_own_keys(p, child);
     assert(p->fan->pending > 0);
     if (--p->fan->pending > 0)
         return;
@@ -858,6 +997,32 @@ void fanout_first_master(struct client *c, size_t argc, enum merge_kind kind)
         fanout_first_nodes(c, argc, kind, 1);
 }
 
+void fanout_per_slot(struct client *c, enum merge_kind kind, const uint16_t *slots, size_t n,
+                     int argc, const char **argv, int slot_arg)
+{
+    struct worker *w = c->w;
+    const char *av[8];
+    size_t al[8];
+    char num[8];
+    assert(argc <= 8 && slot_arg < argc && n > 0);
+    for (int i = 0; i < argc; i++) {
+        av[i] = argv[i];
+        al[i] = argv[i] ? strlen(argv[i]) : 0;
+    }
+    av[slot_arg] = num;
+    struct request *p = new_parent(c, kind, n);
+    int *route = malloc(n * sizeof *route);
+    if (!route)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        al[slot_arg] = (size_t)snprintf(num, sizeof num, "%u", (unsigned)slots[i]);
+        add_child(p, request_from_args(w, argc, av, al));
+        route[i] = slots[i];
+    }
+    route_children(w, p, route);
+    free(route);
+}
+
 void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t n,
                      enum merge_kind kind)
 {
@@ -920,6 +1085,8 @@ void fanout_scan(struct client *c, size_t argc)
         client_reply_error(c, "ERR SCAN through ringslot covers at most 256 masters");
         return;
     }
+    if (cur.node == 0) /* cluster mode: skip masters with none of our keys */
+        cur.shard = scan_shard_in_view(w, t, cur.shard);
     if (cur.shard >= t->nmasters) {
         client_reply_bytes(c, "*2\r\n$1\r\n0\r\n*0\r\n", 15);
         return;

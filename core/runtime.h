@@ -192,8 +192,11 @@ enum merge_kind {
     MERGE_SUM,           /* integers summed */
     MERGE_MIN,           /* integers, the smallest (WAIT, LASTSAVE) */
     MERGE_MAX,           /* integers, the largest (ACL DELUSER) */
-    MERGE_CONCAT,        /* arrays concatenated (KEYS) */
+    MERGE_CONCAT,        /* arrays concatenated (KEYS; in cluster mode
+                            only the keys of own slots: fanout.c) */
     MERGE_FIRST_NONNULL, /* RANDOMKEY */
+    MERGE_RANDOM_KEY,    /* GETKEYSINSLOT <slot> 1 arrays: one key of a
+                            random non-empty one, or null */
     MERGE_FIRST,         /* every node says the same (SCRIPT LOAD) */
     MERGE_AND_ARRAY,     /* arrays of 0/1 ANDed element-wise (SCRIPT EXISTS) */
     MERGE_SCAN,          /* one node's SCAN reply, cursor re-encoded */
@@ -627,6 +630,10 @@ void fanout_first_master(struct client *c, size_t argc, enum merge_kind kind);
 /* The command (w->argv) on each of these links. */
 void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t n,
                      enum merge_kind kind);
+/* One child per slot: argv with argument slot_arg replaced by the slot's
+ * number, routed to the master serving it. n ≥ 1. */
+void fanout_per_slot(struct client *c, enum merge_kind kind, const uint16_t *slots, size_t n,
+                     int argc, const char **argv, int slot_arg);
 /* SCAN with a cluster-wide cursor. */
 void fanout_scan(struct client *c, size_t argc);
 /* A child's reply arrived (called by request_reply). */
@@ -670,6 +677,17 @@ void clustermode_stop(struct runtime *rt);
 void clustermode_command(struct client *c, size_t argc); /* CLUSTER … */
 /* Answered -MOVED to the slot's owner proxy instead of served? */
 bool clustermode_moved(struct client *c, int slot);
+/* The map whose own slots bound this proxy's per-node view (DBSIZE, KEYS,
+ * SCAN, RANDOMKEY) when that view is less than the keyspace (cluster mode
+ * with other members), else NULL. */
+const struct proxy_map *clustermode_own_view(const struct worker *w);
+/* Does this master (topology index) serve a slot of that view? (SCAN
+ * skips those that do not.) True outside such a view. */
+bool clustermode_master_in_view(const struct worker *w, unsigned master);
+/* DBSIZE / RANDOMKEY over this proxy's own slots; false when its view is
+ * the whole keyspace (the caller asks every master as before). */
+bool clustermode_dbsize(struct client *c, size_t argc);
+bool clustermode_randomkey(struct client *c, size_t argc);
 
 /* dispatch (dispatch.c): one parsed command */
 void dispatch_command(struct client *c, const char *buf);

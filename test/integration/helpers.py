@@ -66,6 +66,17 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def closed_by_peer(sock):
+    """True once the peer has closed the connection (EOF or reset), False
+    while it is open. Never blocks."""
+    try:
+        return sock.recv(4096, socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 # --- ports ------------------------------------------------------------------
 
 _ports_lock = threading.Lock()

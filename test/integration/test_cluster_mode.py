@@ -18,6 +18,10 @@ on loopback, with short timings so a failover takes seconds:
        separate cluster on the same backend
     8  a proxy that cannot reach the lease store joins through
        --cluster-seeds (the seed names the leader and gives its map)
+    9  340 strangers on the leader's cport (idle, garbage, half a RESP
+       frame): a new proxy still joins, they are closed after 1–2 s
+   10  per-proxy DBSIZE / KEYS / SCAN / RANDOMKEY cover the proxy's own
+       slots: summed or merged over the proxies, every key once
 
 Every proxy's view is read through the cport (PROXY CLUSTER MEMBERS /
 LEADER / MAP) and through what clients see (CLUSTER SLOTS). Each test uses
@@ -26,6 +30,7 @@ shared backend. Test 6 flushes its backend, so it makes a private one.
 """
 
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -447,3 +452,101 @@ def test_seeds_when_the_lease_store_is_out_of_reach(start_proxies, name):
                                       % cport(follower)])[0]
     wait_converged([a, b, c], timeout=20)
     assert leader_of(c)[0] == node_id(leader)
+
+
+# --- 9 (issue 11, item 12) ----------------------------------------------------
+
+def test_strangers_on_the_cport_never_crowd_out_members(start_proxies, name):
+    """300 idle TCP connections, plus some that send garbage and some that
+    stop inside a RESP frame, on the leader's cport: a new proxy still
+    joins, the members stay, and the strangers are closed after their
+    authentication deadline (2 heartbeat intervals, kept within 1–2 s)."""
+    a, b = start_proxies(2, name)
+    wait_converged([a, b])
+    leader = wait_until(lambda: find_leader([a, b]), 10, what="one leader")
+    strangers = []
+    try:
+        for i in range(340):
+            s = socket.create_connection((HOST, cport(leader)), timeout=5)
+            if i % 17 == 1:
+                s.sendall(b"hello there\r\nGET / HTTP/1.1\r\n")
+            elif i % 17 == 2:
+                s.sendall(b"*3\r\n$4\r\nAUTH\r\n$7\r\ndef")
+            strangers.append(s)
+        c = start_proxies(1, name)[0]
+        wait_converged([a, b, c], timeout=10)
+        # every stranger is gone once its deadline passed
+        wait_until(lambda: all(helpers.closed_by_peer(s) for s in strangers), 2 + SLACK_S,
+                   interval=0.1, what="the cport to close unauthenticated connections")
+        wait_converged([a, b, c], timeout=5)
+        assert {m[0] for m in members(leader)} == {node_id(rs) for rs in (a, b, c)}
+    finally:
+        for s in strangers:
+            s.close()
+
+
+# --- 10 (issue 11, item 11) ---------------------------------------------------
+
+def _scan_all(rs, *args):
+    """Every key one proxy's SCAN returns, as a list (duplicates kept)."""
+    out, cursor = [], b"0"
+    with RespClient(HOST, rs.port, timeout=10) as c:
+        while True:
+            cursor, keys = c.command("SCAN", cursor, *args)
+            out.extend(keys)
+            if cursor == b"0":
+                return out
+
+
+def _backend_dbsize(cluster):
+    return sum(cluster.execute(m, "DBSIZE") for m in cluster.masters())
+
+
+def test_each_proxy_sees_its_own_slots(start_proxies, cluster, name):
+    """A proxy's DBSIZE, KEYS, SCAN and RANDOMKEY cover the slots it owns,
+    as a Redis node's do: summed over the proxies DBSIZE is the keyspace,
+    per-proxy SCANs and KEYS are disjoint and together give every key once,
+    RANDOMKEY names a key of the proxy's own slots; redis-cli --cluster
+    info counts the keys once."""
+    proxies = start_proxies(3, name)
+    table = wait_converged(proxies)
+    prefix = "own:%s:" % name
+    keys = {("%s%d" % (prefix, i)).encode() for i in range(3000)}
+    by_master = {}
+    for k in keys:
+        by_master.setdefault(cluster.master_for_key(k.decode()), []).append(k)
+    for port, ks in by_master.items():
+        pipe = cluster.client(port).pipeline(transaction=False)
+        for k in ks:
+            pipe.set(k, "v")
+        pipe.execute()
+    total = _backend_dbsize(cluster)
+
+    everything = [k for m in cluster.masters() for k in cluster.client(m).scan_iter(count=1000)]
+    assert len(everything) == total
+    sizes = [client_cmd(rs, "DBSIZE") for rs in proxies]
+    assert sum(sizes) == total, (sizes, total)
+    for rs, size in zip(proxies, sizes):
+        assert size == sum(1 for k in everything if table[helpers.keyslot(k.decode())] == rs.port)
+    seen = {}
+    for rs in proxies:
+        mine = {k for k in keys if table[helpers.keyslot(k.decode())] == rs.port}
+        scanned = [k for k in _scan_all(rs, "MATCH", prefix + "*", "COUNT", 500) if k in keys]
+        assert len(scanned) == len(set(scanned)) and set(scanned) == mine
+        listed = client_cmd(rs, "KEYS", prefix + "*")
+        assert len(listed) == len(set(listed)) and set(listed) == mine
+        seen[rs.port] = mine
+        randoms = {client_cmd(rs, "RANDOMKEY") for _ in range(10)}
+        assert all(table[helpers.keyslot(k.decode())] == rs.port for k in randoms), randoms
+        assert len(randoms) > 1
+        with RespClient(HOST, rs.port, timeout=10) as c:  # RESP3
+            c.command("HELLO", "3")
+            assert c.command("DBSIZE") == sizes[proxies.index(rs)]
+            k = c.command("RANDOMKEY")
+            assert table[helpers.keyslot(k.decode())] == rs.port
+    assert set().union(*seen.values()) == keys
+    assert sum(len(v) for v in seen.values()) == len(keys)  # disjoint
+
+    info = subprocess.run(["redis-cli", "--cluster", "info", "%s:%d" % (HOST, proxies[0].port)],
+                          capture_output=True, text=True, timeout=60)
+    assert "[OK] %d keys in 3 masters." % total in info.stdout, info.stdout + info.stderr

@@ -609,6 +609,34 @@ def test_metrics_exposition(spawn, cluster):
     assert http_get(console, "/metrics", method="POST")[0] == 405
 
 
+def test_console_answers_probes_while_300_clients_stall(spawn):
+    """Slowloris (issue 11, item 13): 300 connections that send half a
+    request head. A fresh probe or scrape is still answered at once, again
+    and again; the stalled ones are closed after the 2 s header deadline."""
+    console = helpers.free_port()
+    spawn(extra_args=["--console-port", str(console)])
+    assert http_get(console, "/healthz") == (200, "ok\n")
+    stalled = []
+    try:
+        for _ in range(300):
+            s = socket.create_connection((helpers.HOST, console), timeout=5)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            stalled.append(s)
+        for _ in range(5):
+            started = time.monotonic()
+            assert http_get(console, "/healthz", timeout=2) == (200, "ok\n")
+            assert http_get(console, "/readyz", timeout=2)[0] == 200
+            status, text = http_get(console, "/metrics", timeout=2)
+            assert status == 200 and "ringslot_ready 1" in text
+            assert time.monotonic() - started < 1.5  # stalled ones last 2 s
+        wait_until(lambda: all(helpers.closed_by_peer(s) for s in stalled), 2 + 2,
+                   interval=0.1, what="the console to close the stalled connections")
+    finally:
+        for s in stalled:
+            s.close()
+    assert http_get(console, "/healthz") == (200, "ok\n")
+
+
 class Forwarder:
     """A TCP port that starts refusing, then (open()) forwards every
     connection to `target`: an entry point that answers only later."""

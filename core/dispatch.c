@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pubsub.h"
 #include "runtime.h"
 
 /* Make sure the worker's scratch arrays hold n arguments. */
@@ -188,7 +189,7 @@ static struct link *client_link(struct client *c, struct link *shared,
                                 const struct command_info *ci, size_t argc)
 {
     struct link *p = c->plinks ? client_private_link(c, shared->addr) : NULL;
-    if (p && !p->subscriber)
+    if (p)
         return p;
     if (!c->multiplex_off && !needs_private(c->w, ci, argc))
         return shared;
@@ -207,7 +208,7 @@ static void route(struct client *c, const char *buf, const struct command_info *
     }
     /* cluster mode: maybe point the client at the proxy owning the slot
      * (never inside MULTI, a blocking call or pub/sub) */
-    if (slot >= 0 && !c->sublinks && !needs_private(w, ci, argc) && clustermode_moved(c, slot))
+    if (slot >= 0 && c->pubsub == PUBSUB_NONE && !needs_private(w, ci, argc) && clustermode_moved(c, slot))
         return;
     const char *err = NULL;
     struct link *l = slot_link(w, slot, client_key(c), &err);
@@ -255,17 +256,6 @@ void dispatch_forward_any(struct client *c, size_t argc)
     r->client = c;
     client_append(c, r);
     link_enqueue(l, r);
-}
-
-/* What a RESP2 client may send while subscribed. */
-static bool pubsub_allowed(struct worker *w)
-{
-    static const char *ok[] = {"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
-                               "punsubscribe", "sunsubscribe", "ping", "quit", "reset"};
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-        if (arg_is(w, 0, ok[i]))
-            return true;
-    return false;
 }
 
 /* Is this one of the commands that act on the transaction itself? */
@@ -359,7 +349,8 @@ void dispatch_exec(struct client *c)
     link_enqueue(l, r);
 }
 
-static void dispatch_one(struct client *c, const char *buf)
+/* False when the command must wait for the pub/sub state (untouched). */
+static bool dispatch_one(struct client *c, const char *buf)
 {
     struct worker *w = c->w;
     struct resp_req_parser *p = &c->parser;
@@ -369,21 +360,16 @@ static void dispatch_one(struct client *c, const char *buf)
         w->args.argv[i] = resp_req_arg(p, buf, i);
         w->args.lens[i] = p->argv[i].len;
     }
+    enum pubsub_gate gate = pubsub_gate(c);
+    if (gate == PUBSUB_WAIT)
+        return false;
     stat_add(&w->stats->commands, 1);
     c->last_ms = w->now_ms;
     if (!admin_gate(c, buf, argc))
-        return;
+        return true;
     if (c->in_multi && !multi_control(w)) {
         multi_queue(c, buf, argc);
-        return;
-    }
-    if (c->sublinks && !pubsub_allowed(w)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "ERR Can't execute '%.*s': only (P|S)SUBSCRIBE / "
-                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                 (int)(w->args.lens[0] > 64 ? 64 : w->args.lens[0]), w->args.argv[0]);
-        client_reply_error(c, msg);
-        return;
+        return true;
     }
     const struct proxy_command *pc = proxy_command_lookup(w->args.argv[0], w->args.lens[0]);
     if (pc) {
@@ -392,27 +378,35 @@ static void dispatch_one(struct client *c, const char *buf)
         const struct command_info *sub =
             argc >= 2 ? command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens) : NULL;
         note_command(c, sub ? sub->name : pc->name);
-        pc->fn(c, argc);
-        return;
+        if (gate == PUBSUB_REFUSE)
+            pubsub_refuse(c, sub ? sub->name : pc->name);
+        else
+            pc->fn(c, argc);
+        return true;
     }
     const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
     metrics_command(w, ci ? ci->name : NULL);
     note_command(c, ci ? ci->name : NULL);
     if (!ci) {
         unknown_command(c, argc);
-        return;
+        return true;
     }
     if (!command_arity_ok(ci, (int)argc)) {
         dispatch_wrong_arity(c);
-        return;
+        return true;
     }
-    route(c, buf, ci, argc);
+    if (gate == PUBSUB_REFUSE) /* after the unknown and arity checks, as Redis */
+        pubsub_refuse(c, ci->name);
+    else
+        route(c, buf, ci, argc);
+    return true;
 }
 
-void dispatch_command(struct client *c, const char *buf)
+bool dispatch_command(struct client *c, const char *buf)
 {
-    dispatch_one(c, buf);
+    bool done = dispatch_one(c, buf);
     metrics_dispatch_end(c->w); /* requests made later are not this command's */
+    return done;
 }
 
 /* ------------------------------------------------------------------------ */

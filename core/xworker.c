@@ -174,7 +174,7 @@ void client_info_line(struct client *c, struct resp_buf *b, const char *cmd)
     sock_name(c, false, addr, sizeof addr);
     sock_name(c, true, laddr, sizeof laddr);
     size_t nf = 0;
-    if (c->sublinks)
+    if (c->pubsub != PUBSUB_NONE)
         flags[nf++] = 'P';
     if (c->in_multi)
         flags[nf++] = 'x';
@@ -203,9 +203,9 @@ static bool matches(struct client *c, const struct xfilter *f)
         return false;
     if (f->type == CT_NONE || f->user_other)
         return false;
-    if (f->type == CT_NORMAL && c->sublinks)
+    if (f->type == CT_NORMAL && c->pubsub != PUBSUB_NONE)
         return false;
-    if (f->type == CT_PUBSUB && !c->sublinks)
+    if (f->type == CT_PUBSUB && c->pubsub == PUBSUB_NONE)
         return false;
     if (f->skipme && c->id == f->me)
         return false;

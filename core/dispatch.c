@@ -303,6 +303,12 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
         dispatch_wrong_arity(c);
         return;
     }
+    /* EXEC runs the block on a shared link: a subscription there would
+     * turn every other client's replies into pub/sub pushes. */
+    if (pubsub_is_subscribe_command(w)) {
+        multi_refuse(c, "ERR Command not allowed inside a transaction");
+        return;
+    }
     int slot = call_slot(w, ci, argc);
     if (slot == -2 || (slot >= 0 && c->multi_slot >= 0 && slot != c->multi_slot)) {
         multi_refuse(c, "CROSSSLOT Keys in request don't hash to the same slot");

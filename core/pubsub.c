@@ -51,7 +51,7 @@
 /* State                                                                     */
 
 /* (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE: allowed in every state. */
-static bool subscribe_family(const struct worker *w)
+bool pubsub_is_subscribe_command(const struct worker *w)
 {
     static const char *names[] = {"subscribe",   "psubscribe",   "ssubscribe",
                                   "unsubscribe", "punsubscribe", "sunsubscribe"};
@@ -68,11 +68,11 @@ enum pubsub_gate pubsub_gate(struct client *c)
     case PUBSUB_NONE:
         return PUBSUB_GO;
     case PUBSUB_CHANGING:
-        if (subscribe_family(w) || (c->proto != 2 && !arg_is(w, 0, "reset")))
+        if (pubsub_is_subscribe_command(w) || (c->proto != 2 && !arg_is(w, 0, "reset")))
             return PUBSUB_GO;
         return PUBSUB_WAIT;
     case PUBSUB_SUBSCRIBED:
-        if (c->proto != 2 || subscribe_family(w) || arg_is(w, 0, "ping") ||
+        if (c->proto != 2 || pubsub_is_subscribe_command(w) || arg_is(w, 0, "ping") ||
             arg_is(w, 0, "quit") || arg_is(w, 0, "reset"))
             return PUBSUB_GO;
         return PUBSUB_REFUSE;
@@ -91,6 +91,18 @@ void pubsub_refuse(struct client *c, const char *name)
 static uint32_t subscriptions(const struct link *l)
 {
     return l->subs.channels + l->subs.patterns + l->subs.shard;
+}
+
+struct sub_counts pubsub_client_counts(const struct client *c)
+{
+    struct sub_counts n = {0};
+    for (const struct link *l = c->plinks; l; l = l->owner_next)
+        if (l->sub_role == SUB_MAIN || l->sub_role == SUB_SHARD) {
+            n.channels += l->subs.channels;
+            n.patterns += l->subs.patterns;
+            n.shard += l->subs.shard;
+        }
+    return n;
 }
 
 /* A subscriber link of c with nothing in flight and no subscription. */

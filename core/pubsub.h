@@ -20,6 +20,8 @@
 struct client;
 struct link;
 struct request;
+struct worker;
+struct sub_counts;
 
 /* Commands (commands.c's table). */
 void pubsub_cmd_subscribe(struct client *c, size_t argc);   /* and PSUBSCRIBE */
@@ -27,6 +29,11 @@ void pubsub_cmd_ssubscribe(struct client *c, size_t argc);
 void pubsub_cmd_unsubscribe(struct client *c, size_t argc); /* and PUNSUBSCRIBE */
 void pubsub_cmd_sunsubscribe(struct client *c, size_t argc);
 void pubsub_cmd_publish(struct client *c, size_t argc);
+
+/* Is w->args a (P|S)SUBSCRIBE or (P|S)UNSUBSCRIBE? */
+bool pubsub_is_subscribe_command(const struct worker *w);
+/* What c is subscribed to (CLIENT LIST's sub=, psub=, ssub=). */
+struct sub_counts pubsub_client_counts(const struct client *c);
 
 /* What dispatch does with the command in w->args, given c's state. */
 enum pubsub_gate {

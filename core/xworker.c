@@ -36,6 +36,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "pubsub.h"
 #include "runtime.h"
 
 #define FILTER_MAX_IDS 256
@@ -183,14 +184,16 @@ void client_info_line(struct client *c, struct resp_buf *b, const char *cmd)
     flags[nf] = '\0';
     int64_t now = c->w->now_ms;
     size_t omem = c->out.bytes + c->sending.bytes;
+    struct sub_counts subs = pubsub_client_counts(c);
     int n = snprintf(line, sizeof line,
         "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 "
-        "sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=%zu "
+        "sub=%u psub=%u ssub=%u multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=%zu "
         "rbs=%zu rbp=0 obl=0 oll=%zu omem=%zu tot-mem=%zu events=r cmd=%s user=default "
         "redir=-1 resp=%d lib-name=%s lib-ver=%s",
         (unsigned long long)c->id, addr, laddr, c->fd, c->name ? c->name : "",
         (long long)(now - c->created_ms) / 1000, (long long)(now - c->last_ms) / 1000,
-        flags, c->in_multi ? (int)c->multi_cmds : -1, c->tail_len,
+        flags, subs.channels, subs.patterns, subs.shard,
+        c->in_multi ? (int)c->multi_cmds : -1, c->tail_len,
         c->tail_cap - c->tail_len, c->multi_buf.cap, c->tail_cap, c->nreqs, omem,
         sizeof *c + c->tail_cap + omem + c->multi_buf.cap, cmd,
         c->proto, c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");

@@ -202,3 +202,42 @@ def test_redis_py_pubsub_resubscribe(ringslot):
     finally:
         p.close()
         r.close()
+
+
+def test_subscribe_inside_multi_is_refused(ringslot):
+    """EXEC runs a block on a shared link: a SUBSCRIBE there would make the
+    link a subscriber for every client on it. Refused at queue time (Redis
+    7.0 would run it; ringslot cannot on a shared link)."""
+    n = unique("mu")
+    with ringslot.raw() as c:
+        got = c.pipeline([("MULTI",), ("SUBSCRIBE", n + "a"), ("SET", n + "k", "v"), ("EXEC",)])
+        assert got[:3] == ["OK", helpers.RespError(
+            "ERR Command not allowed inside a transaction"), "QUEUED"]
+        assert got[3] == helpers.RespError(
+            "EXECABORT Transaction discarded because of previous errors.")
+    clients = [ringslot.raw() for _ in range(4)]
+    try:
+        for c in clients:
+            assert c.command("GET", n + "k") is None
+    finally:
+        for c in clients:
+            c.close()
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_client_list_counts_subscriptions(ringslot, plain_redis, proto):
+    n = unique("cl")
+    def counts(port):
+        with RespClient(HOST, port) as c, RespClient(HOST, port) as other:
+            if proto == 3:
+                c.command("HELLO", "3")
+            c.send(b"".join(encode_command(*x) for x in [
+                ("SUBSCRIBE", n + "a", n + "b"), ("PSUBSCRIBE", n + "*"),
+                ("SSUBSCRIBE", n + "s")]))
+            for _ in range(4):
+                c.read_reply()
+            line = [x for x in other.command("CLIENT", "LIST").decode().splitlines()
+                    if " sub=" in x and " sub=0 " not in x]
+            assert len(line) == 1, line
+            return [f for f in line[0].split() if f.split("=")[0] in ("sub", "psub", "ssub")]
+    assert counts(ringslot.port) == counts(plain_redis) == ["sub=2", "psub=1", "ssub=1"]

@@ -577,20 +577,25 @@ static void sent(struct link *l, size_t n)
 /* Receiving                                                                 */
 
 /*
- * A reply on a subscriber link (pubsub.c): a published message goes to the
- * client as it comes; anything else answers the FIFO head, which leaves
- * with its last confirmation. When the link has nothing left in flight,
- * the client's pub/sub state may settle (and l go back to the pool).
+ * A reply on a subscriber link (pubsub.c): anything but a published
+ * message answers the FIFO head, which leaves with its last confirmation.
+ * A message the node sent before the head's reply goes out just before
+ * that reply, as a part of the head's place in the client's FIFO (not
+ * after an "unsubscribe" with count 0, say); with nothing in flight for
+ * the client, it goes out as it comes. When the link has nothing left in
+ * flight, the client's pub/sub state may settle (and l go back).
  */
 static void subscriber_reply(struct link *l, const char *data, size_t len, char first)
 {
     struct client *c = l->owner;
+    struct request *r = l->head;
     if (pubsub_is_message(data, len)) {
-        if (c)
+        if (r && r->client)
+            request_reply_part(r, data, len);
+        else if (c)
             client_push(c, data, len);
         return;
     }
-    struct request *r = l->head;
     if (!r || r == l->unsent) {
         link_lost(l, "reply without a request");
         return;

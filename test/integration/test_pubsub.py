@@ -13,6 +13,7 @@
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -241,3 +242,52 @@ def test_client_list_counts_subscriptions(ringslot, plain_redis, proto):
             assert len(line) == 1, line
             return [f for f in line[0].split() if f.split("=")[0] in ("sub", "psub", "ssub")]
     assert counts(ringslot.port) == counts(plain_redis) == ["sub=2", "psub=1", "ssub=1"]
+
+
+def test_transitions_in_order_under_a_message_flood(ringslot):
+    """RESP2: 100 rounds of UNSUBSCRIBE, PING, PSUBSCRIBE, SUBSCRIBE ch ch,
+    PING, PUNSUBSCRIBE in one write while another client publishes to the
+    channel without pause: the confirmations and PONGs come in request
+    order, and messages only while the connection is subscribed."""
+    n = unique("fl")
+    ch, pat = n + "c", n + "*"
+    stop, started = threading.Event(), threading.Event()
+
+    def publish():
+        with RespClient(HOST, ringslot.port) as p:
+            while not stop.is_set():
+                p.command("PUBLISH", ch, "m")
+                started.set()
+
+    t = threading.Thread(target=publish)
+    t.start()
+    try:
+        assert started.wait(10)
+        with RespClient(HOST, ringslot.port) as c:
+            cmds, want = [("SUBSCRIBE", ch)], [[b"subscribe", ch.encode(), 1]]
+            for i in range(100):
+                cmds += [("UNSUBSCRIBE",), ("PING", "a%d" % i), ("PSUBSCRIBE", pat),
+                         ("SUBSCRIBE", ch, ch), ("PING", "b%d" % i), ("PUNSUBSCRIBE",)]
+                want += [[b"unsubscribe", ch.encode(), 0], b"a%d" % i,
+                         [b"psubscribe", pat.encode(), 1], [b"subscribe", ch.encode(), 2],
+                         [b"subscribe", ch.encode(), 2], [b"pong", b"b%d" % i],
+                         [b"punsubscribe", pat.encode(), 1]]
+            c.send(b"".join(encode_command(*x) for x in cmds + [("PING", "end")]))
+            got, messages, channels, patterns = [], 0, 1, 0
+            while got[-1:] != [[b"pong", b"end"]]:
+                r = c.read_reply()
+                if isinstance(r, list) and r[0] in (b"message", b"pmessage"):
+                    assert channels if r[0] == b"message" else patterns, (r, len(got))
+                    messages += 1
+                    continue
+                if isinstance(r, list) and r[0].endswith(b"subscribe"):
+                    if r[0].startswith(b"p"):
+                        patterns = r[2] - channels
+                    else:
+                        channels = r[2] - patterns
+                got.append(r)
+        assert got == want + [[b"pong", b"end"]]
+        assert messages > 0
+    finally:
+        stop.set()
+        t.join()

@@ -208,7 +208,8 @@ static void route(struct client *c, const char *buf, const struct command_info *
     }
     /* cluster mode: maybe point the client at the proxy owning the slot
      * (never inside MULTI, a blocking call or pub/sub) */
-    if (slot >= 0 && c->pubsub == PUBSUB_NONE && !needs_private(w, ci, argc) && clustermode_moved(c, slot))
+    if (slot >= 0 && c->pubsub == PUBSUB_NONE && !needs_private(w, ci, argc) &&
+        clustermode_moved(c, slot))
         return;
     const char *err = NULL;
     struct link *l = slot_link(w, slot, client_key(c), &err);

@@ -1,10 +1,9 @@
 /*
  * Private to core/: pub/sub through the proxy (pubsub.c).
  *
- *   - the commands: (P)SUBSCRIBE, SSUBSCRIBE, (P)UNSUBSCRIBE, SUNSUBSCRIBE,
- *     PING while subscribed, and PUBLISH (sent to the pub/sub home node,
- *     where every subscription made through the proxy lives, so its count
- *     is Redis's);
+ *   - the commands: (P)SUBSCRIBE, SSUBSCRIBE, (P)UNSUBSCRIBE, SUNSUBSCRIBE
+ *     and PUBLISH (sent to the pub/sub home node, where every subscription
+ *     made through the proxy lives, so its count is Redis's);
  *   - the client's pub/sub state (enum client_pubsub): which commands it
  *     may run (RESP2 only: Redis 7 lets RESP3 clients run any), and which
  *     must wait until the confirmations in flight settle it;
@@ -47,7 +46,7 @@ enum pubsub_gate pubsub_gate(struct client *c);
 void pubsub_refuse(struct client *c, const char *name);
 
 /* Subscriber links (link.c). A published message ("message", "pmessage",
- * "smessage"), passed to the client as it comes? */
+ * "smessage") rather than an answer to the link's FIFO head? */
 bool pubsub_is_message(const char *data, size_t len);
 /* The reply `data` answers r, the head of subscriber link l (its counts
  * are updated): true if it is r's last. */

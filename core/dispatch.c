@@ -356,6 +356,17 @@ void dispatch_exec(struct client *c)
     link_enqueue(l, r);
 }
 
+/* A RESP2 subscriber's command: Redis checks the arity first, then refuses
+ * it naming the command as its table does ("client|list"). */
+static void refuse_subscribed(struct client *c, size_t argc, const struct command_info *ci,
+                              const char *name)
+{
+    if (ci && !command_arity_ok(ci, (int)argc))
+        dispatch_wrong_arity(c);
+    else
+        pubsub_refuse(c, ci ? ci->name : name);
+}
+
 /* False when the command must wait for the pub/sub state (untouched). */
 static bool dispatch_one(struct client *c, const char *buf)
 {
@@ -385,10 +396,13 @@ static bool dispatch_one(struct client *c, const char *buf)
         const struct command_info *sub =
             argc >= 2 ? command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens) : NULL;
         note_command(c, sub ? sub->name : pc->name);
-        if (gate == PUBSUB_REFUSE)
-            pubsub_refuse(c, sub ? sub->name : pc->name);
-        else
+        if (gate != PUBSUB_REFUSE) {
             pc->fn(c, argc);
+            return true;
+        }
+        if (!sub) /* the table knows its arity */
+            sub = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
+        refuse_subscribed(c, argc, sub, pc->name);
         return true;
     }
     const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
@@ -403,7 +417,7 @@ static bool dispatch_one(struct client *c, const char *buf)
         return true;
     }
     if (gate == PUBSUB_REFUSE) /* after the unknown and arity checks, as Redis */
-        pubsub_refuse(c, ci->name);
+        refuse_subscribed(c, argc, ci, ci->name);
     else
         route(c, buf, ci, argc);
     return true;

@@ -291,9 +291,11 @@ static enum sub_all unsubscribe_kind(const char *name)
 }
 
 /* Send argv on subscriber link l, in c's FIFO, or as an orphan whose
- * confirmations are dropped (a keyspace link's copy). */
-static void subscriber_send_args(struct client *c, struct link *l, size_t argc,
-                                 const char **argv, const size_t *lens, bool answers)
+ * confirmations are dropped (a keyspace link's copy). Answered by one
+ * confirmation per channel unless the caller says otherwise. */
+static struct request *subscriber_send_args(struct client *c, struct link *l, size_t argc,
+                                            const char **argv, const size_t *lens,
+                                            bool answers)
 {
     struct request *r = request_from_args(c->w, (int)argc, argv, lens);
     r->sub_replies = argc > 1 ? (uint32_t)(argc - 1) : 0;
@@ -302,11 +304,12 @@ static void subscriber_send_args(struct client *c, struct link *l, size_t argc,
         client_append(c, r);
     c->pubsub = PUBSUB_CHANGING;
     link_enqueue(l, r);
+    return r;
 }
 
-static void subscriber_send(struct client *c, struct link *l, size_t argc)
+static struct request *subscriber_send(struct client *c, struct link *l, size_t argc)
 {
-    subscriber_send_args(c, l, argc, c->w->args.argv, c->w->args.lens, true);
+    return subscriber_send_args(c, l, argc, c->w->args.argv, c->w->args.lens, true);
 }
 
 static int channel_slot(struct client *c, size_t i)
@@ -436,12 +439,18 @@ void pubsub_cmd_sunsubscribe(struct client *c, size_t argc)
         unsubscribe_locally(c, argc);
 }
 
-/* PUBLISH goes to the home node, where the proxy's subscribers are. */
+/* PUBLISH goes to the home node, where the proxy's subscribers are. A
+ * RESP3 subscriber's goes on its own main link (on that node too): a
+ * message it gets from itself then comes before the count, as from Redis. */
 void pubsub_cmd_publish(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     if (argc != 3) {
         dispatch_wrong_arity(c);
+        return;
+    }
+    if (c->proto == 3 && c->pubsub_link) {
+        subscriber_send(c, c->pubsub_link, argc)->sub_replies = 1;
         return;
     }
     struct request *r = request_from_args(w, (int)argc, w->args.argv, w->args.lens);

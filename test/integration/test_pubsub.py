@@ -179,6 +179,23 @@ def test_publish_counts_every_subscriber(cluster, ringslot, nsubs):
             s.close()
 
 
+def test_publish_counts_subscribers_of_every_ringslot(cluster, ringslot, make_ringslot):
+    """Two ringslots in front of one cluster pick the same home node: a
+    channel subscriber on one and a pattern subscriber on the other are
+    both counted by a PUBLISH through either."""
+    other = make_ringslot(threads=1)
+    n = unique("two")
+    with ringslot.raw() as s, other.raw() as p:
+        s.send_command("SUBSCRIBE", n + "c")
+        assert s.read_reply()[0] == b"subscribe"
+        p.send_command("PSUBSCRIBE", n + "*")
+        assert p.read_reply()[0] == b"psubscribe"
+        for rs in (ringslot, other, ringslot, other):
+            with rs.raw() as pub:
+                assert pub.command("PUBLISH", n + "c", "m") == 2
+            assert s.read_reply()[-1] == b"m" and p.read_reply()[-1] == b"m"
+
+
 def test_redis_py_pubsub_resubscribe(ringslot):
     """redis-py's PubSub: subscribe, read, unsubscribe and subscribe again
     without reading in between, ping; then a reconnection resubscribes."""

@@ -194,6 +194,11 @@ static long long last_integer(const char *data, size_t len)
     return n;
 }
 
+static uint32_t add_clamped(uint32_t v, long long delta)
+{
+    return (long long)v + delta > 0 ? (uint32_t)((long long)v + delta) : 0;
+}
+
 /* Follow the node's count: channels and patterns share one count, so the
  * change is the kind's. */
 static void note_confirmation(struct link *l, const char *data, size_t len)
@@ -205,9 +210,9 @@ static void note_confirmation(struct link *l, const char *data, size_t len)
     struct sub_counts *s = &l->subs;
     long long delta = n - (long long)s->channels - (long long)s->patterns;
     if (kind == PUSH_CHANNELS)
-        s->channels = (uint32_t)((long long)s->channels + delta > 0 ? s->channels + delta : 0);
+        s->channels = add_clamped(s->channels, delta);
     else if (kind == PUSH_PATTERNS)
-        s->patterns = (uint32_t)((long long)s->patterns + delta > 0 ? s->patterns + delta : 0);
+        s->patterns = add_clamped(s->patterns, delta);
     else if (kind == PUSH_SHARD)
         s->shard = (uint32_t)n;
 }

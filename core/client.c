@@ -214,14 +214,14 @@ void client_kill(struct client *c)
 struct link *client_private_link(const struct client *c, const char *addr)
 {
     for (struct link *l = c->plinks; l; l = l->owner_next)
-        if (strcmp(l->addr, addr) == 0)
+        if (l->sub_role == SUB_NONE && strcmp(l->addr, addr) == 0)
             return l;
-    return NULL;
+    return NULL; /* a subscriber link carries pub/sub commands only */
 }
 
 void client_private_idle(struct client *c, struct link *l)
 {
-    if (c->multiplex_off || c->watch_link == l || l->subscriber)
+    if (c->multiplex_off || c->watch_link == l || l->sub_role != SUB_NONE)
         return; /* the client still needs this connection's state */
     link_giveback(l);
 }
@@ -261,6 +261,11 @@ static void client_maybe_free(struct client *c)
     for (struct client **p = &w->need_rearm; c->rearm_listed && *p; p = &(*p)->rearm_next)
         if (*p == c) {
             *p = c->rearm_next;
+            break;
+        }
+    for (struct client **p = &w->resume_list; c->resume_listed && *p; p = &(*p)->resume_next)
+        if (*p == c) {
+            *p = c->resume_next;
             break;
         }
     close(c->fd);
@@ -308,8 +313,36 @@ void request_free(struct request *r)
     free(r);
 }
 
-/* r is the FIFO head and its reply is data: out it goes (unless CLIENT
- * REPLY silenced it), and r is done. */
+/* Keep (a part of) r's reply until the replies before it are out: appended
+ * to r->reply, counted in early_bytes (output limits see it). */
+static void keep_early(struct client *c, struct request *r, const char *data, size_t len)
+{
+    char *reply = realloc(r->reply, r->reply_len + len);
+    if (!reply)
+        abort();
+    memcpy(reply + r->reply_len, data, len);
+    r->reply = reply;
+    r->reply_len += len;
+    c->early_bytes += len;
+    flush_later(c);
+}
+
+/* r is the FIFO head: what was kept of its reply goes out (unless CLIENT
+ * REPLY silenced it). */
+static void emit_kept(struct client *c, struct request *r)
+{
+    if (!r->reply_len)
+        return;
+    if (!r->silent)
+        obuf_append(&c->out, r->reply, r->reply_len);
+    c->early_bytes -= r->reply_len;
+    free(r->reply);
+    r->reply = NULL;
+    r->reply_len = 0;
+}
+
+/* r is the FIFO head and the rest of its reply is data: out it goes, and r
+ * is done. */
 static void deliver_head(struct client *c, struct request *r, const char *data, size_t len)
 {
     assert(c->rhead == r);
@@ -317,7 +350,8 @@ static void deliver_head(struct client *c, struct request *r, const char *data, 
     if (!c->rhead)
         c->rtail = NULL;
     c->nreqs--;
-    if (!r->silent)
+    emit_kept(c, r);
+    if (!r->silent && len)
         obuf_append(&c->out, data, len);
     request_free(r);
 }
@@ -325,12 +359,26 @@ static void deliver_head(struct client *c, struct request *r, const char *data, 
 /* Move every answered request at the FIFO head into the output. */
 static void deliver_ready(struct client *c)
 {
-    while (c->rhead && c->rhead->state == REQ_DONE) {
-        c->early_bytes -= c->rhead->reply_len;
-        deliver_head(c, c->rhead, c->rhead->reply, c->rhead->reply_len);
-    }
+    while (c->rhead && c->rhead->state == REQ_DONE)
+        deliver_head(c, c->rhead, NULL, 0);
     if (c->out.bytes)
         flush_later(c);
+}
+
+void request_reply_part(struct request *r, const char *data, size_t len)
+{
+    struct client *c = r->client;
+    assert(r->state == REQ_QUEUED && !r->parent);
+    if (!c)
+        return; /* an orphan: its last part frees it */
+    if (c->rhead != r) {
+        keep_early(c, r, data, len);
+        return;
+    }
+    emit_kept(c, r);
+    if (!r->silent)
+        obuf_append(&c->out, data, len);
+    flush_later(c);
 }
 
 void request_reply(struct request *r, const char *data, size_t len)
@@ -357,13 +405,7 @@ void request_reply(struct request *r, const char *data, size_t len)
         deliver_ready(c);
         return;
     }
-    r->reply = malloc(len);
-    if (!r->reply)
-        abort();
-    memcpy(r->reply, data, len);
-    r->reply_len = len;
-    c->early_bytes += len;
-    flush_later(c); /* output limits count replies kept out of order */
+    keep_early(c, r, data, len); /* output limits count replies kept out of order */
 }
 
 void request_fail(struct request *r, const char *err)
@@ -476,9 +518,11 @@ static size_t parse_commands(struct client *c, const char *buf, size_t len)
             protocol_error(c, c->parser.error);
             return len;
         }
-        if (c->parser.argc > 0)
-            dispatch_command(c, buf + off);
-        if (c->awaiting_topology) { /* this command again, once it is in */
+        if (c->parser.argc > 0 && !dispatch_command(c, buf + off))
+            c->input_held = true; /* it waits for the pub/sub state */
+        if (c->input_held) { /* this command again, once resumed (the
+                                pub/sub state settled, or the first
+                                topology came: dispatch_defer) */
             resp_req_next(&c->parser);
             break;
         }
@@ -504,8 +548,8 @@ static void tail_append(struct client *c, const char *data, size_t len)
     c->tail_len += len;
 }
 
-/* Dispatch what tail holds (the bytes left over, and input that came while
- * the client awaited the first topology). */
+/* Parse what c->tail holds (the bytes left over, and input that came while
+ * the client's input was held); keep the rest. */
 static void parse_tail(struct client *c)
 {
     size_t used = parse_commands(c, c->tail, c->tail_len);
@@ -521,24 +565,41 @@ static void parse_tail(struct client *c)
 static void client_input(struct client *c, const char *data, size_t len)
 {
     stat_add(&c->w->stats->bytes_in, len);
-    if (c->tail_len == 0 && !c->awaiting_topology) {
+    if (c->tail_len == 0 && !c->input_held) {
         size_t used = parse_commands(c, data, len);
         if (used < len)
             tail_append(c, data + used, len - used);
         return;
     }
     tail_append(c, data, len);
-    if (c->awaiting_topology && c->tail_len <= DEFER_INPUT_MAX)
-        return; /* kept for dispatch_resume */
-    c->awaiting_topology = false; /* too much: dispatch_defer refuses now */
+    if (c->input_held && c->tail_len <= DEFER_INPUT_MAX)
+        return; /* parsed again once resumed */
+    c->input_held = false; /* too much: a topology wait refuses now, a
+                              pub/sub wait holds again */
     parse_tail(c);
 }
 
-void client_resume_input(struct client *c)
+void client_resume_later(struct client *c)
 {
-    c->awaiting_topology = false;
-    if (c->state == CLIENT_OPEN && !c->reading_stopped && c->tail_len)
-        parse_tail(c);
+    if (c->resume_listed || c->state != CLIENT_OPEN)
+        return;
+    c->resume_listed = true;
+    c->resume_next = c->w->resume_list;
+    c->w->resume_list = c;
+}
+
+void client_resume_all(struct worker *w)
+{
+    while (w->resume_list) {
+        struct client *c = w->resume_list;
+        w->resume_list = c->resume_next;
+        c->resume_listed = false;
+        if (c->state != CLIENT_OPEN || c->reading_stopped)
+            continue;
+        c->input_held = false;
+        if (c->tail_len)
+            parse_tail(c); /* may hold again */
+    }
 }
 
 static void return_buffer(struct worker *w, unsigned bid)
@@ -607,7 +668,7 @@ static bool over_output_limit(struct client *c, size_t pending)
 {
     const struct config *cfg = c->w->cfg;
     const struct config_obuf_limit *lim =
-        &cfg->obuf_limits[c->sublinks ? CONFIG_OBUF_PUBSUB : CONFIG_OBUF_NORMAL];
+        &cfg->obuf_limits[c->pubsub != PUBSUB_NONE ? CONFIG_OBUF_PUBSUB : CONFIG_OBUF_NORMAL];
     if (lim->hard_bytes > 0 && pending >= (unsigned long long)lim->hard_bytes)
         return true;
     if (lim->soft_bytes <= 0 || pending < (unsigned long long)lim->soft_bytes) {
@@ -688,7 +749,7 @@ void client_scan(struct worker *w)
             continue;
         if (c->soft_since_ms && over_output_limit(c, pending_output(c)))
             client_drop(c, "soft limit");
-        else if (idle_ms > 0 && w->now_ms - c->last_ms > idle_ms && !c->sublinks &&
+        else if (idle_ms > 0 && w->now_ms - c->last_ms > idle_ms && c->pubsub == PUBSUB_NONE &&
                  !c->nreqs && !c->paused) /* paused: we stopped reading it */
             client_drop(c, NULL);
     }

@@ -19,6 +19,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "pubsub.h"
 #include "runtime.h"
 
 #define NAME_MAX_LEN 32
@@ -56,6 +57,21 @@ static void cmd_ping(struct client *c, size_t argc)
         reply_bulk(c, w->args.argv[1], w->args.lens[1]);
     else
         client_reply_bytes(c, "+PONG\r\n", 7);
+}
+
+/* PING while subscribed, in RESP2: Redis answers in pub/sub form (RESP3
+ * gets +PONG). The state is settled: PING waits while it changes. */
+static void cmd_ping_maybe_subscribed(struct client *c, size_t argc)
+{
+    if (argc > 2 || c->pubsub != PUBSUB_SUBSCRIBED || c->proto != 2) {
+        cmd_ping(c, argc);
+        return;
+    }
+    struct resp_buf b = {0};
+    resp_write_array_head(&b, 2);
+    resp_write_bulk(&b, "pong", 4);
+    resp_write_bulk(&b, argc == 2 ? c->w->args.argv[1] : "", argc == 2 ? c->w->args.lens[1] : 0);
+    client_reply_buf(c, &b);
 }
 
 static void cmd_echo(struct client *c, size_t argc)
@@ -836,222 +852,6 @@ static void refused(struct client *c, size_t argc)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Pub/Sub                                                                   */
-
-/*
- * A subscribed client gets private subscriber links, each in one role:
- *
- *   main      c->pubsub_link: SUBSCRIBE and PSUBSCRIBE (Redis Cluster
- *             broadcasts PUBLISH to every node, so any node will do: the
- *             first channel's slot picks one, spreading clients)
- *   shard     one per node for SSUBSCRIBE (shard channels live on their
- *             slot's node)
- *   keyspace  one per other master, for __keyspace@/__keyevent@ channels
- *             and patterns, which each node publishes only locally; their
- *             confirmations are dropped (link->sub_echo_off) so the client
- *             sees one per channel, from the main link
- *
- * Their commands are written and forgotten; everything a node sends back
- * is forwarded to the client as it comes (link.c, subscriber_reply).
- */
-enum sub_role { SUB_MAIN, SUB_SHARD, SUB_KEYSPACE };
-
-static struct link *lend_subscriber(struct client *c, const char *addr, enum sub_role role)
-{
-    for (struct link *l = c->plinks; l && role != SUB_MAIN; l = l->owner_next)
-        if (l->subscriber && strcmp(l->addr, addr) == 0 && l != c->pubsub_link &&
-            l->sub_echo_off == (role == SUB_KEYSPACE))
-            return l;
-    struct link *l = link_lend(c->w, addr, c);
-    if (!l)
-        return NULL;
-    l->subscriber = true;
-    l->sub_echo_off = role == SUB_KEYSPACE;
-    c->sublinks++;
-    return l;
-}
-
-/* The subscriber link in `role` to the master of `slot`; NULL once an
- * error has been answered, or while the first topology is awaited. */
-static struct link *subscriber_link(struct client *c, int slot, enum sub_role role)
-{
-    struct worker *w = c->w;
-    const char *err = "CLUSTERDOWN The cluster is down";
-    if (!w->topo && dispatch_defer(c))
-        return NULL;
-    unsigned node = w->topo && w->topo->nmasters ? w->topo->slot_master[slot]
-                                                 : CLUSTER_NO_NODE;
-    if (w->topo && w->topo->nmasters && node == CLUSTER_NO_NODE)
-        err = "CLUSTERDOWN Hash slot not served";
-    struct link *l = NULL;
-    if (node != CLUSTER_NO_NODE) {
-        l = lend_subscriber(c, w->topo->nodes[node].addr, role);
-        err = "ERR max number of private connections to the cluster reached";
-    }
-    if (!l)
-        client_reply_error(c, err);
-    return l;
-}
-
-/* Write argv on a subscriber link; replies come back as pushes. */
-static void subscriber_send_args(struct client *c, struct link *l, size_t argc,
-                                 const char **argv, const size_t *lens)
-{
-    struct request *r = request_from_args(c->w, (int)argc, argv, lens);
-    link_enqueue(l, r); /* no client: freed once written */
-}
-
-static void subscriber_send(struct client *c, struct link *l, size_t argc)
-{
-    subscriber_send_args(c, l, argc, c->w->args.argv, c->w->args.lens);
-}
-
-static int channel_slot(struct client *c, size_t i)
-{
-    return (int)cluster_keyslot(c->w->args.argv[i], c->w->args.lens[i]);
-}
-
-/* A keyspace-notification channel or a pattern that may match one. */
-static bool keyspace_channel(const char *s, size_t len)
-{
-    return len >= 5 && memcmp(s, "__key", 5) == 0;
-}
-
-/* (P)SUBSCRIBE's keyspace channels also go to every other master. */
-static void keyspace_fanout(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    const char **av = malloc(argc * sizeof *av);
-    size_t *al = malloc(argc * sizeof *al);
-    size_t n = 1;
-    av[0] = w->args.argv[0];
-    al[0] = w->args.lens[0];
-    for (size_t i = 1; i < argc; i++)
-        if (keyspace_channel(w->args.argv[i], w->args.lens[i])) {
-            av[n] = w->args.argv[i];
-            al[n++] = w->args.lens[i];
-        }
-    for (size_t m = 0; n > 1 && w->topo && m < w->topo->nmasters; m++) {
-        const char *addr = w->topo->nodes[m].addr;
-        if (strcmp(addr, c->pubsub_link->addr) == 0)
-            continue;
-        struct link *l = lend_subscriber(c, addr, SUB_KEYSPACE);
-        if (l) /* past the cap: that node's events are missed */
-            subscriber_send_args(c, l, n, av, al);
-    }
-    free(av);
-    free(al);
-}
-
-static void cmd_subscribe(struct client *c, size_t argc)
-{
-    if (argc < 2) {
-        dispatch_wrong_arity(c);
-        return;
-    }
-    if (!c->pubsub_link) {
-        struct link *l = subscriber_link(c, channel_slot(c, 1), SUB_MAIN);
-        if (!l)
-            return;
-        c->pubsub_link = l;
-    }
-    subscriber_send(c, c->pubsub_link, argc);
-    keyspace_fanout(c, argc);
-}
-
-static void cmd_ssubscribe(struct client *c, size_t argc)
-{
-    if (argc < 2) {
-        dispatch_wrong_arity(c);
-        return;
-    }
-    struct link *l = subscriber_link(c, channel_slot(c, 1), SUB_SHARD);
-    if (l)
-        subscriber_send(c, l, argc);
-}
-
-/* Not subscribed: answer as Redis does, one confirmation per channel. */
-static void unsubscribe_locally(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    struct resp_buf b = {0};
-    const char *kind = w->args.argv[0];
-    size_t klen = w->args.lens[0];
-    char lower[16];
-    for (size_t i = 0; i < klen && i < sizeof lower; i++)
-        lower[i] = (kind[i] >= 'A' && kind[i] <= 'Z') ? (char)(kind[i] + 32) : kind[i];
-    for (size_t i = 1; i < (argc > 1 ? argc : 2); i++) {
-        resp_write_array_head(&b, 3);
-        resp_write_bulk(&b, lower, klen < sizeof lower ? klen : sizeof lower);
-        if (argc > 1)
-            resp_write_bulk(&b, w->args.argv[i], w->args.lens[i]);
-        else
-            resp_write_null(&b, c->proto);
-        resp_write_integer(&b, 0);
-    }
-    client_reply_buf(c, &b);
-}
-
-/* The main link answers; keyspace links unsubscribe silently. */
-static void cmd_unsubscribe(struct client *c, size_t argc)
-{
-    if (!c->pubsub_link) {
-        unsubscribe_locally(c, argc);
-        return;
-    }
-    subscriber_send(c, c->pubsub_link, argc);
-    for (struct link *l = c->plinks, *next; l; l = next) {
-        next = l->owner_next; /* sending never gives a link back */
-        if (l->subscriber && l->sub_echo_off)
-            subscriber_send(c, l, argc);
-    }
-}
-
-static bool shard_link(const struct client *c, const struct link *l)
-{
-    return l->subscriber && !l->sub_echo_off && l != c->pubsub_link;
-}
-
-/* SUNSUBSCRIBE ch …: the channels share a slot (Redis refuses otherwise),
- * so the shard link of that slot's node answers; without channels every
- * shard link does. */
-static void cmd_sunsubscribe(struct client *c, size_t argc)
-{
-    struct worker *w = c->w;
-    const char *addr = NULL;
-    if (argc > 1 && w->topo && w->topo->nmasters) {
-        unsigned node = w->topo->slot_master[channel_slot(c, 1)];
-        addr = node != CLUSTER_NO_NODE ? w->topo->nodes[node].addr : "";
-    }
-    bool sent = false;
-    for (struct link *l = c->plinks; l; l = l->owner_next)
-        if (shard_link(c, l) && (argc == 1 || (addr && strcmp(l->addr, addr) == 0))) {
-            subscriber_send(c, l, argc);
-            sent = true;
-        }
-    if (!sent)
-        unsubscribe_locally(c, argc);
-}
-
-/* PING while subscribed is answered by the node, in pub/sub form. */
-static void cmd_ping_maybe_subscribed(struct client *c, size_t argc)
-{
-    if (!c->sublinks) {
-        cmd_ping(c, argc);
-        return;
-    }
-    struct link *l = c->pubsub_link;
-    for (struct link *p = c->plinks; !l && p; p = p->owner_next)
-        if (p->subscriber && !p->sub_echo_off) /* their PONG would be dropped */
-            l = p;
-    if (l)
-        subscriber_send(c, l, argc);
-    else
-        cmd_ping(c, argc);
-}
-
-
-/* ------------------------------------------------------------------------ */
 /* MULTI / EXEC                                                              */
 
 static void multi_reset(struct client *c)
@@ -1120,6 +920,7 @@ static void cmd_reset(struct client *c, size_t argc)
     c->watch_link = NULL;
     while (c->plinks)
         link_giveback(c->plinks);
+    c->pubsub = PUBSUB_NONE; /* its subscriber links were closed */
     c->nwritten = 0;
     c->written_all = false;
     /* as Redis's RESET: RESP2, no name, replies on */
@@ -1175,10 +976,11 @@ static const struct proxy_command table[] = {
     {"multi", cmd_multi},
     {"ping", cmd_ping_maybe_subscribed},
     {"proxy", cmd_proxy},
-    {"psubscribe", cmd_subscribe},
+    {"psubscribe", pubsub_cmd_subscribe},
     {"psync", refused},
+    {"publish", pubsub_cmd_publish},
     {"pubsub", by_subcommand},
-    {"punsubscribe", cmd_unsubscribe},
+    {"punsubscribe", pubsub_cmd_unsubscribe},
     {"quit", cmd_quit},
     {"randomkey", cmd_randomkey},
     {"readonly", reply_ok},
@@ -1193,11 +995,11 @@ static const struct proxy_command table[] = {
     {"shutdown", refused},
     {"slaveof", refused},
     {"slowlog", by_subcommand},
-    {"ssubscribe", cmd_ssubscribe},
-    {"subscribe", cmd_subscribe},
-    {"sunsubscribe", cmd_sunsubscribe},
+    {"ssubscribe", pubsub_cmd_ssubscribe},
+    {"subscribe", pubsub_cmd_subscribe},
+    {"sunsubscribe", pubsub_cmd_sunsubscribe},
     {"sync", refused},
-    {"unsubscribe", cmd_unsubscribe},
+    {"unsubscribe", pubsub_cmd_unsubscribe},
     {"unwatch", cmd_unwatch},
     {"wait", cmd_wait},
 };

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pubsub.h"
 #include "runtime.h"
 
 /* Make sure the worker's scratch arrays hold n arguments. */
@@ -120,7 +121,7 @@ bool dispatch_defer(struct client *c)
     if (w->topo || w->quiescing || c->tail_len > DEFER_INPUT_MAX ||
         w->now_ms >= hold_boot_deadline(w))
         return false;
-    c->awaiting_topology = true;
+    c->input_held = true; /* this call and what follows wait in c->tail */
     w->clients_awaiting = true;
     return true;
 }
@@ -130,8 +131,8 @@ void dispatch_resume(struct worker *w)
     w->clients_awaiting = false;
     for (struct client *c = w->clients, *next; c; c = next) {
         next = c->next;
-        if (c->awaiting_topology)
-            client_resume_input(c); /* may wait again: clients_awaiting */
+        if (c->input_held) /* parsed again at the batch's end; a client */
+            client_resume_later(c); /* held for pub/sub just holds again */
     }
 }
 
@@ -228,7 +229,7 @@ static struct link *client_link(struct client *c, struct link *shared,
                                 const struct command_info *ci, size_t argc)
 {
     struct link *p = c->plinks ? client_private_link(c, shared->addr) : NULL;
-    if (p && !p->subscriber)
+    if (p)
         return p;
     if (!c->multiplex_off && !needs_private(c->w, ci, argc))
         return shared;
@@ -247,7 +248,8 @@ static void route(struct client *c, const char *buf, const struct command_info *
     }
     /* cluster mode: maybe point the client at the proxy owning the slot
      * (never inside MULTI, a blocking call or pub/sub) */
-    if (slot >= 0 && !c->sublinks && !needs_private(w, ci, argc) && clustermode_moved(c, slot))
+    if (slot >= 0 && c->pubsub == PUBSUB_NONE && !needs_private(w, ci, argc) &&
+        clustermode_moved(c, slot))
         return;
     if (!w->topo && !c->multiplex_off && !needs_private(w, ci, argc)) {
         /* before the first topology: held for the shared link it will take */
@@ -300,17 +302,6 @@ void dispatch_forward_any(struct client *c, size_t argc)
     route_to_slot(w, r, -1, client_key(c));
 }
 
-/* What a RESP2 client may send while subscribed. */
-static bool pubsub_allowed(struct worker *w)
-{
-    static const char *ok[] = {"subscribe", "psubscribe", "ssubscribe", "unsubscribe",
-                               "punsubscribe", "sunsubscribe", "ping", "quit", "reset"};
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-        if (arg_is(w, 0, ok[i]))
-            return true;
-    return false;
-}
-
 /* Is this one of the commands that act on the transaction itself? */
 static bool multi_control(struct worker *w)
 {
@@ -354,6 +345,12 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
     if (!command_arity_ok(ci, (int)argc)) {
         c->multi_abort = true;
         dispatch_wrong_arity(c);
+        return;
+    }
+    /* EXEC runs the block on a shared link: a subscription there would
+     * turn every other client's replies into pub/sub pushes. */
+    if (pubsub_is_subscribe_command(w)) {
+        multi_refuse(c, "ERR Command not allowed inside a transaction");
         return;
     }
     int slot = call_slot(w, ci, argc);
@@ -406,7 +403,19 @@ void dispatch_exec(struct client *c)
     link_enqueue(l, r);
 }
 
-static void dispatch_one(struct client *c, const char *buf)
+/* A RESP2 subscriber's command: Redis checks the arity first, then refuses
+ * it naming the command as its table does ("client|list"). */
+static void refuse_subscribed(struct client *c, size_t argc, const struct command_info *ci,
+                              const char *name)
+{
+    if (ci && !command_arity_ok(ci, (int)argc))
+        dispatch_wrong_arity(c);
+    else
+        pubsub_refuse(c, ci ? ci->name : name);
+}
+
+/* False when the command must wait for the pub/sub state (untouched). */
+static bool dispatch_one(struct client *c, const char *buf)
 {
     struct worker *w = c->w;
     struct resp_req_parser *p = &c->parser;
@@ -416,21 +425,16 @@ static void dispatch_one(struct client *c, const char *buf)
         w->args.argv[i] = resp_req_arg(p, buf, i);
         w->args.lens[i] = p->argv[i].len;
     }
+    enum pubsub_gate gate = pubsub_gate(c);
+    if (gate == PUBSUB_WAIT)
+        return false;
     stat_add(&w->stats->commands, 1);
     c->last_ms = w->now_ms;
     if (!admin_gate(c, buf, argc))
-        return;
+        return true;
     if (c->in_multi && !multi_control(w)) {
         multi_queue(c, buf, argc);
-        return;
-    }
-    if (c->sublinks && !pubsub_allowed(w)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "ERR Can't execute '%.*s': only (P|S)SUBSCRIBE / "
-                 "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                 (int)(w->args.lens[0] > 64 ? 64 : w->args.lens[0]), w->args.argv[0]);
-        client_reply_error(c, msg);
-        return;
+        return true;
     }
     const struct proxy_command *pc = proxy_command_lookup(w->args.argv[0], w->args.lens[0]);
     if (pc) {
@@ -439,27 +443,38 @@ static void dispatch_one(struct client *c, const char *buf)
         const struct command_info *sub =
             argc >= 2 ? command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens) : NULL;
         note_command(c, sub ? sub->name : pc->name);
-        pc->fn(c, argc);
-        return;
+        if (gate != PUBSUB_REFUSE) {
+            pc->fn(c, argc);
+            return true;
+        }
+        if (!sub) /* the table knows its arity */
+            sub = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
+        refuse_subscribed(c, argc, sub, pc->name);
+        return true;
     }
     const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
     metrics_command(w, ci ? ci->name : NULL);
     note_command(c, ci ? ci->name : NULL);
     if (!ci) {
         unknown_command(c, argc);
-        return;
+        return true;
     }
     if (!command_arity_ok(ci, (int)argc)) {
         dispatch_wrong_arity(c);
-        return;
+        return true;
     }
-    route(c, buf, ci, argc);
+    if (gate == PUBSUB_REFUSE) /* after the unknown and arity checks, as Redis */
+        refuse_subscribed(c, argc, ci, ci->name);
+    else
+        route(c, buf, ci, argc);
+    return true;
 }
 
-void dispatch_command(struct client *c, const char *buf)
+bool dispatch_command(struct client *c, const char *buf)
 {
-    dispatch_one(c, buf);
+    bool done = dispatch_one(c, buf);
     metrics_dispatch_end(c->w); /* requests made later are not this command's */
+    return done;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pubsub.h"
 #include "runtime.h"
 
 #define LINK_IN_MIN_FREE 16384
@@ -168,14 +169,12 @@ void link_giveback(struct link *l)
             *p = l->owner_next;
             break;
         }
-    bool clean = l->nqueued == 0 && !l->subscriber && c->watch_link != l &&
+    bool clean = l->nqueued == 0 && l->sub_role == SUB_NONE && c->watch_link != l &&
                  l->state == LINK_READY;
     if (c->watch_link == l)
         c->watch_link = NULL;
     if (c->pubsub_link == l)
         c->pubsub_link = NULL;
-    if (l->subscriber)
-        c->sublinks--;
     l->owner = NULL;
     l->owner_next = NULL;
     int pool_size = l->w->cfg->connections_pool_size;
@@ -474,7 +473,7 @@ static void link_lost_since(struct link *l, const char *why, int64_t since)
         /* Its connection state (blocked call, WATCH, subscriptions) is gone:
          * fail what it carried; a subscriber or watching client is closed so
          * that it starts over, as it would if it had lost Redis itself. */
-        bool fatal = l->subscriber || (owner && owner->watch_link == l);
+        bool fatal = l->sub_role != SUB_NONE || (owner && owner->watch_link == l);
         if (owner)
             link_giveback(l); /* dooms it: not clean */
         else
@@ -572,70 +571,43 @@ static void sent(struct link *l, size_t n)
         l->unsent = l->unsent->lnext;
     }
     l->unsent_off = l->unsent ? n : 0;
-    /* A subscriber link's commands get no FIFO replies (what comes back is
-     * pushes): once written they are done. */
-    while (l->subscriber && l->head && l->head != l->unsent)
-        request_free(pop_head(l));
-}
-
-/* "unsubscribe"-kind push with a count of 0: this link has no subscription
- * left. */
-static bool last_unsubscribe(const char *data, size_t len)
-{
-    static const char *kinds[] = {"$11\r\nunsubscribe\r\n", "$12\r\npunsubscribe\r\n",
-                                  "$12\r\nsunsubscribe\r\n"};
-    if (len < 8 || (data[0] != '*' && data[0] != '>') || memcmp(data + 1, "3\r\n", 3) != 0)
-        return false;
-    bool kind = false;
-    for (size_t i = 0; i < 3; i++)
-        kind = kind || (len > 4 + strlen(kinds[i]) &&
-                        memcmp(data + 4, kinds[i], strlen(kinds[i])) == 0);
-    return kind && memcmp(data + len - 4, ":0\r\n", 4) == 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Receiving                                                                 */
 
-/* A published message ("message" / "pmessage"), as opposed to a
- * confirmation or a PONG. */
-static bool published_message(const char *data, size_t len)
-{
-    static const char msg[] = "3\r\n$7\r\nmessage\r\n", pmsg[] = "4\r\n$8\r\npmessage\r\n";
-    return len > sizeof pmsg && (data[0] == '*' || data[0] == '>') &&
-           (memcmp(data + 1, msg, sizeof msg - 1) == 0 ||
-            memcmp(data + 1, pmsg, sizeof pmsg - 1) == 0);
-}
-
-/* The main pub/sub link holds every channel of the client: once it has
- * none, the keyspace links (still subscribed there, or about to be) go
- * too, closed rather than pooled. */
-static void drop_keyspace_links(struct client *c)
-{
-    struct link *k;
-    do {
-        for (k = c->plinks; k && !(k->subscriber && k->sub_echo_off); k = k->owner_next)
-            ;
-        if (k)
-            link_giveback(k);
-    } while (k);
-}
-
-static void subscriber_reply(struct link *l, const char *data, size_t len)
+/*
+ * A reply on a subscriber link (pubsub.c): anything but a published
+ * message answers the FIFO head, which leaves with its last confirmation.
+ * A message the node sent before the head's reply goes out just before
+ * that reply, as a part of the head's place in the client's FIFO (not
+ * after an "unsubscribe" with count 0, say); with nothing in flight for
+ * the client, it goes out as it comes. When the link has nothing left in
+ * flight, the client's pub/sub state may settle (and l go back).
+ */
+static void subscriber_reply(struct link *l, const char *data, size_t len, char first)
 {
     struct client *c = l->owner;
-    if (!c)
+    struct request *r = l->head;
+    if (pubsub_is_message(data, len)) {
+        if (r && r->client)
+            request_reply_part(r, data, len);
+        else if (c)
+            client_push(c, data, len);
         return;
-    /* A keyspace link's confirmations duplicate the main link's. */
-    if (!l->sub_echo_off || published_message(data, len))
-        client_push(c, data, len);
-    if (last_unsubscribe(data, len)) {
-        bool main_link = c->pubsub_link == l;
-        l->subscriber = false;
-        c->sublinks--;
-        link_giveback(l);
-        if (main_link)
-            drop_keyspace_links(c);
     }
+    if (!r || r == l->unsent) {
+        link_lost(l, "reply without a request");
+        return;
+    }
+    if (!pubsub_reply_is_last(l, r, data, len, first)) {
+        request_reply_part(r, data, len);
+        return;
+    }
+    pop_head(l);
+    request_reply(r, data, len);
+    if (c && l->nqueued == 0)
+        pubsub_settle(c);
 }
 
 /* The reply to the link's own AUTH: dropped, unless it is an error, which
@@ -643,8 +615,7 @@ static void subscriber_reply(struct link *l, const char *data, size_t len)
 static void auth_reply(struct link *l, const char *data, size_t len, char first)
 {
     l->auth_pending = false;
-    if (!l->subscriber) /* a subscriber link freed it once written (sent()) */
-        request_free(pop_head(l));
+    request_free(pop_head(l));
     if (first == '-' && l->auth) {
         /* A client's own identity was refused (wrong password, user
          * disabled): everything queued for it gets the node's own error
@@ -675,14 +646,9 @@ static void one_reply(struct link *l, const char *data, size_t len, char first,
         return;
     }
     if (l->hello_pending) {
-        /* A subscriber link freed its HELLO once written (sent()): the
-         * reply is not a push for the client. */
-        l->hello_pending = false;
-        if (l->subscriber)
-            return;
-    }
-    if (l->subscriber) {
-        subscriber_reply(l, data, len);
+        l->hello_pending = false; /* its reply pops its request below */
+    } else if (l->sub_role != SUB_NONE) {
+        subscriber_reply(l, data, len, first);
         return;
     }
     if (first == '>')

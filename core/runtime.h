@@ -261,6 +261,10 @@ struct request {
     int64_t retry_at;         /* RETRY: sent again at */
     int64_t retry_first;      /* RETRY: first retryable error (0: none yet) */
     struct link *retry_link;  /* RETRY: shared link it goes back to */
+    uint32_t sub_replies;     /* on a subscriber link: replies (one per
+                                 channel, or one error) still due */
+    uint8_t sub_all;          /* enum sub_all: an argument-less
+                                 (P|S)UNSUBSCRIBE, counted at the head */
     uint16_t metric;          /* metrics.c: the command's counter + 1, or 0 */
     int64_t t0_us;            /* metrics.c: batch time it arrived in */
     char inline_bytes[REQ_INLINE_BYTES];
@@ -285,6 +289,26 @@ enum link_state {
  */
 enum link_kind { LINK_SHARED, LINK_PRIVATE };
 
+/* A private link's part in its client's pub/sub (pubsub.c). */
+enum sub_role {
+    SUB_NONE,     /* not a subscriber link */
+    SUB_MAIN,     /* c->pubsub_link: SUBSCRIBE / PSUBSCRIBE, on the home node */
+    SUB_SHARD,    /* SSUBSCRIBE, on the shard channel's node */
+    SUB_KEYSPACE, /* keyspace channels on another master: only messages
+                     reach the client, confirmations are the main link's */
+};
+
+/* An argument-less (P|S)UNSUBSCRIBE is answered once per subscription of
+ * that kind (once if none): how many is known when it reaches the head. */
+enum sub_all { SUB_ALL_NONE, SUB_ALL_CHANNELS, SUB_ALL_PATTERNS, SUB_ALL_SHARD };
+
+/* What a subscriber link's node holds for it, from the counts in its
+ * confirmations (Redis counts channels + patterns together, shard
+ * channels apart). */
+struct sub_counts {
+    uint32_t channels, patterns, shard;
+};
+
 struct link {
     struct worker *w;
     struct link *next;        /* worker's list of links */
@@ -293,12 +317,10 @@ struct link {
     struct link *owner_next;  /* the owner's list of private links */
     bool pooled;              /* private, idle, waiting in the pool */
     bool doomed;              /* private: free once its ops are done */
-    bool subscriber;          /* private, pub/sub: every reply is a push */
+    enum sub_role sub_role;   /* private: its part in the owner's pub/sub */
+    struct sub_counts subs;   /* subscriber: what it is subscribed to */
     bool hello_pending;       /* RESP3: HELLO 3's reply not read yet */
     bool auth_pending;        /* --auth: AUTH's reply not read yet */
-    bool sub_echo_off;        /* subscriber fanned out for keyspace events:
-                                 only messages pass, confirmations are the
-                                 client's main pub/sub link's */
     int proto;                /* 2 or 3: RESP3 clients get RESP3 links */
     struct auth_id *auth;     /* identity it authenticates as (a reference),
                                  NULL = --auth */
@@ -343,6 +365,16 @@ struct link {
 
 enum client_state { CLIENT_OPEN, CLIENT_CLOSING };
 
+/* A client's pub/sub state (pubsub.c):
+ *
+ *   NONE ──(P|S)SUBSCRIBE──► CHANGING ──all confirmed──► SUBSCRIBED
+ *     ▲                        │  ▲                          │
+ *     └──all confirmed, none ──┘  └──any (un)subscribe───────┘
+ *
+ * While CHANGING, a command whose outcome depends on the state (RESP2:
+ * every command but (P|S)(UN)SUBSCRIBE; RESET) waits unparsed in c->tail. */
+enum client_pubsub { PUBSUB_NONE, PUBSUB_CHANGING, PUBSUB_SUBSCRIBED };
+
 #define CLIENT_SEND_IOV 64
 #define CLIENT_WRITTEN_MAX 4
 
@@ -357,9 +389,6 @@ struct client {
     bool recv_armed, send_armed;
     bool close_after_reply;          /* QUIT or protocol error */
     bool reading_stopped;            /* input refused after an error/QUIT */
-    bool awaiting_topology;          /* a call that needs the topology waits
-                                        for the first one: it and what
-                                        follows stay in tail (dispatch_defer) */
     bool flush_listed;
     struct client *flush_next;       /* worker's list of clients to flush */
 
@@ -412,8 +441,14 @@ struct client {
     bool foreign_seen;               /* cluster mode: a call for another
                                         proxy's slot was served */
     int64_t last_moved_ms;           /* cluster mode: last MOVED hint */
-    unsigned sublinks;               /* how many plinks are subscribers */
+    enum client_pubsub pubsub;
     struct link *pubsub_link;        /* SUBSCRIBE/PSUBSCRIBE go here */
+    bool input_held;                 /* a command waits (for the pub/sub
+                                        state, or the first topology:
+                                        dispatch_defer); c->tail is not
+                                        parsed until it is resumed */
+    bool resume_listed;              /* on the worker's resume_list */
+    struct client *resume_next;
 
     struct obuf out;                 /* not yet handed to the kernel */
     struct obuf sending;             /* handed to the in-flight send */
@@ -474,6 +509,8 @@ struct worker {
     struct client *clients;
     struct client *need_rearm;       /* clients whose recv hit -ENOBUFS */
     struct client *flush_list;       /* clients with output to send */
+    struct client *resume_list;      /* held input to parse again (pub/sub
+                                        state settled) */
     struct link *links;
     struct link *dirty_links;
 
@@ -566,6 +603,11 @@ struct link *client_private_link(const struct client *c, const char *addr);
 void client_private_idle(struct client *c, struct link *l);
 /* Pub/sub: a push from a subscriber link, in order with c's replies. */
 void client_push(struct client *c, const char *data, size_t len);
+/* c's held input (input_held) is parsed again at the end of the batch. */
+void client_resume_later(struct client *c);
+/* End of a batch: parse the input of every client client_resume_later
+ * named (before links are flushed: what it sends leaves this batch). */
+void client_resume_all(struct worker *w);
 /* Close c now (its subscriber or WATCH link died, CLIENT KILL, shutdown);
  * freed at once when no op is in flight. */
 void client_kill(struct client *c);
@@ -582,11 +624,12 @@ void client_handle(struct worker *w, struct op *op, int res, unsigned flags);
 void client_flush(struct client *c);
 void client_rearm(struct client *c);
 void client_free_all(struct worker *w);
-/* Stop awaiting the first topology and dispatch what the client sent
- * meanwhile (dispatch_resume). */
-void client_resume_input(struct client *c);
 /* The reply for r arrived (bytes copied); delivers in request order. */
 void request_reply(struct request *r, const char *data, size_t len);
+/* A part of r's reply (pub/sub confirmations come one per channel): sent
+ * at once when r is the client's FIFO head, else kept with r; the last
+ * part comes through request_reply. */
+void request_reply_part(struct request *r, const char *data, size_t len);
 void request_free(struct request *r);
 /* Is anyone still waiting for r's reply (its client, or its fan-out
  * parent's)? */
@@ -689,8 +732,9 @@ bool clustermode_master_in_view(const struct worker *w, unsigned master);
 bool clustermode_dbsize(struct client *c, size_t argc);
 bool clustermode_randomkey(struct client *c, size_t argc);
 
-/* dispatch (dispatch.c): one parsed command */
-void dispatch_command(struct client *c, const char *buf);
+/* dispatch (dispatch.c): one parsed command; false when it must wait for
+ * the pub/sub state (not consumed: the caller keeps its bytes) */
+bool dispatch_command(struct client *c, const char *buf);
 /* Redis's "wrong number of arguments for '<argv[0] lower-cased>' command". */
 void dispatch_wrong_arity(struct client *c);
 /* Forward w->argv on this link, in the client's FIFO. */

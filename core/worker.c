@@ -449,6 +449,8 @@ static void load_snapshots(struct worker *w)
 
 static void flush_all(struct worker *w)
 {
+    if (w->resume_list) /* first: what it sends is flushed below */
+        client_resume_all(w);
     if (w->reap_links)
         link_reap(w);
     while (w->dirty_links) {

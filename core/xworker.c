@@ -36,6 +36,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "pubsub.h"
 #include "runtime.h"
 
 #define FILTER_MAX_IDS 256
@@ -174,7 +175,7 @@ void client_info_line(struct client *c, struct resp_buf *b, const char *cmd)
     sock_name(c, false, addr, sizeof addr);
     sock_name(c, true, laddr, sizeof laddr);
     size_t nf = 0;
-    if (c->sublinks)
+    if (c->pubsub != PUBSUB_NONE)
         flags[nf++] = 'P';
     if (c->in_multi)
         flags[nf++] = 'x';
@@ -183,14 +184,16 @@ void client_info_line(struct client *c, struct resp_buf *b, const char *cmd)
     flags[nf] = '\0';
     int64_t now = c->w->now_ms;
     size_t omem = c->out.bytes + c->sending.bytes;
+    struct sub_counts subs = pubsub_client_counts(c);
     int n = snprintf(line, sizeof line,
         "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 "
-        "sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=%zu "
+        "sub=%u psub=%u ssub=%u multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=%zu "
         "rbs=%zu rbp=0 obl=0 oll=%zu omem=%zu tot-mem=%zu events=r cmd=%s user=default "
         "redir=-1 resp=%d lib-name=%s lib-ver=%s",
         (unsigned long long)c->id, addr, laddr, c->fd, c->name ? c->name : "",
         (long long)(now - c->created_ms) / 1000, (long long)(now - c->last_ms) / 1000,
-        flags, c->in_multi ? (int)c->multi_cmds : -1, c->tail_len,
+        flags, subs.channels, subs.patterns, subs.shard,
+        c->in_multi ? (int)c->multi_cmds : -1, c->tail_len,
         c->tail_cap - c->tail_len, c->multi_buf.cap, c->tail_cap, c->nreqs, omem,
         sizeof *c + c->tail_cap + omem + c->multi_buf.cap, cmd,
         c->proto, c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
@@ -203,9 +206,9 @@ static bool matches(struct client *c, const struct xfilter *f)
         return false;
     if (f->type == CT_NONE || f->user_other)
         return false;
-    if (f->type == CT_NORMAL && c->sublinks)
+    if (f->type == CT_NORMAL && c->pubsub != PUBSUB_NONE)
         return false;
-    if (f->type == CT_PUBSUB && !c->sublinks)
+    if (f->type == CT_PUBSUB && c->pubsub == PUBSUB_NONE)
         return false;
     if (f->skipme && c->id == f->me)
         return false;

@@ -116,6 +116,12 @@ void resp_write_array_head(struct resp_buf *b, long long n)
     write_ll_line(b, '*', n);
 }
 
+/* RESP3 sends pub/sub confirmations and messages as pushes. */
+void resp_write_push_head(struct resp_buf *b, int proto, long long n)
+{
+    write_ll_line(b, proto >= 3 ? '>' : '*', n);
+}
+
 /* RESP2 has no map type: a map is a flat array of 2n elements there. */
 void resp_write_map_head(struct resp_buf *b, int proto, long long pairs)
 {

@@ -200,6 +200,8 @@ static void route(struct client *c, const char *buf, const struct command_info *
 {
     struct worker *w = c->w;
     int slot = call_slot(w, ci, argc);
+    if (!(ci->flags & CMD_READONLY))
+        c->last_write_ms = w->now_ms; /* --replica-read-after-write */
     if (slot == -2) {
         if (!runtime_cross_slot(w) || !fanout_split(c, ci, argc))
             client_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
@@ -209,13 +211,15 @@ static void route(struct client *c, const char *buf, const struct command_info *
      * (never inside MULTI, a blocking call or pub/sub) */
     if (slot >= 0 && !c->sublinks && !needs_private(w, ci, argc) && clustermode_moved(c, slot))
         return;
-    const char *err = NULL;
-    struct link *l = slot_link(w, slot, client_key(c), &err);
-    if (l)
-        l = client_link(c, l, ci, argc);
-    else {
-        client_reply_error(c, err);
-        return;
+    struct link *l = replica_read_link(c, ci, slot);
+    if (!l) {
+        const char *err = NULL;
+        struct link *shared = slot_link(w, slot, client_key(c), &err);
+        if (!shared) {
+            client_reply_error(c, err);
+            return;
+        }
+        l = client_link(c, shared, ci, argc);
     }
     if (!l) {
         client_reply_error(c, "ERR max number of private connections to the cluster reached");
@@ -356,6 +360,7 @@ void dispatch_exec(struct client *c)
     r->block_cmds = c->multi_cmds;
     if (l->kind == LINK_SHARED)
         note_write(c, l);
+    c->last_write_ms = w->now_ms;
     link_enqueue(l, r);
 }
 

@@ -161,6 +161,8 @@ static void info_stats(const struct info_view *v, struct resp_buf *b,
          (unsigned long long)s->held, (unsigned long long)s->retried,
          (unsigned long long)s->backend_timeouts, (unsigned long long)s->output_limit_kills,
          (unsigned long long)log_dropped());
+    addf(b, "replica_reads:%llu\r\nreplica_fallbacks:%llu\r\n",
+         (unsigned long long)s->replica_reads, (unsigned long long)s->replica_fallbacks);
 }
 
 static void info_cluster(const struct info_view *v, struct resp_buf *b)
@@ -171,6 +173,10 @@ static void info_cluster(const struct info_view *v, struct resp_buf *b)
          "replicas:%zu\r\nslots_covered:%u\r\nslots_reachable:%u\r\n",
          v->cfg->cluster_mode ? 1 : 0, nodes, masters, nodes - masters,
          t ? cluster_topology_covered(t) : 0, metrics_slots_reachable(v->rt, t));
+    size_t readers = 0;
+    for (size_t i = 0; i < masters; i++)
+        readers += t->nodes[i].nreaders;
+    addf(b, "replicas_readable:%zu\r\n", readers); /* healthy: may serve reads */
 }
 
 void info_write(const struct info_view *v, unsigned bits, bool proxy, struct resp_buf *b)

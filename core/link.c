@@ -222,7 +222,10 @@ void link_enqueue(struct link *l, struct request *r)
 void link_enqueue_retried(struct link *l, struct request *r)
 {
     if (l->kind == LINK_SHARED && l->down_since) {
-        hold_request(l, r); /* until the node answers again (or failed over) */
+        if (l->reader)
+            replica_fallback(l, r); /* read-only: its master answers */
+        else
+            hold_request(l, r); /* until the node answers again (or failed over) */
         return;
     }
     r->link = l;

@@ -124,7 +124,6 @@ void replica_fallback(struct link *l, struct request *r)
         hold_request(l, r);   /* drops it */
         return;
     }
-    r->link = NULL;
     stat_add(&w->stats->replica_fallbacks, 1);
     request_flags(w, r, &slot);
     route_to_slot(w, r, slot, (struct link_key){.proto = l->proto, .auth = l->auth});
@@ -149,7 +148,8 @@ static bool still_readable(const struct cluster_topology *t, const char *addr)
 void replica_topology_changed(struct worker *w)
 {
     for (struct link *l = w->links; l; l = l->next)
-        if (l->reader && l->state == LINK_READY && l->head && !still_readable(w->topo, l->addr))
+        if (l->reader && (l->state == LINK_READY || l->state == LINK_CONNECTING) && l->head &&
+            !still_readable(w->topo, l->addr))
             link_abandon(l, "no longer a healthy replica");
 }
 
@@ -408,6 +408,14 @@ static bool same_readers(const struct cluster_topology *a, const struct cluster_
     return true;
 }
 
+static bool any_readers(const struct cluster_topology *t)
+{
+    for (size_t i = 0; i < t->nmasters; i++)
+        if (t->nodes[i].nreaders)
+            return true;
+    return false;
+}
+
 /* Is anyone able to read from replicas (the option, or a READONLY seen)? */
 static bool wanted(struct runtime *rt, const struct config *cfg)
 {
@@ -427,13 +435,16 @@ struct cluster_topology *replica_health_check(struct replica_health *h, int *wai
     }
     *wait_ms = round;
     const struct cluster_topology *cur = snapshot_load(&rt->slots[SLOT_TOPOLOGY]);
+    h->next_ms = now + round;
     if (!cur)
         return NULL;
-    if (wanted(rt, cfg))
+    if (wanted(rt, cfg)) {
         probe_round(h, cur, round, cfg->replica_max_lag_ms);
-    else
+    } else {
         forget_all(h); /* nothing published stays healthy unchecked */
-    h->next_ms = now + round;
+        if (!any_readers(cur))
+            return NULL;
+    }
     struct cluster_topology *t = cluster_topology_dup(cur);
     if (!t)
         abort();

@@ -215,8 +215,6 @@ class ReadLoad:
         self.rs, self.keys, self.pipeline = rs, keys, pipeline
         self.stop_ev = threading.Event()
         self.errors, self.wrong, self.reads = [], 0, 0
-        self.slowest = 0.0
-        self.slow_after = {}  # time → latency of reads that began after it
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
                         for i in range(threads)]
@@ -273,11 +271,18 @@ def keys_on(cluster, master, n, prefix):
     return out
 
 
-def test_replica_killed_under_read_load(make_cluster, make_ringslot):
+def private_cluster(make_cluster, make_ringslot, mode):
+    """3 masters + 1 replica each, ringslot --read-from-replicas mode with
+    a LAG_MS lag limit, once every replica serves reads."""
     c = make_cluster(masters=3, replicas=1)
-    rs = make_ringslot(cluster=c, extra_args=["--read-from-replicas", "yes",
+    rs = make_ringslot(cluster=c, extra_args=["--read-from-replicas", mode,
                                               "--replica-max-lag", str(LAG_MS)])
     wait_readable(rs, 3)
+    return c, rs
+
+
+def test_replica_killed_under_read_load(make_cluster, make_ringslot):
+    c, rs = private_cluster(make_cluster, make_ringslot, "yes")
     keys = ["kill:%d" % i for i in range(300)]
     fill(proxy(rs), keys)
     victim = c.replicas()[0]
@@ -292,10 +297,7 @@ def test_replica_killed_under_read_load(make_cluster, make_ringslot):
 
 
 def test_replica_sigstop_stops_and_resumes_reads(make_cluster, make_ringslot):
-    c = make_cluster(masters=3, replicas=1)
-    rs = make_ringslot(cluster=c, extra_args=["--read-from-replicas", "replica",
-                                              "--replica-max-lag", str(LAG_MS)])
-    wait_readable(rs, 3)
+    c, rs = private_cluster(make_cluster, make_ringslot, "replica")
     master = c.masters()[0]
     victim = c.replicas(master)[0]
     keys = keys_on(c, master, 100, "stop")
@@ -327,7 +329,7 @@ def test_replica_sigstop_stops_and_resumes_reads(make_cluster, make_ringslot):
     assert detected <= LAG_MS / 1000 + SLACK_S
     assert load.errors == []
     assert load.wrong == 0
-    # reads caught on the stopped replica went to the master
+    # while it was stopped, its slot's reads went to the master
     assert int(proxy(rs).info("stats")["replica_fallbacks"]) > 0
 
 
@@ -335,10 +337,7 @@ def test_failover_under_load_replica_mode(make_cluster, make_ringslot):
     """Writes and reads through the proxy while a replica takes over
     (CLUSTER FAILOVER). After the failover, no read returns a value older
     than one acknowledged more than the lag bound before it began."""
-    c = make_cluster(masters=3, replicas=1)
-    rs = make_ringslot(cluster=c, extra_args=["--read-from-replicas", "replica",
-                                              "--replica-max-lag", str(LAG_MS)])
-    wait_readable(rs, 3)
+    c, rs = private_cluster(make_cluster, make_ringslot, "replica")
     old_master = c.masters()[0]
     new_master = c.replicas(old_master)[0]
     keys = keys_on(c, old_master, 20, "fo")

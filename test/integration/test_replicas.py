@@ -333,6 +333,42 @@ def test_replica_sigstop_stops_and_resumes_reads(make_cluster, make_ringslot):
     assert int(proxy(rs).info("stats")["replica_fallbacks"]) > 0
 
 
+def test_lagging_replica_stops_and_resumes_reads(make_cluster, make_ringslot):
+    """A replica that answers INFO, link up, but stops applying the
+    replication stream (CLIENT PAUSE WRITE pauses it on a replica) falls
+    behind by offsets: no reads once the lag limit is passed."""
+    c, rs = private_cluster(make_cluster, make_ringslot, "replica")
+    master = c.masters()[0]
+    victim = c.replicas(master)[0]
+    keys = keys_on(c, master, 50, "lag")
+    r = proxy(rs)
+    fill(r, keys)
+    stop = threading.Event()
+
+    def writer():
+        w = proxy(rs)
+        while not stop.is_set():
+            fill(w, keys)
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    try:
+        assert c.execute(victim, "CLIENT", "PAUSE", "4000", "WRITE") in (b"OK", "OK")
+        t_pause = time.monotonic()
+        wait_readable(rs, 2, timeout=LAG_MS / 1000 + SLACK_S)
+        detected = time.monotonic() - t_pause
+        before = node_calls(c, victim, "get")
+        assert read_all(r, keys, 10) == 0
+        assert node_calls(c, victim, "get") == before  # the master served them
+        wait_readable(rs, 3, timeout=15)               # pause over, in sync again
+        before = node_calls(c, victim, "get")
+        assert read_all(r, keys, 10) == 0
+        assert node_calls(c, victim, "get") > before
+    finally:
+        stop.set()
+        t.join(30)
+    assert detected <= LAG_MS / 1000 + SLACK_S
+
+
 def test_failover_under_load_replica_mode(make_cluster, make_ringslot):
     """Writes and reads through the proxy while a replica takes over
     (CLUSTER FAILOVER). After the failover, no read returns a value older

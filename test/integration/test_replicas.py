@@ -205,6 +205,30 @@ def test_runtime_change(cluster, make_ringslot):
     assert calls_by_node(cluster, "get", cluster.replicas()) == before
 
 
+def test_backend_auth(make_cluster, make_ringslot):
+    """With --auth, the health checks and the READONLY links authenticate."""
+    password = "be-Replica-77"
+    c = make_cluster(masters=3, replicas=1)
+    masters, replicas = c.masters(), c.replicas()
+    for port in c.ports:  # masterauth first: replicas keep syncing
+        c.execute(port, "CONFIG", "SET", "masterauth", password)
+        c.execute(port, "CONFIG", "SET", "requirepass", password)
+    rs = make_ringslot(cluster=c, entry_points=c.addrs(masters),
+                       extra_args=["-a", password, "--read-from-replicas", "replica"])
+    wait_readable(rs, 3)
+
+    def gets(port):
+        stats = redis.Redis(host=HOST, port=port, password=password).info("commandstats")
+        return stats.get("cmdstat_get", {}).get("calls", 0)
+    keys = ["auth:%d" % i for i in range(60)]
+    r = proxy(rs)
+    fill(r, keys)
+    before = {p: gets(p) for p in masters + replicas}
+    assert read_all(r, keys, 5) == 0
+    assert all(gets(p) == before[p] for p in masters)
+    assert sum(gets(p) - before[p] for p in replicas) == 300
+
+
 # --- failures -------------------------------------------------------------------
 
 class ReadLoad:

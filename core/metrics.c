@@ -168,7 +168,7 @@ static uint32_t unreachable_slots(struct worker *w, const struct cluster_topolog
     if (!state)
         return 0;
     for (struct link *l = w->links; l; l = l->next) {
-        if (l->kind != LINK_SHARED)
+        if (l->kind != LINK_SHARED || l->reader) /* reads only: not the master's health */
             continue;
         unsigned n = cluster_topology_find(t, l->addr);
         if (n == CLUSTER_NO_NODE)

@@ -42,6 +42,12 @@ def readable(rs):
     return int(proxy(rs).info("cluster")["replicas_readable"])
 
 
+def proxy_masters(rs):
+    """Ports of the masters in the proxy's topology (PROXY CLUSTER NODES)."""
+    rows = proxy(rs).execute_command("PROXY", "CLUSTER", "NODES")[1]
+    return {int(dict(zip(row[::2], row[1::2]))[b"port"]) for row in rows}
+
+
 def wait_readable(rs, n, timeout=10.0):
     wait_until(lambda: readable(rs) == n, timeout, what="%d readable replicas" % n)
 
@@ -445,8 +451,10 @@ def test_failover_under_load_replica_mode(make_cluster, make_ringslot):
         assert c.execute(new_master, "CLUSTER", "FAILOVER") in (b"OK", "OK")
         wait_until(lambda: c.master_for_slot(0) is not None and
                    old_master in c.replicas(new_master), 30, what="failover")
-        # over once the old master serves reads again, in sync
-        wait_readable(rs, 3, timeout=30)
+        # over once the proxy sees the new master and the old one serves
+        # reads again, in sync
+        wait_until(lambda: proxy_masters(rs) == set(c.masters()) and readable(rs) == 3, 30,
+                   what="the proxy to follow the failover")
         t_end = time.monotonic()
         assert new_master in c.masters()
         before = node_calls(c, old_master, "get")

@@ -502,6 +502,22 @@ class Bench:
         # let ringslot see the closes before the benchmarks start
         time.sleep(1.0)
 
+    def run_replica_reads(self):
+        """The replica-reads rows (after the main cases: their nodes idle)."""
+        if "--read-from-replicas" not in self.help:
+            self.note("ringslot --help does not mention --read-from-replicas; "
+                      "replica-read rows skipped")
+            return
+        self.replica_reads = ReplicaReads(self)
+        self.replica_reads.run()
+
+    def run_replica_reads_only(self):
+        self.workdir = tempfile.mkdtemp(prefix="ringslot-bench-")
+        self.binary = os.path.join(self.workdir, "ringslot")
+        shutil.copy2(self.opts.ringslot, self.binary)
+        self.help = ringslot_help(self.binary)
+        self.run_replica_reads()
+
     def run(self):
         o = self.opts
         self.t_start = time.monotonic()
@@ -558,8 +574,105 @@ class Bench:
                 self.note("%s not running at the end (exit %s); log tail:\n%s" %
                           (rs.name, rs.proc.returncode, rs.log_tail(TAIL)))
             self.scan_log(rs)
+        self.run_replica_reads()
         self.load_after = open("/proc/loadavg").read().split()[:3]
         self.elapsed = time.monotonic() - self.t_start
+
+
+# --- reads from replicas (issue 13) ---------------------------------------------------
+
+class ReplicaReads:
+    """GET -P 16 through one ringslot (--threads 2) with --read-from-replicas
+    no and yes (switched by PROXY CONFIG SET, interleaved per round), on a
+    cluster of its own: 3 masters + 1 replica each, so the main cases keep
+    their replica-less cluster unchanged. Per run: throughput, latency,
+    ringslot's CPU and the CPU of the masters vs the replicas."""
+
+    SETTINGS = ("no", "yes")
+
+    def __init__(self, bench):
+        self.b = bench
+        self.n = 200000 if bench.opts.quick else 2000000  # as the P16 case
+        self.args = ["-t", "get", "-r", "100000", "-c", "50", "-P", "16", "-n", str(self.n)]
+        self.rows = []          # dicts: round, setting, rps, p50, p99, proxy, masters, replicas
+
+    def start(self):
+        b = self.b
+        self.cluster = RedisCluster(os.path.join(b.workdir, "cluster-replicas"), masters=3,
+                                    replicas=1, node_timeout=5000)
+        print("starting 3-master + 3-replica cluster ...", flush=True)
+        self.cluster.start()
+        self.masters = self.cluster.masters()
+        self.replicas = self.cluster.replicas()
+        self.rs = Ringslot(b.binary, 2, self.masters[0], b.workdir, False)
+        self.rs.start()
+        print("ringslot for replica reads on port %d" % self.rs.port, flush=True)
+        run_cmd(bench_cmd(Case("warm", "warm-up", ["-t", "set", "-r", "100000", "-c", "50",
+                                                   "-P", "16", "-n", "100000"], ["SET"], 100000),
+                          self.rs.port, False), 120)
+
+    def set_mode(self, setting):
+        with RespClient(HOST, self.rs.port, timeout=5.0) as c:
+            c.command("PROXY", "CONFIG", "SET", "read-from-replicas", setting)
+            want = 3 if setting == "yes" else 0
+            helpers.wait_until(lambda: int(helpers.parse_info(c.command("INFO", "cluster"))
+                                           ["replicas_readable"]) == want,
+                               10, what="%d readable replicas" % want)
+
+    def run_one(self, rnd, setting):
+        self.set_mode(setting)
+        pids = {p: self.cluster.nodes[p].proc.pid for p in self.masters + self.replicas}
+        t0 = {p: proc_ticks(pid) for p, pid in pids.items()}
+        rs0 = self.rs.cpu_ticks()
+        rc, out, err, wall = run_cmd(["redis-benchmark", "-h", HOST, "-p", str(self.rs.port),
+                                      "--csv"] + self.args, 300)
+        d = {p: (proc_ticks(pid) - t0[p]) / CLK_TCK / wall for p, pid in pids.items()}
+        rows = parse_csv(out)
+        if rc != 0 or len(rows) != 1:
+            self.b.note("replica reads %s: rc %s, %d CSV rows %s" % (setting, rc, len(rows),
+                                                                     err[:300]), rnd)
+            return
+        row = dict(round=rnd, setting=setting, rps=rows[0]["rps"], p50=rows[0]["p50"],
+                   p99=rows[0]["p99"], proxy=(self.rs.cpu_ticks() - rs0) / CLK_TCK / wall,
+                   masters=sum(d[p] for p in self.masters),
+                   replicas=sum(d[p] for p in self.replicas))
+        self.rows.append(row)
+        print("  r%d GET P16 read-from-replicas %-3s %s rps  p50 %.3f ms  cores: ringslot %.2f "
+              "masters %.2f replicas %.2f" % (rnd, setting, fmt_rps(row["rps"]), row["p50"],
+                                              row["proxy"], row["masters"], row["replicas"]),
+              flush=True)
+
+    def run(self):
+        self.start()
+        try:
+            for rnd in range(1, self.b.opts.rounds + 1):
+                order = self.SETTINGS if rnd % 2 else tuple(reversed(self.SETTINGS))
+                for setting in order:
+                    self.run_one(rnd, setting)
+        finally:
+            self.rs.stop()
+            self.cluster.stop()
+
+    def render(self):
+        L = ["## Reads from replicas (GET -P 16)", "",
+             "One ringslot (`--threads 2`) in front of 3 masters + 1 replica each; "
+             "`redis-benchmark %s`, with `--read-from-replicas` switched by `PROXY CONFIG SET` "
+             "between runs (interleaved, medians over %d round(s)). CPU in cores: ringslot, the 3 "
+             "masters together, the 3 replicas together (with `no` the replicas only apply "
+             "replication; there is no write load here)." % (" ".join(self.args), self.b.opts.rounds),
+             "", "| read-from-replicas | GET rps | p50 ms | p99 ms | ringslot | masters | replicas |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+        for setting in self.SETTINGS:
+            rows = [r for r in self.rows if r["setting"] == setting]
+            if not rows:
+                L.append("| %s | - | - | - | - | - | - |" % setting)
+                continue
+            L.append("| %s | %s | %.3f | %.3f | %.2f | %.2f | %.2f |" % (
+                setting, fmt_rps(med([r["rps"] for r in rows])), med([r["p50"] for r in rows]),
+                med([r["p99"] for r in rows]), med([r["proxy"] for r in rows]),
+                med([r["masters"] for r in rows]), med([r["replicas"] for r in rows])))
+        L.append("")
+        return L
 
 
 def _quote(a):
@@ -859,6 +972,9 @@ def render(b, m, chart_name):
                 mm([x["foreign"] for x in ls]), mm([x["steal"] for x in ls])))
     L.append("")
 
+    if getattr(b, "replica_reads", None):
+        L += b.replica_reads.render()
+
     # anomalies
     L.append("## Anomalies")
     L.append("")
@@ -983,7 +1099,8 @@ def update_readme(md_name, png_name, md_text):
     sections = md_text.split("\n## ")
     for s in sections[1:]:
         title = s.split("\n", 1)[0]
-        if title.startswith(("Throughput", "ringslot CPU", "GET latency", "Memory")):
+        if title.startswith(("Throughput", "ringslot CPU", "GET latency", "Memory",
+                             "Reads from replicas")):
             keep.append("### " + s.rstrip())
     head = sections[0].strip().splitlines()
     body = ["## Latest results", "",
@@ -1052,6 +1169,8 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--no-chart", action="store_true", help="skip the gnuplot PNG")
     ap.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    ap.add_argument("--replica-reads-only", action="store_true",
+                    help="run only the reads-from-replicas rows and print them (no files)")
     opts = ap.parse_args(argv)
     opts.ringslot = os.path.abspath(opts.ringslot)
     if opts.rounds is None:
@@ -1073,7 +1192,10 @@ def main(argv=None):
     b = Bench(opts)
     ok = False
     try:
-        b.run()
+        if opts.replica_reads_only:
+            b.run_replica_reads_only()
+        else:
+            b.run()
         ok = True
     except (KeyboardInterrupt, Interrupted) as exc:
         print("\nbench: interrupted (%s); tearing down" % (exc or "Ctrl-C"), file=sys.stderr)
@@ -1097,6 +1219,11 @@ def main(argv=None):
         if getattr(b, "workdir", None):
             print("bench: logs kept in %s" % b.workdir, file=sys.stderr)
         return 1
+    if opts.replica_reads_only:
+        print("\n".join(b.replica_reads.render() if getattr(b, "replica_reads", None) else []))
+        print("\n".join("!! " + a[0] for a in b.anomalies))
+        shutil.rmtree(b.workdir, ignore_errors=True)
+        return 0
 
     m = machine()
     os.makedirs(opts.out, exist_ok=True)

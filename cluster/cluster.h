@@ -38,6 +38,7 @@ unsigned cluster_keyslot(const char *key, size_t len);
 #define CLUSTER_NO_NODE 0xffff
 #define CLUSTER_ADDR_MAX 64 /* "host:port" text, NUL-terminated */
 #define CLUSTER_VERSION_MAX 24 /* "7.0.15", NUL-terminated */
+#define CLUSTER_READERS_MAX 8 /* replicas of one master that serve reads */
 
 struct cluster_node {
     char addr[CLUSTER_ADDR_MAX]; /* "ip:port" as the cluster announces it
@@ -47,6 +48,11 @@ struct cluster_node {
     char id[41];                 /* node id, "" when the reply has none */
     bool is_master;
     uint16_t master;             /* index of its master (replicas only) */
+    /* Masters: their replicas that may serve reads now (in sync, within
+     * the lag limit). The parsers leave it empty; the proxy's control
+     * thread fills it in before it publishes a topology. */
+    uint8_t nreaders;
+    uint16_t readers[CLUSTER_READERS_MAX]; /* node indexes */
 };
 
 struct cluster_topology {
@@ -73,6 +79,8 @@ struct cluster_topology *cluster_topology_from_slots(const struct resp_value *re
                                                      const char *asked_host,
                                                      const char **err);
 void cluster_topology_free(struct cluster_topology *t);
+/* A deep copy of t (version included), or NULL when out of memory. */
+struct cluster_topology *cluster_topology_dup(const struct cluster_topology *t);
 /* Index of the node with this "ip:port" address, or CLUSTER_NO_NODE. */
 unsigned cluster_topology_find(const struct cluster_topology *t, const char *addr);
 /* Number of slots that have a master. */

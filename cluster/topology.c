@@ -127,6 +127,7 @@ static const char *intern_node(struct builder *b, const struct cluster_node *n,
     p->node = *n;
     p->node.is_master = false;
     p->node.master = CLUSTER_NO_NODE;
+    p->node.nreaders = 0;
     p->first_slot = CLUSTER_SLOTS;
     p->master = SIZE_MAX;
     p->seq = b->n;
@@ -318,6 +319,22 @@ void cluster_topology_free(struct cluster_topology *t)
         return;
     free(t->nodes);
     free(t);
+}
+
+struct cluster_topology *cluster_topology_dup(const struct cluster_topology *t)
+{
+    struct cluster_topology *d = malloc(sizeof(*d));
+    struct cluster_node *nodes = malloc((t->nnodes ? t->nnodes : 1) * sizeof(*nodes));
+
+    if (d == NULL || nodes == NULL) {
+        free(d);
+        free(nodes);
+        return NULL;
+    }
+    *d = *t;
+    memcpy(nodes, t->nodes, t->nnodes * sizeof(*nodes));
+    d->nodes = nodes;
+    return d;
 }
 
 unsigned cluster_topology_find(const struct cluster_topology *t, const char *addr)

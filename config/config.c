@@ -42,6 +42,7 @@
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum options are ints");
 _Static_assert(sizeof(enum config_moved_mode) == sizeof(int), "enum options");
 _Static_assert(sizeof(enum config_multiplexing) == sizeof(int), "enum options");
+_Static_assert(sizeof(enum config_read_from) == sizeof(int), "enum options");
 
 enum opt_kind {
     OPT_FLAG,    /* bool; no value on the command line, yes/no in files */
@@ -103,6 +104,11 @@ static const char *const multiplexing_names[] = {
 static const char *const moved_mode_names[] = {
     [CONFIG_MOVED_HINT] = "hint", [CONFIG_MOVED_ALWAYS] = "always",
     [CONFIG_MOVED_NEVER] = "never", NULL,
+};
+
+static const char *const read_from_names[] = {
+    [CONFIG_READ_MASTER] = "no", [CONFIG_READ_SPREAD] = "yes",
+    [CONFIG_READ_REPLICA] = "replica", NULL,
 };
 
 static bool valid_cluster_name(const char *v);
@@ -187,6 +193,12 @@ static const struct opt_def opt_table[] = {
     /* 0 would turn a client's WAIT into "block forever" on a shared link */
     { "wait-timeout-cap", NULL, 0, OPT_INT, OPTF_RW, SEC_BACKEND,
       FIELD(wait_timeout_cap_ms), 1, MS_MAX },
+    { "read-from-replicas", NULL, 0, OPT_ENUM, OPTF_RW, SEC_BACKEND,
+      FIELD(read_from_replicas), .names = read_from_names },
+    { "replica-max-lag", NULL, 0, OPT_INT, OPTF_RW, SEC_BACKEND,
+      FIELD(replica_max_lag_ms), 10, MS_MAX },
+    { "replica-read-after-write", NULL, 0, OPT_INT, OPTF_RW, SEC_BACKEND,
+      FIELD(replica_read_after_write_ms), 0, MS_MAX },
 
     /* [cluster]: ringslot processes forming a cluster of their own */
     { "cluster-mode", NULL, 0, OPT_FLAG, 0, SEC_CLUSTER, FIELD(cluster_mode) },
@@ -316,6 +328,19 @@ static const char usage_text[] =
 "                             (ringslot)\n"
 "  --wait-timeout-cap <ms>    Cap on WAIT's timeout (default: 100)\n"
 "                             (ringslot)\n"
+"  --read-from-replicas <mode>\n"
+"                             Where read-only commands go: no (the\n"
+"                             master), yes (the master and its healthy\n"
+"                             replicas), replica (healthy replicas, else\n"
+"                             the master) (no|yes|replica) (default: no)\n"
+"                             (ringslot)\n"
+"  --replica-max-lag <ms>     A replica further behind its master than\n"
+"                             this serves no reads (default: 1000)\n"
+"                             (ringslot)\n"
+"  --replica-read-after-write <ms>\n"
+"                             A client's reads go to the master this long\n"
+"                             after its own write, 0 = off (default: 0)\n"
+"                             (ringslot)\n"
 "\n"
 "Cluster mode (ringslot): several ringslot processes present themselves as\n"
 "one Redis Cluster.\n"
@@ -377,6 +402,9 @@ void config_defaults(struct config *c)
     c->backend_timeout_ms = 0;
     c->cluster_down_timeout_ms = CONFIG_AUTO;
     c->wait_timeout_cap_ms = 100;
+    c->read_from_replicas = CONFIG_READ_MASTER;
+    c->replica_max_lag_ms = 1000;
+    c->replica_read_after_write_ms = 0;
     strcpy(c->cluster_name, "ringslot");
     c->leader_lease_ms = 3000;
     c->heartbeat_interval_ms = 500;

@@ -53,6 +53,13 @@ enum config_multiplexing { CONFIG_MULTIPLEXING_AUTO, CONFIG_MULTIPLEXING_ALWAYS 
 /* --moved-mode in cluster mode (issue 5). */
 enum config_moved_mode { CONFIG_MOVED_HINT, CONFIG_MOVED_ALWAYS, CONFIG_MOVED_NEVER };
 
+/* --read-from-replicas: where read-only commands go (core/replica.c). */
+enum config_read_from {
+    CONFIG_READ_MASTER,  /* "no": always the slot's master */
+    CONFIG_READ_SPREAD,  /* "yes": the master and its healthy replicas */
+    CONFIG_READ_REPLICA, /* "replica": healthy replicas, else the master */
+};
+
 /* Classes of client-output-buffer-limit; Redis's "replica"/"slave" class is
  * accepted and ignored (the proxy has no replicas). */
 enum config_obuf_class { CONFIG_OBUF_NORMAL, CONFIG_OBUF_PUBSUB, CONFIG_OBUF_CLASSES };
@@ -131,6 +138,11 @@ struct config {
                                      default CONFIG_AUTO: follow the
                                      backend (core/hold.c) */
     int wait_timeout_cap_ms;      /* cap on WAIT's timeout, default 100 */
+    enum config_read_from read_from_replicas; /* default no */
+    int replica_max_lag_ms;       /* a replica further behind serves no
+                                     reads, default 1000 */
+    int replica_read_after_write_ms; /* a client's reads go to the master
+                                     this long after its write, 0 = off */
 
     /* --- cluster mode (issue 5) --- */
     bool cluster_mode;            /* --cluster-mode */
@@ -207,7 +219,8 @@ const char *config_usage(void);
  * log-level, dump-queries, dump-buffer, dump-queues, enable-cross-slot,
  * connections-pool-*; ringslot's maxclients, timeout, connect-timeout,
  * backend-timeout, cluster-down-timeout, client-reply-budget,
- * client-output-buffer-limit, moved-mode, wait-timeout-cap). Returns 0, or
+ * client-output-buffer-limit, moved-mode, wait-timeout-cap,
+ * read-from-replicas, replica-max-lag, replica-read-after-write). Returns 0, or
  * -1 with redis-cluster-proxy's text in err ("Invalid config option",
  * "This config option is read-only", "Maximum value for '...' is N") or
  * the value's error; *c is unchanged on error.

@@ -31,8 +31,8 @@ bool arg_is(const struct worker *w, size_t i, const char *lower)
 }
 
 
-/* READONLY / READWRITE / ASKING: the proxy routes and follows
- * redirections itself, so these are accepted and change nothing. */
+/* ASKING: the proxy follows redirections itself, so it is accepted and
+ * changes nothing (READONLY / READWRITE: replica.c). */
 static void reply_ok(struct client *c, size_t argc)
 {
     client_reply_bytes(c, "+OK\r\n", 5);
@@ -929,6 +929,7 @@ static void cmd_reset(struct client *c, size_t argc)
     c->auth = NULL;
     client_set_name(c, NULL, 0);
     c->reply_off = c->reply_skip = false;
+    c->reads = CLIENT_READS_DEFAULT; /* as Redis's RESET: READWRITE's state */
     client_reply_bytes(c, "+RESET\r\n", 8);
 }
 
@@ -983,8 +984,8 @@ static const struct proxy_command table[] = {
     {"punsubscribe", pubsub_cmd_unsubscribe},
     {"quit", cmd_quit},
     {"randomkey", cmd_randomkey},
-    {"readonly", reply_ok},
-    {"readwrite", reply_ok},
+    {"readonly", replica_command},
+    {"readwrite", replica_command},
     {"replconf", refused},
     {"replicaof", refused},
     {"reset", cmd_reset},

@@ -80,6 +80,7 @@ struct control {
     struct down_node down[DOWN_MAX];
     struct node_facts *facts;          /* owned; nodes of the last topology */
     size_t nfacts, facts_cap;
+    struct replica_health *replicas; /* replica.c */
 };
 
 void control_request_refresh(struct runtime *rt, int worker, const char *addr)
@@ -253,15 +254,16 @@ static void fetch_commands(struct control *ctl, int fd)
 }
 
 /* --auth: the control thread's connections authenticate as the links do. */
-static bool authenticate(struct control *ctl, int fd, const char *host, int port)
+static bool authenticate_until(struct runtime *rt, int fd, const char *host, int port,
+                               int64_t deadline)
 {
     size_t len;
-    const char *auth = admin_backend_auth(ctl->rt, &len);
+    const char *auth = admin_backend_auth(rt, &len);
     if (!auth)
         return true;
     struct resp_value v;
     char *buf = NULL;
-    if (call(fd, auth, &v, &buf) != 0)
+    if (call_until(fd, auth, &v, &buf, deadline) != 0)
         return false;
     bool ok = v.type != RESP_T_ERROR;
     if (!ok)
@@ -269,6 +271,11 @@ static bool authenticate(struct control *ctl, int fd, const char *host, int port
     resp_value_free(&v);
     free(buf);
     return ok;
+}
+
+static bool authenticate(struct control *ctl, int fd, const char *host, int port)
+{
+    return authenticate_until(ctl->rt, fd, host, port, clock_ms() + IO_TIMEOUT_MS);
 }
 
 /* A connection to host:port, authenticated as the links are; -1 if not. */
@@ -332,6 +339,26 @@ static bool split_addr(const char *addr, char *host, size_t hl, int *port)
     host[n] = '\0';
     *port = atoi(colon + 1);
     return *port > 0;
+}
+
+int control_dial(struct runtime *rt, const char *addr, int64_t deadline)
+{
+    char host[CLUSTER_ADDR_MAX];
+    int port;
+    int64_t left = deadline - clock_ms();
+    if (left <= 0 || !split_addr(addr, host, sizeof host, &port))
+        return -1;
+    int fd = connect_timeout(host, port, (int)left);
+    if (fd >= 0 && !authenticate_until(rt, fd, host, port, deadline)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+int control_call(int fd, const char *cmd, struct resp_value *out, char **buf, int64_t deadline)
+{
+    return call_until(fd, cmd, out, buf, deadline);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -645,6 +672,7 @@ static void refresh(struct control *ctl)
         check_down(ctl);
         return;
     }
+    replica_health_fill(ctl->replicas, t);
     t->version = ++ctl->version;
     log_info("topology v%llu: %zu nodes, %zu masters, %u slots covered; "
              "redis_version %s, cluster-node-timeout %d ms",
@@ -705,16 +733,32 @@ static void drain_queue(struct control *ctl)
     }
 }
 
+/* Replica health round if due (replica.c): a topology whose healthy
+ * replicas changed is published at once. Returns ms until the next one. */
+static int check_replicas(struct control *ctl)
+{
+    int wait;
+    struct cluster_topology *t = replica_health_check(ctl->replicas, &wait);
+    if (t) {
+        t->version = ++ctl->version;
+        snapshot_publish(&ctl->rt->snap, &ctl->rt->slots[SLOT_TOPOLOGY], t);
+    }
+    return wait;
+}
+
 void *control_main(void *arg)
 {
     struct control ctl = {.rt = arg};
     log_set_role("C");
+    ctl.replicas = replica_health_new(ctl.rt);
     refresh(&ctl);
     ctl.next_periodic_ms = clock_ms() + REFRESH_PERIOD_MS;
     while (!atomic_load(&ctl.rt->stopping)) {
+        int replica_wait = check_replicas(&ctl);
         int64_t now = clock_ms();
+        int wait = next_wait(&ctl, now);
         struct pollfd pfd = {.fd = ctl.rt->ctl_wakeup_fd, .events = POLLIN};
-        if (poll(&pfd, 1, next_wait(&ctl, now)) == 1)
+        if (poll(&pfd, 1, wait < replica_wait ? wait : replica_wait) == 1)
             drain_queue(&ctl);
         clustermode_publish_pending(ctl.rt);
         admin_publish_pending(ctl.rt);
@@ -726,5 +770,6 @@ void *control_main(void *arg)
         snapshot_reclaim(&ctl.rt->snap);
     }
     free(ctl.facts);
+    replica_health_free(ctl.replicas);
     return NULL;
 }

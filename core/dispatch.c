@@ -241,6 +241,8 @@ static void route(struct client *c, const char *buf, const struct command_info *
 {
     struct worker *w = c->w;
     int slot = call_slot(w, ci, argc);
+    if (!(ci->flags & CMD_READONLY))
+        c->last_write_ms = w->now_ms; /* --replica-read-after-write */
     if (slot == -2) {
         if (!runtime_cross_slot(w) || !fanout_split(c, ci, argc))
             client_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
@@ -260,13 +262,15 @@ static void route(struct client *c, const char *buf, const struct command_info *
     }
     if (!w->topo && dispatch_defer(c)) /* it needs a link of its own */
         return;
-    const char *err = NULL;
-    struct link *l = slot_link(w, slot, client_key(c), &err);
-    if (l)
-        l = client_link(c, l, ci, argc);
-    else {
-        client_reply_error(c, err);
-        return;
+    struct link *l = replica_read_link(c, ci, slot);
+    if (!l) {
+        const char *err = NULL;
+        struct link *shared = slot_link(w, slot, client_key(c), &err);
+        if (!shared) {
+            client_reply_error(c, err);
+            return;
+        }
+        l = client_link(c, shared, ci, argc);
     }
     if (!l) {
         client_reply_error(c, "ERR max number of private connections to the cluster reached");
@@ -400,6 +404,7 @@ void dispatch_exec(struct client *c)
     }
     if (l->kind == LINK_SHARED)
         note_write(c, l);
+    c->last_write_ms = w->now_ms;
     link_enqueue(l, r);
 }
 

@@ -837,14 +837,22 @@ void fanout_child_reply(struct request *child, const char *data, size_t len)
 /* ------------------------------------------------------------------------ */
 /* Builders                                                                  */
 
-/* Route every child; the parent may be complete (and freed) afterwards. */
-static void route_children(struct worker *w, struct request *p, const int *slots)
+/* Route every child (an MGET's parts may go to replicas); the parent may
+ * be complete (and freed) afterwards. */
+static void route_children(struct worker *w, struct request *p, const int *slots,
+                           const struct command_info *ci)
 {
     size_t n = p->fan->n;
-    struct link_key key = client_key(p->client);
+    struct client *c = p->client;
+    struct link_key key = client_key(c);
     struct request **kids = p->fan->children;
-    for (size_t i = 0; i < n; i++)
-        route_to_slot(w, kids[i], slots[i], key);
+    for (size_t i = 0; i < n; i++) {
+        struct link *reader = replica_read_link(c, ci, slots[i]);
+        if (reader)
+            link_enqueue(reader, kids[i]);
+        else
+            route_to_slot(w, kids[i], slots[i], key);
+    }
 }
 
 struct split_key {
@@ -936,7 +944,7 @@ bool fanout_split(struct client *c, const struct command_info *ci, size_t argc)
     free(keys);
     free(av);
     free(al);
-    route_children(w, p, slots);
+    route_children(w, p, slots, ci);
     free(slots);
     return true;
 }
@@ -1019,7 +1027,7 @@ void fanout_per_slot(struct client *c, enum merge_kind kind, const uint16_t *slo
         add_child(p, request_from_args(w, argc, av, al));
         route[i] = slots[i];
     }
-    route_children(w, p, route);
+    route_children(w, p, route, NULL); /* admin calls: the masters */
     free(route);
 }
 

@@ -336,6 +336,10 @@ bool hold_retry(struct link *l, struct request *r, const char *reply, size_t len
 {
     struct worker *w = l->w;
     int64_t window = retry_window(w, reply, len);
+    if (window >= 0 && l->reader) { /* -MASTERDOWN & co. from a replica */
+        replica_fallback(l, r);
+        return true;
+    }
     if (window < 0 || l->kind != LINK_SHARED || r->is_block || !request_wanted(r) || w->quiescing)
         return false;
     if (!r->retry_first)

@@ -163,6 +163,8 @@ static void info_stats(const struct info_view *v, struct resp_buf *b,
          (unsigned long long)s->held, (unsigned long long)s->retried,
          (unsigned long long)s->backend_timeouts, (unsigned long long)s->output_limit_kills,
          (unsigned long long)log_dropped());
+    addf(b, "replica_reads:%llu\r\nreplica_fallbacks:%llu\r\n",
+         (unsigned long long)s->replica_reads, (unsigned long long)s->replica_fallbacks);
 }
 
 /* cluster_enabled:1 in every mode: ringslot answers CLUSTER SLOTS (a
@@ -178,6 +180,10 @@ static void info_cluster(const struct info_view *v, struct resp_buf *b)
          t ? cluster_topology_covered(t) : 0, metrics_slots_reachable(v->rt, t));
     addf(b, "backend_node_timeout_ms:%d\r\ncluster_down_hold_ms:%lld\r\n",
          t ? t->node_timeout_ms : 0, (long long)hold_time_ms(v->cfg, t));
+    size_t readers = 0;
+    for (size_t i = 0; i < masters; i++)
+        readers += t->nodes[i].nreaders;
+    addf(b, "replicas_readable:%zu\r\n", readers); /* healthy: may serve reads */
 }
 
 void info_write(const struct info_view *v, unsigned bits, bool proxy, struct resp_buf *b)

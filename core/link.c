@@ -43,6 +43,7 @@
 #define ASKING_LEN (sizeof(ASKING_CMD) - 1)
 
 #define PING_CMD "*1\r\n$4\r\nPING\r\n"
+#define READONLY_CMD "*1\r\n$8\r\nREADONLY\r\n"
 
 static void link_drain(struct link *l, const char *err, bool park);
 
@@ -116,13 +117,30 @@ static struct link *link_new(struct worker *w, const char *addr, enum link_kind 
     return l;
 }
 
-struct link *link_get(struct worker *w, const char *addr, struct link_key key)
+/* The shared link to addr for key, READONLY (reader) or not; new if none. */
+static struct link *shared_link(struct worker *w, const char *addr, struct link_key key,
+                                bool reader)
 {
     for (struct link *l = w->links; l; l = l->next)
-        if (l->kind == LINK_SHARED && l->proto == key.proto && l->auth == key.auth &&
-            strcmp(l->addr, addr) == 0)
+        if (l->kind == LINK_SHARED && l->reader == reader && l->proto == key.proto &&
+            l->auth == key.auth && strcmp(l->addr, addr) == 0)
             return l;
-    return link_new(w, addr, LINK_SHARED, key);
+    struct link *l = link_new(w, addr, LINK_SHARED, key);
+    l->reader = reader;
+    return l;
+}
+
+struct link *link_get(struct worker *w, const char *addr, struct link_key key)
+{
+    return shared_link(w, addr, key, false);
+}
+
+/* A reader link is never used for writes: READONLY on a node that turned
+ * master is harmless, but on a link to a master that was demoted it would
+ * serve stale reads instead of answering MOVED. */
+struct link *link_get_reader(struct worker *w, const char *addr, struct link_key key)
+{
+    return shared_link(w, addr, key, true);
 }
 
 #define PRIVATE_LINKS_MAX 4096 /* per worker */
@@ -203,7 +221,10 @@ void link_enqueue(struct link *l, struct request *r)
 void link_enqueue_retried(struct link *l, struct request *r)
 {
     if (l->kind == LINK_SHARED && l->down_since) {
-        hold_request(l, r); /* until the node answers again (or failed over) */
+        if (l->reader)
+            replica_fallback(l, r); /* read-only: its master answers */
+        else
+            hold_request(l, r); /* until the node answers again (or failed over) */
         return;
     }
     r->link = l;
@@ -346,6 +367,8 @@ static void link_ready(struct link *l)
     l->state = LINK_READY;
     if (l->down_since) /* the node must answer before requests go out */
         link_send_first(l, PING_CMD, sizeof PING_CMD - 1);
+    if (l->reader) /* else a replica answers reads with MOVED */
+        link_send_first(l, READONLY_CMD, sizeof READONLY_CMD - 1);
     if (l->proto == 3)
         say_hello(l);
     say_auth(l);
@@ -376,7 +399,9 @@ static void link_drain(struct link *l, const char *err, bool park)
         r->lnext = NULL;
         r->link = NULL;
         l->nqueued--;
-        if (park && (!written || request_readonly(l->w, r, &slot)))
+        if (park && l->reader)
+            replica_fallback(l, r); /* all read-only: the master answers */
+        else if (park && (!written || request_readonly(l->w, r, &slot)))
             hold_request(l, r);
         else
             request_fail(r, err);
@@ -486,12 +511,18 @@ static void link_lost_since(struct link *l, const char *why, int64_t since)
         l->revived = false;
         link_drain(l, err, true);
     }
-    control_report_lost(w->rt, w->id, l->addr);
+    if (!l->reader) /* replicas: the health checks see it (replica.c) */
+        control_report_lost(w->rt, w->id, l->addr);
 }
 
 static void link_lost(struct link *l, const char *why)
 {
     link_lost_since(l, why, l->w->now_ms);
+}
+
+void link_abandon(struct link *l, const char *why)
+{
+    link_lost(l, why);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -168,7 +168,7 @@ static uint32_t unreachable_slots(struct worker *w, const struct cluster_topolog
     if (!state)
         return 0;
     for (struct link *l = w->links; l; l = l->next) {
-        if (l->kind != LINK_SHARED)
+        if (l->kind != LINK_SHARED || l->reader) /* reads only: not the master's health */
             continue;
         unsigned n = cluster_topology_find(t, l->addr);
         if (n == CLUSTER_NO_NODE)
@@ -273,6 +273,8 @@ void stats_sum(const struct runtime *rt, struct stats_totals *t)
         t->rejected_clients += get(&s->rejected_clients);
         t->output_limit_kills += get(&s->output_limit_kills);
         t->ops_per_sec += get(&s->ops_per_sec);
+        t->replica_reads += get(&s->replica_reads);
+        t->replica_fallbacks += get(&s->replica_fallbacks);
     }
     t->refreshes = get(&rt->refreshes);
 }
@@ -544,6 +546,10 @@ char *metrics_render(struct runtime *rt, size_t reader, size_t *len)
            "Requests sent again after TRYAGAIN, LOADING and the like.", s.retried);
     scalar(&o, "ringslot_backend_timeouts_total", "counter",
            "Backend links closed for making no reply progress.", s.backend_timeouts);
+    scalar(&o, "ringslot_replica_reads_total", "counter",
+           "Read-only calls sent to a replica.", s.replica_reads);
+    scalar(&o, "ringslot_replica_fallbacks_total", "counter",
+           "Reads meant for a replica that went to the master.", s.replica_fallbacks);
     scalar(&o, "process_resident_memory_bytes", "gauge", "Resident set size.",
            (unsigned long long)process_rss_bytes());
     scalar(&o, "ringslot_log_lines_dropped_total", "counter",

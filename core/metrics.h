@@ -85,6 +85,7 @@ struct stats_totals {
     uint64_t commands, errors, moved, ask, clients, clients_total, ops_per_sec;
     uint64_t bytes_in, bytes_out, held, retried, backend_timeouts;
     uint64_t rejected_clients, output_limit_kills, refreshes;
+    uint64_t replica_reads, replica_fallbacks;
 };
 void stats_sum(const struct runtime *rt, struct stats_totals *out);
 /* CONFIG RESETSTAT: INFO's counters start again from 0 (any thread; the

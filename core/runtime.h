@@ -58,6 +58,10 @@ struct worker_stats {
     _Atomic uint64_t backend_timeouts; /* links that made no reply progress */
     _Atomic uint64_t rejected_clients; /* refused by maxclients */
     _Atomic uint64_t output_limit_kills; /* client-output-buffer-limit closes */
+    _Atomic uint64_t replica_reads;  /* reads sent to a replica (replica.c) */
+    _Atomic uint64_t replica_fallbacks; /* reads meant for a replica that went
+                                        to the master (none healthy, or
+                                        its link failed) */
     char pad[64];
 };
 
@@ -86,6 +90,8 @@ struct runtime {
     _Atomic bool stopping;                /* set by main on SIGTERM/SIGINT */
     _Atomic bool leaving;                 /* cluster mode: handing slots over */
     _Atomic bool topology_ready;          /* a topology was published once */
+    _Atomic bool readonly_seen;           /* a client sent READONLY: replica
+                                             health is checked from now on */
     _Atomic uint64_t refreshes;           /* topology refreshes done */
     _Atomic uint64_t next_client_id;
     _Atomic int workers_done;             /* workers whose loop has ended */
@@ -321,6 +327,8 @@ struct link {
     struct sub_counts subs;   /* subscriber: what it is subscribed to */
     bool hello_pending;       /* RESP3: HELLO 3's reply not read yet */
     bool auth_pending;        /* --auth: AUTH's reply not read yet */
+    bool reader;              /* shared, says READONLY first: carries reads
+                                 to a replica (replica.c) */
     int proto;                /* 2 or 3: RESP3 clients get RESP3 links */
     struct auth_id *auth;     /* identity it authenticates as (a reference),
                                  NULL = --auth */
@@ -374,6 +382,13 @@ enum client_state { CLIENT_OPEN, CLIENT_CLOSING };
  * While CHANGING, a command whose outcome depends on the state (RESP2:
  * every command but (P|S)(UN)SUBSCRIBE; RESET) waits unparsed in c->tail. */
 enum client_pubsub { PUBSUB_NONE, PUBSUB_CHANGING, PUBSUB_SUBSCRIBED };
+
+/* Where a client's read-only calls may go, beside --read-from-replicas. */
+enum client_reads {
+    CLIENT_READS_DEFAULT,   /* as --read-from-replicas says */
+    CLIENT_READS_REPLICAS,  /* READONLY: replicas too, whatever the option */
+    CLIENT_READS_MASTER,    /* READWRITE: masters only, whatever the option */
+};
 
 #define CLIENT_SEND_IOV 64
 #define CLIENT_WRITTEN_MAX 4
@@ -449,6 +464,9 @@ struct client {
                                         parsed until it is resumed */
     bool resume_listed;              /* on the worker's resume_list */
     struct client *resume_next;
+    enum client_reads reads;         /* READONLY / READWRITE (replica.c) */
+    int64_t last_write_ms;           /* last call that was not read-only
+                                        (--replica-read-after-write) */
 
     struct obuf out;                 /* not yet handed to the kernel */
     struct obuf sending;             /* handed to the in-flight send */
@@ -522,6 +540,8 @@ struct worker {
     const struct proxy_map *pmap;       /* CLUSTER replies, MOVED hints */
     /* node index of `topo` → link; rebuilt when the topology changes */
     struct link **node_links;
+    struct link **reader_links;      /* the same for READONLY links to
+                                        replicas (replica.c) */
     size_t node_links_len;
     uint64_t node_links_version;
     unsigned rr;                     /* round robin over masters */
@@ -586,6 +606,10 @@ void worker_destroy(struct worker *w);
 
 /* links (link.c) */
 struct link *link_get(struct worker *w, const char *addr, struct link_key key);
+/* The shared READONLY link to a replica (replica reads). */
+struct link *link_get_reader(struct worker *w, const char *addr, struct link_key key);
+/* Give up on l as if it was lost (its reads go elsewhere, it reconnects). */
+void link_abandon(struct link *l, const char *why);
 void link_enqueue(struct link *l, struct request *r);
 /* link_enqueue for a request leaving the retry queue (hold.c): in order
  * already, so never parked behind its client's retries again. */
@@ -800,6 +824,34 @@ bool request_readonly(struct worker *w, const struct request *r, int *slot);
 void link_revive_all(struct worker *w);
 /* Clients (client.c): idle timeout and soft output limit, once a second. */
 void client_scan(struct worker *w);
+
+/* Reads from replicas (replica.c). */
+/* The READONLY link for a read-only call of c (`ci`) to `slot`,
+ * or NULL: the call goes to the slot's master as usual. */
+struct link *replica_read_link(struct client *c, const struct command_info *ci, int slot);
+/* r was on reader link l, which failed or answered a retryable error: it
+ * is read-only, so it goes to its slot's master instead. */
+void replica_fallback(struct link *l, struct request *r);
+/* A new topology: reader links to replicas that are no longer healthy
+ * give their in-flight reads to the masters. */
+void replica_topology_changed(struct worker *w);
+/* READONLY / READWRITE. */
+void replica_command(struct client *c, size_t argc);
+/* The control thread's replica health checks: probes replicas' INFO
+ * replication while anyone may read from them, and publishes the healthy
+ * ones in the topology. */
+struct replica_health;
+struct replica_health *replica_health_new(struct runtime *rt);
+void replica_health_free(struct replica_health *h);
+/* Probe if due; a topology to publish when the healthy set changed (the
+ * caller sets its version), else NULL. *wait_ms: until the next round. */
+struct cluster_topology *replica_health_check(struct replica_health *h, int *wait_ms);
+/* Fill t's readers from the last probes (a topology about to be published). */
+void replica_health_fill(const struct replica_health *h, struct cluster_topology *t);
+/* The control thread's blocking client (control.c): a connection to addr,
+ * authenticated like the links, or -1; one command's reply by deadline. */
+int control_dial(struct runtime *rt, const char *addr, int64_t deadline);
+int control_call(int fd, const char *cmd, struct resp_value *out, char **buf, int64_t deadline);
 
 /* Is cross-slot splitting on? Read through here, not cfg directly, so a
  * runtime change (PROXY CONFIG SET enable-cross-slot) only has to change

@@ -288,6 +288,7 @@ void worker_destroy(struct worker *w)
         munmap(w->br, w->nbufs * sizeof(struct io_uring_buf));
     free(w->bufs);
     free(w->node_links);
+    free(w->reader_links);
     arg_scratch_free(&w->args);
     free(w);
 }
@@ -435,9 +436,12 @@ static void load_snapshots(struct worker *w)
     admin_worker_poll(w);
     if (w->topo && w->topo->version != w->node_links_version) {
         free(w->node_links);
+        free(w->reader_links);
         w->node_links = calloc(w->topo->nnodes, sizeof *w->node_links);
+        w->reader_links = calloc(w->topo->nnodes, sizeof *w->reader_links);
         w->node_links_len = w->topo->nnodes;
         w->node_links_version = w->topo->version;
+        replica_topology_changed(w);
         /* Before this batch dispatches anything: held requests for slots
          * that moved go first, so a newer request cannot overtake them. */
         if (w->nheld)

@@ -352,6 +352,33 @@ static void test_topology_replicas_and_versions(void **state)
     assert_true(cluster_version_cmp("", "") == 0);
 }
 
+/* Parsed topologies have no readers; a copy is deep (the control thread
+ * republishes one with its masters' healthy replicas filled in). */
+static void test_topology_readers_and_dup(void **state)
+{
+    (void)state;
+    struct resp_value r = three_masters();
+    const char *err = NULL;
+    struct cluster_topology *t = cluster_topology_from_slots(&r, NULL, &err);
+
+    assert_non_null(t);
+    for (size_t i = 0; i < t->nnodes; i++)
+        assert_int_equal(t->nodes[i].nreaders, 0);
+    t->version = 7;
+    struct cluster_topology *d = cluster_topology_dup(t);
+    assert_non_null(d);
+    assert_ptr_not_equal(d->nodes, t->nodes);
+    assert_int_equal(d->version, 7);
+    assert_int_equal(d->nnodes, t->nnodes);
+    assert_memory_equal(d->slot_master, t->slot_master, sizeof t->slot_master);
+    d->nodes[0].readers[d->nodes[0].nreaders++] = 3;
+    assert_int_equal(t->nodes[0].nreaders, 0);
+    assert_string_equal(d->nodes[5].addr, "10.0.0.4:7003");
+    cluster_topology_free(d);
+    cluster_topology_free(t);
+    resp_value_free(&r);
+}
+
 static void test_topology_ipv6_empty_ip_partial(void **state)
 {
     (void)state;
@@ -1193,6 +1220,7 @@ int main(void)
         cmocka_unit_test(test_crc16_vectors),
         cmocka_unit_test(test_keyslot_hash_tags),
         cmocka_unit_test(test_keyslot_matches_redis),
+        cmocka_unit_test(test_topology_readers_and_dup),
         cmocka_unit_test(test_topology_three_masters),
         cmocka_unit_test(test_topology_replicas_and_versions),
         cmocka_unit_test(test_topology_ipv6_empty_ip_partial),

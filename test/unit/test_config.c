@@ -453,7 +453,9 @@ static void test_usage_lists_every_option(void **state)
         "--connections-pool-min-size", "--connections-pool-spawn-every",
         "--connections-pool-spawn-rate", "--disable-multiplexing",
         "--connect-timeout", "--backend-timeout", "--cluster-down-timeout",
-        "--wait-timeout-cap", "--cluster-mode", "--cport", "--cluster-name",
+        "--wait-timeout-cap", "--read-from-replicas", "--replica-max-lag",
+        "--replica-read-after-write", "no|yes|replica",
+        "--cluster-mode", "--cport", "--cluster-name",
         "--cluster-password", "--announce-ip", "--announce-port",
         "--cluster-seeds", "--node-id-file", "--lease-redis",
         "--leader-lease", "--heartbeat-interval", "--proxy-node-timeout",
@@ -504,6 +506,9 @@ static void test_new_defaults(void **state)
     assert_false(c.enable_cross_slot);
     assert_int_equal(c.cluster_down_timeout_ms, CONFIG_AUTO);
     assert_int_equal(c.wait_timeout_cap_ms, 100);
+    assert_int_equal(c.read_from_replicas, CONFIG_READ_MASTER);
+    assert_int_equal(c.replica_max_lag_ms, 1000);
+    assert_int_equal(c.replica_read_after_write_ms, 0);
     assert_false(c.cluster_mode);
     assert_int_equal(c.cport, 0);
     assert_string_equal(c.cluster_name, "ringslot");
@@ -539,7 +544,9 @@ static const char *const all_args[] = {
     "500", "--connections-pool-spawn-rate", "3",
     "--disable-multiplexing", "always", "--connect-timeout", "250",
     "--backend-timeout", "5000", "--cluster-down-timeout", "0",
-    "--wait-timeout-cap", "50", "--cluster-mode", "--cport", "17100",
+    "--wait-timeout-cap", "50", "--read-from-replicas", "replica",
+    "--replica-max-lag", "300", "--replica-read-after-write", "20",
+    "--cluster-mode", "--cport", "17100",
     "--cluster-name", "prod", "--cluster-password", "clusterpw",
     "--announce-ip", "10.1.2.3", "--announce-port", "7101",
     "--cluster-seeds", "10.1.2.4:17100,[::1]:17101",
@@ -566,7 +573,9 @@ static const char *const all_args[] = {
     "connections-pool-spawn-every 500\n" "connections-pool-spawn-rate 3\n" \
     "disable-multiplexing always\n" "connect-timeout 250\n" \
     "backend-timeout 5000\n" "cluster-down-timeout 0\n" \
-    "wait-timeout-cap 50\n" "cluster-mode yes\n" "cport 17100\n" \
+    "wait-timeout-cap 50\n" "read-from-replicas replica\n" \
+    "replica-max-lag 300\n" "replica-read-after-write 20\n" \
+    "cluster-mode yes\n" "cport 17100\n" \
     "cluster-name prod\n" "cluster-password clusterpw\n" \
     "announce-ip 10.1.2.3\n" "announce-port 7101\n" \
     "cluster-seeds 10.1.2.4:17100,[::1]:17101\n" \
@@ -595,6 +604,8 @@ static const char *const all_args[] = {
     "connections-pool-spawn-rate = 3\n" "disable-multiplexing = always\n" \
     "connect-timeout = 250\n" "backend-timeout = 5000\n" \
     "cluster-down-timeout = 0\n" "wait-timeout-cap = 50\n" \
+    "read-from-replicas = replica\n" "replica-max-lag = 300\n" \
+    "replica-read-after-write = 20\n" \
     "[cluster]\n" "cluster-mode = yes\n" "cport = 17100\n" \
     "cluster-name = prod\n" "cluster-password = clusterpw\n" \
     "announce-ip = 10.1.2.3\n" "announce-port = 7101\n" \
@@ -646,6 +657,9 @@ static void assert_all_new_options_set(const struct config *c)
     assert_int_equal(c->backend_timeout_ms, 5000);
     assert_int_equal(c->cluster_down_timeout_ms, 0);
     assert_int_equal(c->wait_timeout_cap_ms, 50);
+    assert_int_equal(c->read_from_replicas, CONFIG_READ_REPLICA);
+    assert_int_equal(c->replica_max_lag_ms, 300);
+    assert_int_equal(c->replica_read_after_write_ms, 20);
     assert_true(c->cluster_mode);
     assert_int_equal(c->cport, 17100);
     assert_string_equal(c->cluster_name, "prod");
@@ -715,6 +729,12 @@ static void test_enum_options(void **state)
                        "Invalid disable-multiplexing 'never' (auto|always)");
     assert_parse_error((const char *[]){ "--moved-mode", "sometimes", NULL },
                        "Invalid moved-mode 'sometimes' (hint|always|never)");
+    assert_parse_ok(&c, (const char *[]){ "--read-from-replicas", "YES", NULL });
+    assert_int_equal(c.read_from_replicas, CONFIG_READ_SPREAD);
+    assert_parse_error((const char *[]){ "--read-from-replicas", "some", NULL },
+                       "Invalid read-from-replicas 'some' (no|yes|replica)");
+    assert_parse_error((const char *[]){ "--replica-max-lag", "5", NULL },
+                       "Invalid replica-max-lag '5' (10..");
 }
 
 static void test_unixsocketperm(void **state)
@@ -1539,6 +1559,7 @@ static const char *const rw_options[] = {
     "cluster-down-timeout", "client-reply-budget",
     "client-output-buffer-limit", "moved-mode", "wait-timeout-cap",
     "requirepass", /* CONFIG SET requirepass: the proxy's own client password */
+    "read-from-replicas", "replica-max-lag", "replica-read-after-write",
 };
 
 static const char *const ro_options[] = {
@@ -1690,6 +1711,7 @@ static void test_config_get_patterns(void **state)
 static const char *const rw_values[N_RW] = {
     "debug", "1", "yes", "0", "1", "20", "5", "100", "4", "500", "60",
     "300", "2000", "0", "1mb", "pubsub 1mb 512kb 5", "always", "10", "pw",
+    "yes", "200", "50",
 };
 
 static void test_config_set_matrix(void **state)
@@ -1741,6 +1763,12 @@ static void test_config_set_values(void **state)
     assert_int_equal(config_set(&c, "moved-mode", "never", err, sizeof(err)),
                      0);
     assert_int_equal(c.moved_mode, CONFIG_MOVED_NEVER);
+    assert_int_equal(config_set(&c, "read-from-replicas", "replica", err,
+                                sizeof(err)), 0);
+    assert_int_equal(c.read_from_replicas, CONFIG_READ_REPLICA);
+    assert_int_equal(config_set(&c, "replica-max-lag", "250", err,
+                                sizeof(err)), 0);
+    assert_int_equal(c.replica_max_lag_ms, 250);
     assert_int_equal(config_set(&c, "client-output-buffer-limit",
                                 "pubsub 1mb 512kb 5", err, sizeof(err)), 0);
     assert_int_equal(c.obuf_limits[CONFIG_OBUF_PUBSUB].hard_bytes, 1 << 20);

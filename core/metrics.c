@@ -289,6 +289,8 @@ static const size_t resettable[] = {
     offsetof(struct stats_totals, retried), offsetof(struct stats_totals, backend_timeouts),
     offsetof(struct stats_totals, rejected_clients),
     offsetof(struct stats_totals, output_limit_kills), offsetof(struct stats_totals, refreshes),
+    offsetof(struct stats_totals, replica_reads),
+    offsetof(struct stats_totals, replica_fallbacks),
 };
 _Static_assert(sizeof resettable / sizeof resettable[0] <= STATS_BASE_MAX,
                "runtime.stats_base holds every resettable counter");

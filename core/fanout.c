@@ -426,18 +426,28 @@ static int element_cmp(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* PUBSUB CHANNELS: a channel may have subscribers on several nodes. */
-static void merge_union(const struct fanout *f, struct resp_buf *b)
+/* How many elements the children's arrays hold together; false (with the
+ * first child that is not an array copied to b) if one is not. */
+static bool count_elements(const struct fanout *f, struct resp_buf *b, size_t *total)
 {
-    size_t total = 0, used = 0;
+    *total = 0;
     for (size_t i = 0; i < f->n; i++) {
         long long n;
         if (!header_int(f->children[i]->reply, f->children[i]->reply_len, '*', &n)) {
             copy_reply(b, f->children[i]);
-            return;
+            return false;
         }
-        total += n > 0 ? (size_t)n : 0;
+        *total += n > 0 ? (size_t)n : 0;
     }
+    return true;
+}
+
+/* PUBSUB CHANNELS: a channel may have subscribers on several nodes. */
+static void merge_union(const struct fanout *f, struct resp_buf *b)
+{
+    size_t total, used = 0;
+    if (!count_elements(f, b, &total))
+        return;
     struct element *all = calloc(total + 1, sizeof *all);
     for (size_t i = 0; i < f->n; i++) {
         const struct request *c = f->children[i];
@@ -587,15 +597,9 @@ static bool slow_entry_parse(const char *p, size_t len, size_t m, size_t n,
  * `limit` of them (each master sent at most that many). */
 static void merge_slowlog(const struct fanout *f, struct resp_buf *b)
 {
-    size_t total = 0, used = 0;
-    for (size_t i = 0; i < f->n; i++) {
-        long long n;
-        if (!header_int(f->children[i]->reply, f->children[i]->reply_len, '*', &n)) {
-            copy_reply(b, f->children[i]);
-            return;
-        }
-        total += n > 0 ? (size_t)n : 0;
-    }
+    size_t total, used = 0;
+    if (!count_elements(f, b, &total))
+        return;
     struct slow_entry *all = calloc(total + 1, sizeof *all);
     if (!all)
         abort();

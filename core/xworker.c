@@ -279,8 +279,9 @@ static void gather_unlist(struct worker *w, struct xgather *g)
 static void gather_finish(struct worker *w, struct xgather *g)
 {
     struct resp_buf b = {0};
-    if (g->kind == X_LIST)
-        resp_write_bulk(&b, g->text.data ? g->text.data : "", g->text.len);
+    if (g->kind == X_LIST) /* RESP3: a verbatim string, as Redis's */
+        fanout_write_text(&b, g->slot->client ? g->slot->client->proto : 2,
+                          g->text.data ? g->text.data : "", g->text.len);
     else if (!g->old_kill)
         resp_write_integer(&b, g->count);
     else if (g->count)

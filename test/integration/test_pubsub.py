@@ -313,3 +313,18 @@ def test_transitions_in_order_under_a_message_flood(ringslot):
     finally:
         stop.set()
         t.join()
+
+
+@pytest.mark.parametrize("sub", ["LIST", "INFO"])
+def test_client_text_replies_are_verbatim_in_resp3(ringslot, plain_redis, sub):
+    """CLIENT LIST / CLIENT INFO in RESP3 are verbatim strings (=…txt:),
+    as Redis sends them; RESP2 keeps the bulk string."""
+    def first_bytes(port, proto):
+        with RespClient(HOST, port) as c:
+            c.command("HELLO", str(proto))
+            c.send_command("CLIENT", sub)
+            raw = c.read_raw()
+            return raw[:1], raw.split(b"\r\n", 1)[1].startswith(b"txt:")
+    for proto in (2, 3):
+        want = first_bytes(plain_redis, proto)
+        assert first_bytes(ringslot.port, proto) == want, proto

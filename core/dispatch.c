@@ -478,6 +478,10 @@ static bool dispatch_one(struct client *c, const char *buf)
 bool dispatch_command(struct client *c, const char *buf)
 {
     bool done = dispatch_one(c, buf);
+    if (done && c->input_held) { /* deferred (dispatch_defer): it comes again */
+        stat_add(&c->w->stats->commands, (uint64_t)-1);
+        metrics_command_undo(c->w);
+    }
     metrics_dispatch_end(c->w); /* requests made later are not this command's */
     return done;
 }

@@ -100,6 +100,13 @@ void metrics_command(struct worker *w, const char *name)
     bump(&m->cmds[idx].calls, 1);
 }
 
+void metrics_command_undo(struct worker *w)
+{
+    struct worker_metrics *m = w->metrics;
+    if (m->cur)
+        bump(&m->cmds[m->cur - 1].calls, (uint64_t)-1);
+}
+
 void metrics_dispatch_end(struct worker *w)
 {
     w->metrics->cur = 0;

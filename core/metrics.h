@@ -73,6 +73,9 @@ void metrics_init(struct worker_metrics *m);
 /* The command being dispatched is `name` (NULL: unknown to every table). */
 void metrics_command(struct worker *w, const char *name);
 void metrics_dispatch_end(struct worker *w);
+/* The command being dispatched was deferred, to be dispatched (and
+ * counted) again: take back its call. */
+void metrics_command_undo(struct worker *w);
 void metrics_request(struct worker *w, struct request *r);
 void metrics_reply(struct worker *w, const struct request *r, const char *data);
 void metrics_tick(struct worker *w);

@@ -117,6 +117,27 @@ def test_requests_before_first_topology_are_held(cluster, make_ringslot):
     assert rs.proxy_info()["requests_held"] >= 1, "no request waited for the first topology"
 
 
+def test_a_deferred_call_is_counted_once(cluster, make_ringslot):
+    # DBSIZE before the first topology waits (dispatch_defer) and is
+    # dispatched again once it is in: INFO counts it once, as sent.
+    stall = stalled_listener()
+    try:
+        entry = ["%s:%d" % (HOST, stall.getsockname()[1])] + cluster.addrs(cluster.masters())
+        t0 = time.monotonic()
+        rs = make_ringslot(cluster, entry_points=entry, kind=UnwaitedRingslot)
+        with connect_asap(rs.port, t0 + 15) as c:
+            def processed():
+                info = c.command("INFO", "stats").decode()
+                return int(info.split("total_commands_processed:")[1].split()[0])
+            before = processed()
+            got = c.pipeline([("DBSIZE",), ("DBSIZE",)])
+            after = processed()
+    finally:
+        stall.close()
+    assert all(isinstance(n, int) for n in got), got
+    assert after - before == 3, (before, after)  # two DBSIZE and that INFO
+
+
 def test_no_first_topology_within_the_hold(cluster, make_ringslot):
     # Only a stalled entry point: requests wait the hold time from startup,
     # then get today's error.

@@ -707,6 +707,25 @@ static uint8_t master_check(const struct cluster_topology *t, unsigned m)
 }
 
 /*
+ * Replace the SCAN parent's child by master `shard`'s first page (the call
+ * with cursor 0, kept in scan_restart): for the next master (scan_hop), or
+ * for the same shard when the replica that held the cursor was lost (a
+ * node's cursor means nothing to another node: each seeds its hash
+ * function, so the shard starts over — keys may come twice, none is lost).
+ */
+static void scan_first_page(struct request *p, unsigned shard)
+{
+    struct fanout *f = p->fan;
+    struct worker *w = p->client->w;
+    request_free(f->children[0]);
+    f->n = f->pending = 0;
+    f->scan_shard = shard;
+    f->scan_check = master_check(w->topo, shard);
+    add_child(p, request_new(f->scan_restart.data, f->scan_restart.len));
+    route_to_node(w, f->children[0], shard, client_key(p->client));
+}
+
+/*
  * SCAN's master finished with an empty page: rather than hand the client an
  * empty page and a cursor for the next master, ask that master now (its
  * cursor 0 call was kept in scan_restart), at most SCAN_EMPTY_HOPS times
@@ -719,21 +738,28 @@ static bool scan_hop(struct request *p)
     unsigned long long node_cursor;
     long long nkeys;
     size_t keys;
-    if (!f->scan_restart.len || f->scan_hops >= SCAN_EMPTY_HOPS ||
+    if (f->scan_hops >= SCAN_EMPTY_HOPS ||
         !scan_page(f->children[0], &node_cursor, &nkeys, &keys) || node_cursor || nkeys ||
         !t || t->nmasters != f->scan_nshards)
         return false; /* a changed topology: the client's next call sorts it out */
     unsigned next = scan_shard_in_view(p->client->w, t, f->scan_shard + 1);
     if (next >= f->scan_nshards)
         return false;
-    request_free(f->children[0]);
-    f->n = f->pending = 0;
-    f->scan_shard = next;
-    f->scan_check = master_check(t, f->scan_shard);
     f->scan_hops++;
-    add_child(p, request_new(f->scan_restart.data, f->scan_restart.len));
-    route_to_node(p->client->w, f->children[0], f->scan_shard, client_key(p->client));
+    scan_first_page(p, next);
     return true;
+}
+
+void fanout_scan_fallback(struct request *child)
+{
+    struct request *p = child->parent;
+    const struct cluster_topology *t = p->client->w->topo;
+    assert(p->fan->kind == MERGE_SCAN && p->fan->children[0] == child);
+    if (!t || p->fan->scan_shard >= t->nmasters) {
+        request_fail(child, "ERR the node of this SCAN was lost: SCAN again from cursor 0");
+        return;
+    }
+    scan_first_page(p, p->fan->scan_shard);
 }
 
 /*
@@ -1103,20 +1129,26 @@ void fanout_scan(struct client *c, size_t argc)
         client_reply_bytes(c, "*2\r\n$1\r\n0\r\n*0\r\n", 15);
         return;
     }
-    uint8_t now_check = master_check(t, cur.shard);
+    /* the node that holds the cursor: the master or one of its replicas
+     * (replica.c); none of them any more, the shard starts again */
+    uint8_t now_check;
+    struct link *reader = replica_scan_link(c, cur.shard, cur.node ? &cur.check : NULL,
+                                            &now_check);
     if (cur.node != 0 && cur.check != now_check)
-        cur.node = 0; /* the shard's node changed: restart it */
+        cur.node = 0;
     struct request *p = new_parent(c, MERGE_SCAN, 1);
     struct fanout *f = p->fan;
     f->scan_shard = cur.shard;
     f->scan_check = now_check;
     f->scan_nshards = (unsigned)t->nmasters;
-    if (cur.shard + 1 < t->nmasters)
-        scan_encode_call(w, argc, 0, &f->scan_restart);
+    scan_encode_call(w, argc, 0, &f->scan_restart);
     struct resp_buf call = {0};
     scan_encode_call(w, argc, cur.node, &call);
     add_child(p, request_adopt(&call));
-    route_to_node(w, f->children[0], cur.shard, client_key(c));
+    if (reader)
+        link_enqueue(reader, f->children[0]);
+    else
+        route_to_node(w, f->children[0], cur.shard, client_key(c));
 }
 
 /* ------------------------------------------------------------------------ */

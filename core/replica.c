@@ -61,18 +61,24 @@ static enum config_read_from client_mode(const struct client *c)
     }
 }
 
-/* May this call of c be served by a replica at all? */
-static bool replica_eligible(const struct client *c, const struct command_info *ci, int slot)
+/* May c's reads be served by a replica now (whatever the call)? */
+static bool client_may_read_replicas(const struct client *c)
 {
     const struct worker *w = c->w;
-    if (slot < 0 || !ci || !(ci->flags & CMD_READONLY) ||
-        (ci->flags & (CMD_WRITE | CMD_BLOCKING | CMD_PUBSUB)))
-        return false;
     /* connection state (WATCH, subscriptions, a blocked call) is the master's */
     if (c->plinks || c->multiplex_off || c->in_multi)
         return false;
     int guard = w->cfg->replica_read_after_write_ms;
     return guard <= 0 || w->now_ms - c->last_write_ms >= guard;
+}
+
+/* May this call of c be served by a replica at all? */
+static bool replica_eligible(const struct client *c, const struct command_info *ci, int slot)
+{
+    if (slot < 0 || !ci || !(ci->flags & CMD_READONLY) ||
+        (ci->flags & (CMD_WRITE | CMD_BLOCKING | CMD_PUBSUB)))
+        return false;
+    return client_may_read_replicas(c);
 }
 
 /* The worker's READONLY link to replica `node` (RESP2 ones cached by node
@@ -86,34 +92,100 @@ static struct link *reader_link(struct worker *w, unsigned node, struct link_key
     return w->reader_links[node];
 }
 
-struct link *replica_read_link(struct client *c, const struct command_info *ci, int slot)
+/* A SCAN cursor is only good on the node that handed it out, which its
+ * check bits must then name without doubt: a reader whose check bits are
+ * the master's or another reader's is not asked for SCAN pages. */
+static uint8_t node_check(const struct cluster_node *n)
+{
+    return scan_cursor_check(n->addr, n->id);
+}
+
+static bool check_is_unique(const struct cluster_topology *t, const struct cluster_node *m,
+                            unsigned node)
+{
+    uint8_t k = node_check(&t->nodes[node]);
+    if (k == node_check(m))
+        return false;
+    for (unsigned i = 0; i < m->nreaders; i++)
+        if (m->readers[i] != node && node_check(&t->nodes[m->readers[i]]) == k)
+            return false;
+    return true;
+}
+
+/*
+ * A reader of master m for one of c's reads in `mode`, round robin (yes:
+ * the master takes a turn too); skips readers whose link is down and, for
+ * SCAN (`scan`), readers check_is_unique refuses. NULL: the master.
+ */
+static struct link *pick_reader(struct client *c, enum config_read_from mode,
+                                const struct cluster_node *m, bool scan)
 {
     struct worker *w = c->w;
-    const struct cluster_topology *t = w->topo;
-    enum config_read_from mode = client_mode(c);
-    if (mode == CONFIG_READ_MASTER || !t || !replica_eligible(c, ci, slot) ||
-        t->slot_master[slot] == CLUSTER_NO_NODE)
-        return NULL;
-    const struct cluster_node *m = &t->nodes[t->slot_master[slot]];
     unsigned n = m->nreaders;
     if (n == 0) {
         if (mode == CONFIG_READ_REPLICA)
             stat_add(&w->stats->replica_fallbacks, 1);
         return NULL;
     }
-    /* yes: n + 1 turns, the last one the master's */
     unsigned pick = w->rr++ % (mode == CONFIG_READ_SPREAD ? n + 1 : n);
     if (pick == n)
         return NULL;
     for (unsigned i = 0; i < n; i++) {
-        struct link *l = reader_link(w, m->readers[(pick + i) % n], client_key(c));
+        unsigned node = m->readers[(pick + i) % n];
+        if (scan && !check_is_unique(w->topo, m, node))
+            continue;
+        struct link *l = reader_link(w, node, client_key(c));
         if (!l->down_since) {
             stat_add(&w->stats->replica_reads, 1);
             return l;
         }
     }
-    stat_add(&w->stats->replica_fallbacks, 1); /* every reader's link is down */
+    stat_add(&w->stats->replica_fallbacks, 1); /* no reader to be had */
     return NULL;
+}
+
+struct link *replica_read_link(struct client *c, const struct command_info *ci, int slot)
+{
+    const struct cluster_topology *t = c->w->topo;
+    enum config_read_from mode = client_mode(c);
+    if (mode == CONFIG_READ_MASTER || !t || !replica_eligible(c, ci, slot) ||
+        t->slot_master[slot] == CLUSTER_NO_NODE)
+        return NULL;
+    return pick_reader(c, mode, &t->nodes[t->slot_master[slot]], false);
+}
+
+/* The reader of m whose check bits are `check` (unique, link up); NULL if
+ * none: the node that handed out that cursor serves no reads any more. */
+static struct link *cursor_reader(struct client *c, const struct cluster_node *m,
+                                  uint8_t check)
+{
+    const struct cluster_topology *t = c->w->topo;
+    for (unsigned i = 0; i < m->nreaders; i++) {
+        unsigned node = m->readers[i];
+        if (node_check(&t->nodes[node]) != check || !check_is_unique(t, m, node))
+            continue;
+        struct link *l = reader_link(c->w, node, client_key(c));
+        return l->down_since ? NULL : l;
+    }
+    return NULL;
+}
+
+struct link *replica_scan_link(struct client *c, unsigned master, const uint8_t *cont,
+                               uint8_t *check)
+{
+    const struct cluster_topology *t = c->w->topo;
+    const struct cluster_node *m = &t->nodes[master];
+    *check = node_check(m);
+    if (cont && *cont == *check)
+        return NULL; /* the master's cursor */
+    /* a replica's cursor goes on there, whatever the mode is now */
+    struct link *l = cont ? cursor_reader(c, m, *cont) : NULL;
+    enum config_read_from mode = client_mode(c);
+    if (!l && mode != CONFIG_READ_MASTER && client_may_read_replicas(c))
+        l = pick_reader(c, mode, m, true);
+    if (l)
+        *check = node_check(&t->nodes[cluster_topology_find(t, l->addr)]);
+    return l;
 }
 
 void replica_fallback(struct link *l, struct request *r)
@@ -125,6 +197,10 @@ void replica_fallback(struct link *l, struct request *r)
         return;
     }
     stat_add(&w->stats->replica_fallbacks, 1);
+    if (r->parent && r->parent->fan->kind == MERGE_SCAN) {
+        fanout_scan_fallback(r); /* its cursor is that replica's alone */
+        return;
+    }
     request_flags(w, r, &slot);
     route_to_slot(w, r, slot, (struct link_key){.proto = l->proto, .auth = l->auth});
 }

@@ -226,7 +226,7 @@ struct fanout {
     uint8_t scan_hops;         /* MERGE_SCAN: masters skipped for an empty page */
     unsigned scan_nshards;
     struct resp_buf scan_restart; /* MERGE_SCAN: the call with cursor 0, for
-                                     the next master (empty when none) */
+                                     the next master or a lost replica */
     long long limit;           /* MERGE_SLOWLOG: entries wanted, -1 = all */
     char *prefix;              /* MERGE_INFO: the proxy's own sections */
     size_t prefix_len;
@@ -703,6 +703,9 @@ void fanout_per_slot(struct client *c, enum merge_kind kind, const uint16_t *slo
                      int argc, const char **argv, int slot_arg);
 /* SCAN with a cluster-wide cursor. */
 void fanout_scan(struct client *c, size_t argc);
+/* A SCAN page's replica was lost with the request in flight: the shard
+ * starts again on its master (see scan_first_page). */
+void fanout_scan_fallback(struct request *child);
 /* A child's reply arrived (called by request_reply). */
 void fanout_child_reply(struct request *child, const char *data, size_t len);
 void fanout_free(struct request *parent);
@@ -829,6 +832,12 @@ void client_scan(struct worker *w);
 /* The READONLY link for a read-only call of c (`ci`) to `slot`,
  * or NULL: the call goes to the slot's master as usual. */
 struct link *replica_read_link(struct client *c, const struct command_info *ci, int slot);
+/* SCAN of master `master`'s keys: the READONLY link of the replica to ask,
+ * or NULL for the master; *check gets that node's cursor check bits. With
+ * `cont` (a cursor's check bits) the node that handed that cursor out is
+ * kept while it serves reads; *check != *cont means the shard restarts. */
+struct link *replica_scan_link(struct client *c, unsigned master, const uint8_t *cont,
+                               uint8_t *check);
 /* r was on reader link l, which failed or answered a retryable error: it
  * is read-only, so it goes to its slot's master instead. */
 void replica_fallback(struct link *l, struct request *r);

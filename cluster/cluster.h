@@ -231,9 +231,10 @@ int command_key_positions(const struct command_info *c, int argc,
  *       check (5 bits)  shard (8 bits)  the node's own cursor (40 bits)
  *
  *   shard  which master, in the topology's master order (0 starts a scan)
- *   check  hash of that master's address and id when the node cursor was
- *          handed out: a cursor is never continued on another node
- *   node   the master's own SCAN cursor. Redis's cursor stays below its
+ *   check  hash of the address and id of the node that handed the node
+ *          cursor out (the master, or one of its replicas with replica
+ *          reads): a cursor is never continued on another node
+ *   node   that node's own SCAN cursor. Redis's cursor stays below its
  *          table size (Redis 7.4+/Valkey: per-slot tables, cursor = table
  *          cursor << 14 | slot), so 40 bits hold a node of ~2^39 keys, or
  *          2^26 keys in one slot of a 7.4+ node. A larger node cursor is
@@ -259,7 +260,7 @@ struct scan_cursor {
 bool scan_cursor_decode(uint64_t cursor, struct scan_cursor *out);
 /* Pack c; false if a field does not fit (a node cursor past 40 bits). */
 bool scan_cursor_encode(const struct scan_cursor *c, uint64_t *out);
-/* The check bits of a master (its address and node id). */
+/* The check bits of a node (its address and node id). */
 uint8_t scan_cursor_check(const char *addr, const char *id);
 
 #endif

@@ -33,7 +33,7 @@ uint16_t cluster_crc16(const char *buf, size_t len);
 unsigned cluster_keyslot(const char *key, size_t len);
 
 /* ------------------------------------------------------------------------ */
-/* Addresses (text.c)                                                       */
+/* Text (text.c)                                                            */
 
 /*
  * Split "host:port" into host (NUL-terminated, the NUL within host_len) and
@@ -47,6 +47,11 @@ unsigned cluster_keyslot(const char *key, size_t len);
  * not closed by "]:", or a host that does not fit.
  */
 bool cluster_addr_split(const char *addr, char *host, size_t host_len, int *port);
+
+/* Copy src[0..len) to dst in lower case, at most size - 1 bytes (size > 0),
+ * and end it with a NUL; returns the bytes copied. ASCII only, whatever the
+ * locale, as Redis folds command names. dst may be src. */
+size_t cluster_lower(char *dst, size_t size, const char *src, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Topology                                                                 */

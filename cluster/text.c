@@ -1,7 +1,8 @@
 /*
  * Text helpers the modules above share: splitting "host:port" (config,
- * consensus, the links and the control thread all read addresses). Pure
- * functions, no allocation.
+ * consensus, the links and the control thread all read addresses) and
+ * ASCII lower-casing (command names, config directives). Pure functions,
+ * no allocation.
  */
 #include <string.h>
 
@@ -49,4 +50,15 @@ bool cluster_addr_split(const char *addr, char *host, size_t host_len, int *port
     memcpy(host, h, n);
     host[n] = '\0';
     return true;
+}
+
+size_t cluster_lower(char *dst, size_t size, const char *src, size_t len)
+{
+    size_t n = len < size - 1 ? len : size - 1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = src[i];
+        dst[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + ('a' - 'A')) : ch;
+    }
+    dst[n] = '\0';
+    return n;
 }

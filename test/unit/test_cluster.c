@@ -2,7 +2,7 @@
  * test_cluster.c — unit tests of cluster/ (cluster.h): CRC16 and key slots,
  * topology from CLUSTER SLOTS, and the command table (built-in lookups, key
  * positions for every shape of key spec, tables built from COMMAND replies),
- * and host:port splitting.
+ * host:port splitting and lower-casing.
  *
  * The slot vectors and the COMMAND / CLUSTER SLOTS replies below were
  * captured from a real redis-server 7.0.15 (a throwaway cluster-enabled
@@ -1278,6 +1278,27 @@ static void test_addr_split_host_length(void **state)
     assert_false(cluster_addr_split("[1234567890]:80", host, sizeof host, &port));
 }
 
+static void test_lower(void **state)
+{
+    (void)state;
+    char buf[8];
+
+    assert_int_equal(cluster_lower(buf, sizeof buf, "GeT", 3), 3);
+    assert_string_equal(buf, "get");
+    /* ASCII only: bytes past 0x7f and punctuation are copied as they are */
+    assert_int_equal(cluster_lower(buf, sizeof buf, "A|\xc3\x89Z@[", 7), 7);
+    assert_memory_equal(buf, "a|\xc3\x89z@[", 8);
+    /* truncated to size - 1, always NUL-terminated */
+    assert_int_equal(cluster_lower(buf, sizeof buf, "SUBSCRIBE", 9), 7);
+    assert_string_equal(buf, "subscri");
+    assert_int_equal(cluster_lower(buf, 1, "X", 1), 0);
+    assert_string_equal(buf, "");
+    /* only len bytes are read, and in place works */
+    char in_place[] = "CONFIG SET";
+    assert_int_equal(cluster_lower(in_place, sizeof in_place, in_place, 6), 6);
+    assert_string_equal(in_place, "config");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1310,6 +1331,7 @@ int main(void)
         cmocka_unit_test(test_addr_split_forms),
         cmocka_unit_test(test_addr_split_refusals),
         cmocka_unit_test(test_addr_split_host_length),
+        cmocka_unit_test(test_lower),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

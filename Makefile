@@ -114,7 +114,7 @@ FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := request reply config
 FUZZ_RESP := $(wildcard resp/*.c) resp/resp.h
-FUZZ_CONFIG := config/config.c config/config_file.c
+FUZZ_CONFIG := config/config.c config/config_file.c cluster/text.c
 
 build/fuzz/fuzz_request: test/fuzz/fuzz_request.c test/fuzz/check.h $(FUZZ_RESP)
 	@mkdir -p $(dir $@)

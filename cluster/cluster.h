@@ -33,6 +33,27 @@ uint16_t cluster_crc16(const char *buf, size_t len);
 unsigned cluster_keyslot(const char *key, size_t len);
 
 /* ------------------------------------------------------------------------ */
+/* Text (text.c)                                                            */
+
+/*
+ * Split "host:port" into host (NUL-terminated, the NUL within host_len) and
+ * port. The host is an IPv6 address in brackets ("[::1]:6379", brackets
+ * dropped), or else everything before the last ':' — so a bare IPv6
+ * address passes too ("::1:6379": Redis writes MOVED targets so, and the
+ * consensus lease holds the leader's address so). It may be empty
+ * (":6379"): what that means is the caller's business, as is refusing a
+ * bare IPv6 address. The port is decimal digits, 1..65535. False, with
+ * host and *port untouched, for a missing or bad port, "[]" or a bracket
+ * not closed by "]:", or a host that does not fit.
+ */
+bool cluster_addr_split(const char *addr, char *host, size_t host_len, int *port);
+
+/* Copy src[0..len) to dst in lower case, at most size - 1 bytes (size > 0),
+ * and end it with a NUL; returns the bytes copied. ASCII only, whatever the
+ * locale, as Redis folds command names. dst may be src. */
+size_t cluster_lower(char *dst, size_t size, const char *src, size_t len);
+
+/* ------------------------------------------------------------------------ */
 /* Topology                                                                 */
 
 #define CLUSTER_NO_NODE 0xffff

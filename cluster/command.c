@@ -26,6 +26,7 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cluster.h"
 
@@ -63,20 +64,14 @@ struct command_table {
 /* ------------------------------------------------------------------------ */
 /* Names and the index                                                      */
 
-static inline unsigned char fold(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-/* Append s in lower case to buf[at..]; returns the new length, or 0 when it
- * would not fit (so the name cannot be in the index). */
+/* Append s in lower case to buf[at..] (buf holds NAME_MAX_LEN + 1 bytes);
+ * returns the new length, or 0 when it would not fit (so the name cannot
+ * be in the index). */
 static size_t fold_into(char *buf, size_t at, const char *s, size_t len)
 {
     if (at > NAME_MAX_LEN || len > NAME_MAX_LEN - at)
         return 0;
-    for (size_t i = 0; i < len; i++)
-        buf[at + i] = (char)fold((unsigned char)s[i]);
-    return at + len;
+    return at + cluster_lower(buf + at, NAME_MAX_LEN + 1 - at, s, len);
 }
 
 static uint32_t name_hash(const char *s, size_t len)
@@ -285,12 +280,7 @@ static bool str_is(const struct resp_value *v, const char *s)
 {
     size_t n = strlen(s);
 
-    if (v == NULL || !is_string(v) || v->len != n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (fold((unsigned char)v->str[i]) != (unsigned char)s[i])
-            return false;
-    return true;
+    return v != NULL && is_string(v) && v->len == n && strncasecmp(v->str, s, n) == 0;
 }
 
 /* A RESP3 map or a RESP2 flat [name, value, …] array: value of `key`. */
@@ -325,8 +315,10 @@ static char *copy_string(struct reader *r, const struct resp_value *v, bool lowe
     char *s = arena_alloc(&r->arena, v->len + 1);
     if (s == NULL)
         return fail(r, "out of memory"), NULL;
-    for (size_t i = 0; i < v->len; i++)
-        s[i] = lower ? (char)fold((unsigned char)v->str[i]) : v->str[i];
+    memcpy(s, v->str, v->len);
+    s[v->len] = '\0'; /* arena memory is not zeroed */
+    if (lower)
+        cluster_lower(s, v->len + 1, s, v->len);
     return s;
 }
 

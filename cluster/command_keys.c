@@ -29,6 +29,7 @@
  */
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cluster.h"
 
@@ -51,14 +52,7 @@ static bool arg_is(const char *const *argv, const size_t *lens, long long i, con
 {
     size_t n = strlen(word);
 
-    if (lens[i] != n)
-        return false;
-    for (size_t k = 0; k < n; k++) {
-        unsigned char a = (unsigned char)argv[i][k], b = (unsigned char)word[k];
-        if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b))
-            return false;
-    }
-    return true;
+    return lens[i] == n && strncasecmp(argv[i], word, n) == 0;
 }
 
 /* Redis's string2ll accepted only as a non-negative count: "0" or

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "../cluster/cluster.h"
 
 #define MAX_THREADS 256
 #define MAX_DIRECTIVE_VALUES 64 /* words after a directive's name */
@@ -566,21 +567,12 @@ static int copy_span(char *dst, size_t size, const char *src, size_t len)
 
 /* ---- entry points and lists of addresses --------------------------------- */
 
-/* Port of an entry point: digits only, 1..65535. */
-static int parse_port(const char *s, int *out)
-{
-    long long n;
-    if (parse_number(s, &n) != 0 || n < 1 || n > 65535)
-        return -1;
-    *out = (int)n;
-    return 0;
-}
-
+/* What config accepts beyond cluster_addr_split: a unix path, ":port" for
+ * 127.0.0.1; and what it refuses: an unbracketed IPv6 address (ambiguous
+ * with the port). */
 int config_parse_address(const char *s, struct entry_point *out)
 {
     struct entry_point ep = { .port = 0 };
-    const char *host = s, *colon;
-    size_t hostlen;
 
     if (strchr(s, '/') != NULL) { /* unix socket path, port 0 */
         if (copy_span(ep.host, sizeof(ep.host), s, strlen(s)) != 0)
@@ -588,29 +580,12 @@ int config_parse_address(const char *s, struct entry_point *out)
         *out = ep;
         return 0;
     }
-    if (*s == '[') { /* "[v6]:port" */
-        const char *close = strchr(s, ']');
-        if (close == NULL || close == s + 1 || close[1] != ':')
-            return -1;
-        host = s + 1;
-        hostlen = (size_t)(close - host);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL)
-            return -1;
-        hostlen = (size_t)(colon - s);
-        /* An unbracketed IPv6 address is ambiguous with the port. */
-        if (memchr(s, ':', hostlen) != NULL || memchr(s, ']', hostlen) != NULL)
-            return -1;
-        if (hostlen == 0) {
-            host = "127.0.0.1";
-            hostlen = strlen(host);
-        }
-    }
-    if (copy_span(ep.host, sizeof(ep.host), host, hostlen) != 0 ||
-        parse_port(colon + 1, &ep.port) != 0)
+    if (!cluster_addr_split(s, ep.host, sizeof(ep.host), &ep.port))
         return -1;
+    if (*s != '[' && strpbrk(ep.host, ":]") != NULL)
+        return -1;
+    if (ep.host[0] == '\0')
+        snprintf(ep.host, sizeof(ep.host), "127.0.0.1");
     *out = ep;
     return 0;
 }

@@ -39,6 +39,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "../cluster/cluster.h"
 
 #define MAX_FILE (4u << 20)   /* bytes in one configuration file */
 #define MAX_WORDS 64          /* words on one line */
@@ -224,8 +225,9 @@ static int directive(struct source *s, const char *section, char *name,
 {
     char msg[512];
 
-    for (char *p = name; *p != '\0'; p++) /* as rcp: names in any case */
-        *p = (char)tolower((unsigned char)*p);
+    size_t len = strlen(name);
+
+    cluster_lower(name, len + 1, name, len); /* as rcp: names in any case */
     if (strcmp(name, "include") == 0)
         return include(s, args, n);
     if (section == NULL && strcmp(name, "help") == 0)

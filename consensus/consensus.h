@@ -212,4 +212,11 @@ int consensus_leave(struct consensus *c, int timeout_ms);
 /* Stop the thread, close sockets, free. NULL is fine. */
 void consensus_stop(struct consensus *c);
 
+/* The process's one clock: CLOCK_MONOTONIC in microseconds, and in
+ * milliseconds (the _us value / 1000). Here because consensus is the lowest
+ * module that reads time; core's clock_ms and the workers' per-batch
+ * reading call these. */
+int64_t consensus_clock_us(void);
+int64_t consensus_clock_ms(void);
+
 #endif

@@ -311,17 +311,15 @@ static void parse_leader_value(struct consensus *c, const char *v, size_t len)
 {
     char buf[256], id[PROXY_ID_LEN + 1] = "", host[PROXY_IP_MAX] = "";
     unsigned long long term = 0;
-    int cport = 0;
+    int cport = 0, at = 0;
     if (len >= sizeof buf)
         return;
     memcpy(buf, v, len);
     buf[len] = '\0';
-    char *colon = strrchr(buf, ':');
-    if (!colon)
-        return;
-    *colon = '\0';
-    cport = atoi(colon + 1);
-    if (sscanf(buf, "%40s %llu %45s", id, &term, host) != 3 || !proxy_id_valid(id, strlen(id)))
+    /* "<id> <term> <ip>:<cport>", the ip bare even when it is IPv6 */
+    if (sscanf(buf, "%40s %llu %n", id, &term, &at) != 2 || at == 0 ||
+        !proxy_id_valid(id, strlen(id)) ||
+        !cluster_addr_split(buf + at, host, sizeof host, &cport))
         return;
     if (!c->leader_known || strlen(c->leader_value) != len ||
         memcmp(c->leader_value, v, len) != 0) {
@@ -412,22 +410,16 @@ static void step_down(struct consensus *c, const char *why)
 
 static void on_lease_moved(struct consensus *c, const struct resp_value *v)
 {
-    char host[300];
+    char addr[300], host[300];
     int port;
     const char *sp = memchr(v->str, ' ', v->len);
     sp = sp ? memchr(sp + 1, ' ', v->len - (size_t)(sp + 1 - v->str)) : NULL;
     if (!sp)
         return;
     size_t alen = v->len - (size_t)(sp + 1 - v->str);
-    char addr[300];
     snprintf(addr, sizeof addr, "%.*s", (int)alen, sp + 1);
-    char *colon = strrchr(addr, ':');
-    if (!colon)
+    if (!cluster_addr_split(addr, host, sizeof host, &port))
         return;
-    *colon = '\0';
-    port = atoi(colon + 1);
-    snprintf(host, sizeof host, "%s", addr[0] == '[' ? addr + 1 : addr);
-    host[strcspn(host, "]")] = '\0';
     rconn_close(c, &c->lease);
     rconn_target(&c->lease, host, port);
     c->next_lease_ms = 0; /* retry at once */

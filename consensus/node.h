@@ -61,7 +61,6 @@ void rconn_handle(struct consensus *c, struct rconn *rc, short revents, int64_t 
 void rconn_check_timeout(struct consensus *c, struct rconn *rc, int64_t now);
 bool rconn_idle(const struct rconn *rc);
 
-int64_t consensus_clock_ms(void);
 /* Read what fd has into the growing buffer (*buf, *len, *cap), which may
  * not grow past max. Returns recv's result: > 0 bytes read, 0 closed (or
  * the buffer would pass max), < 0 with errno. */

@@ -23,11 +23,16 @@
 
 #include "node.h"
 
-int64_t consensus_clock_ms(void)
+int64_t consensus_clock_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t consensus_clock_ms(void)
+{
+    return consensus_clock_us() / 1000;
 }
 
 void rconn_init(struct rconn *rc, rconn_reply_fn fn, void *owner, int timeout_ms)

@@ -336,10 +336,7 @@ static bool secret_arg(const struct worker *w, size_t i)
     if (!arg_is(w, 0, "config") && !(arg_is(w, 0, "proxy") && arg_is(w, 1, "config")))
         return false;
     char name[64];
-    size_t n = w->args.lens[i - 1] < sizeof name - 1 ? w->args.lens[i - 1] : sizeof name - 1;
-    for (size_t k = 0; k < n; k++)
-        name[k] = (char)tolower((unsigned char)w->args.argv[i - 1][k]);
-    name[n] = '\0';
+    cluster_lower(name, sizeof name, w->args.argv[i - 1], w->args.lens[i - 1]);
     return strstr(name, "pass") != NULL || strstr(name, "auth") != NULL;
 }
 

@@ -841,12 +841,7 @@ static void cmd_wait(struct client *c, size_t argc)
 static void refused(struct client *c, size_t argc)
 {
     char name[33], msg[160];
-    size_t n = c->w->args.lens[0] < 32 ? c->w->args.lens[0] : 32;
-    for (size_t i = 0; i < n; i++) {
-        char ch = c->w->args.argv[0][i];
-        name[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-    }
-    name[n] = '\0';
+    cluster_lower(name, sizeof name, c->w->args.argv[0], c->w->args.lens[0]);
     snprintf(msg, sizeof msg, "ERR command '%s' is not supported by ringslot", name);
     client_reply_error(c, msg);
 }
@@ -1031,9 +1026,7 @@ const struct proxy_command *proxy_command_lookup(const char *name, size_t len)
     char lower[NAME_MAX_LEN];
     if (len == 0 || len >= sizeof lower)
         return NULL;
-    for (size_t i = 0; i < len; i++)
-        lower[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
-    lower[len] = '\0';
+    cluster_lower(lower, sizeof lower, name, len);
     size_t lo = 0, hi = sizeof table / sizeof table[0];
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;

@@ -321,32 +321,12 @@ static struct nodes_view *ask_node(struct control *ctl, const char *addr, const 
     return view;
 }
 
-/* Split a node address "ip:port" / "[ip]:port" into host and port. */
-static bool split_addr(const char *addr, char *host, size_t hl, int *port)
-{
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return false;
-    const char *h = addr;
-    size_t n = (size_t)(colon - addr);
-    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
-        h++;
-        n -= 2;
-    }
-    if (n >= hl)
-        return false;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    *port = atoi(colon + 1);
-    return *port > 0;
-}
-
 int control_dial(struct runtime *rt, const char *addr, int64_t deadline)
 {
     char host[CLUSTER_ADDR_MAX];
     int port;
     int64_t left = deadline - clock_ms();
-    if (left <= 0 || !split_addr(addr, host, sizeof host, &port))
+    if (left <= 0 || !cluster_addr_split(addr, host, sizeof host, &port))
         return -1;
     int fd = connect_timeout(host, port, (int)left);
     if (fd >= 0 && !authenticate_until(rt, fd, host, port, deadline)) {
@@ -388,7 +368,7 @@ static bool probe(const char *addr)
 {
     char host[CLUSTER_ADDR_MAX];
     int port;
-    if (!split_addr(addr, host, sizeof host, &port))
+    if (!cluster_addr_split(addr, host, sizeof host, &port))
         return false;
     int64_t deadline = clock_ms() + PROBE_TIMEOUT_MS;
     int fd = connect_timeout(host, port, PROBE_TIMEOUT_MS);
@@ -612,7 +592,7 @@ static size_t gather_views(struct control *ctl, const struct candidates *c,
     char host[CLUSTER_ADDR_MAX];
     int port;
     for (size_t i = 0; i < c->n && n < VIEWS_WANTED; i++) {
-        if (!split_addr(c->addr[i], host, sizeof host, &port))
+        if (!cluster_addr_split(c->addr[i], host, sizeof host, &port))
             continue;
         struct nodes_view *v = ask_node(ctl, c->addr[i], host, port);
         if (v)

@@ -65,12 +65,7 @@ void dispatch_wrong_arity(struct client *c)
 {
     struct worker *w = c->w;
     char name[65], msg[200];
-    size_t n = w->args.lens[0] < sizeof name - 1 ? w->args.lens[0] : sizeof name - 1;
-    for (size_t i = 0; i < n; i++) {
-        char ch = w->args.argv[0][i];
-        name[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-    }
-    name[n] = '\0';
+    cluster_lower(name, sizeof name, w->args.argv[0], w->args.lens[0]);
     snprintf(msg, sizeof msg, "ERR wrong number of arguments for '%s' command", name);
     client_reply_error(c, msg);
 }

@@ -47,31 +47,20 @@
 
 static void link_drain(struct link *l, const char *err, bool park);
 
-/* "1.2.3.4:6379" or "[::1]:6379" → sockaddr. */
+/* "1.2.3.4:6379" or "[::1]:6379" → sockaddr. A bare IPv6 address (no
+ * brackets) is refused, as the IPv4 reading of it fails. */
 static int parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *len)
 {
     char host[CLUSTER_ADDR_MAX];
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return -1;
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof host)
-        return -1;
-    memcpy(host, addr, hl);
-    host[hl] = '\0';
-    int port = atoi(colon + 1);
-    if (port <= 0 || port > 65535)
+    int port;
+    if (!cluster_addr_split(addr, host, sizeof host, &port))
         return -1;
     memset(sa, 0, sizeof *sa);
-    if (host[0] == '[') {
+    if (addr[0] == '[') {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
-        size_t n = strlen(host);
-        if (n < 2 || host[n - 1] != ']')
-            return -1;
-        host[n - 1] = '\0';
         s6->sin6_family = AF_INET6;
         s6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+        if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
             return -1;
         *len = sizeof *s6;
         return 0;

@@ -397,12 +397,11 @@ static void unsubscribe_locally(struct client *c, size_t argc)
     struct resp_buf b = {0};
     const char *kind = w->args.argv[0];
     size_t klen = w->args.lens[0];
-    char lower[16];
-    for (size_t i = 0; i < klen && i < sizeof lower; i++)
-        lower[i] = (kind[i] >= 'A' && kind[i] <= 'Z') ? (char)(kind[i] + 32) : kind[i];
+    char lower[17]; /* "punsubscribe" at most, and the NUL */
+    size_t lower_len = cluster_lower(lower, sizeof lower, kind, klen);
     for (size_t i = 1; i < (argc > 1 ? argc : 2); i++) {
         resp_write_push_head(&b, c->proto, 3);
-        resp_write_bulk(&b, lower, klen < sizeof lower ? klen : sizeof lower);
+        resp_write_bulk(&b, lower, lower_len);
         if (argc > 1)
             resp_write_bulk(&b, w->args.argv[i], w->args.lens[i]);
         else

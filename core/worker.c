@@ -23,9 +23,9 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "../consensus/consensus.h"
 #include "runtime.h"
 
 #define RING_ENTRIES 4096
@@ -36,9 +36,7 @@
 
 int64_t clock_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return consensus_clock_ms(); /* the one clock (consensus.h) */
 }
 
 /*
@@ -548,9 +546,7 @@ void *worker_main(void *arg)
             log_error("io_uring_submit_and_wait: %s", strerror(-ret));
             break;
         }
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now); /* once per batch: time, metrics */
-        w->now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+        w->now_us = consensus_clock_us(); /* once per batch: time, metrics */
         w->now_ms = w->now_us / 1000;
         load_snapshots(w);
         struct io_uring_cqe *cqe;

@@ -1,7 +1,8 @@
 /*
  * test_cluster.c — unit tests of cluster/ (cluster.h): CRC16 and key slots,
  * topology from CLUSTER SLOTS, and the command table (built-in lookups, key
- * positions for every shape of key spec, tables built from COMMAND replies).
+ * positions for every shape of key spec, tables built from COMMAND replies),
+ * host:port splitting and lower-casing.
  *
  * The slot vectors and the COMMAND / CLUSTER SLOTS replies below were
  * captured from a real redis-server 7.0.15 (a throwaway cluster-enabled
@@ -1214,6 +1215,90 @@ static void test_scan_cursor_check_bits(void **state)
     assert_true(same < 32); /* about 1 in 32 collide */
 }
 
+/* ======================================================================== */
+/* Addresses                                                                */
+
+static void test_addr_split_forms(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *host; int port; } ok[] = {
+        {"127.0.0.1:6379", "127.0.0.1", 6379},
+        {"[::1]:6380", "::1", 6380},
+        /* bare IPv6 (MOVED targets, the lease's leader value): the last ':' */
+        {"::1:16379", "::1", 16379},
+        {"fe80::1:2:7000", "fe80::1:2", 7000},
+        /* an empty host is the caller's to judge (config reads 127.0.0.1) */
+        {":7001", "", 7001},
+        /* the port's edges, leading zeros as atoi/strtoll read them */
+        {"h:1", "h", 1},
+        {"h:65535", "h", 65535},
+        {"h:06379", "h", 6379},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char host[64];
+        int port = 0;
+        if (!cluster_addr_split(ok[i].in, host, sizeof host, &port))
+            fail_msg("refused '%s'", ok[i].in);
+        assert_string_equal(host, ok[i].host);
+        assert_int_equal(port, ok[i].port);
+    }
+}
+
+static void test_addr_split_refusals(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "127.0.0.1", "127.0.0.1:", "[::1]", "[::1]:", /* no port */
+        "h:0", "h:65536", "h:99999999999999999999", "h:-1", "h:+80",
+        "h:80x", "h: 80", "h:80 ", "[::1]:80:90", /* bad port */
+        "[]:80", "[::1:80", "[::1]x:80", "[::1]80", /* brackets */
+    };
+    char host[64];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        strcpy(host, "untouched");
+        int port = -7;
+        if (cluster_addr_split(bad[i], host, sizeof host, &port))
+            fail_msg("accepted '%s'", bad[i]);
+        assert_string_equal(host, "untouched");
+        assert_int_equal(port, -7);
+    }
+}
+
+static void test_addr_split_host_length(void **state)
+{
+    (void)state;
+    char host[10]; /* 9 bytes and the NUL */
+    int port;
+
+    assert_true(cluster_addr_split("123456789:80", host, sizeof host, &port));
+    assert_string_equal(host, "123456789");
+    assert_false(cluster_addr_split("1234567890:80", host, sizeof host, &port));
+    assert_true(cluster_addr_split("[123456789]:80", host, sizeof host, &port));
+    assert_string_equal(host, "123456789");
+    assert_false(cluster_addr_split("[1234567890]:80", host, sizeof host, &port));
+}
+
+static void test_lower(void **state)
+{
+    (void)state;
+    char buf[8];
+
+    assert_int_equal(cluster_lower(buf, sizeof buf, "GeT", 3), 3);
+    assert_string_equal(buf, "get");
+    /* ASCII only: bytes past 0x7f and punctuation are copied as they are */
+    assert_int_equal(cluster_lower(buf, sizeof buf, "A|\xc3\x89Z@[", 7), 7);
+    assert_memory_equal(buf, "a|\xc3\x89z@[", 8);
+    /* truncated to size - 1, always NUL-terminated */
+    assert_int_equal(cluster_lower(buf, sizeof buf, "SUBSCRIBE", 9), 7);
+    assert_string_equal(buf, "subscri");
+    assert_int_equal(cluster_lower(buf, 1, "X", 1), 0);
+    assert_string_equal(buf, "");
+    /* only len bytes are read, and in place works */
+    char in_place[] = "CONFIG SET";
+    assert_int_equal(cluster_lower(in_place, sizeof in_place, in_place, 6), 6);
+    assert_string_equal(in_place, "config");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1243,6 +1328,10 @@ int main(void)
         cmocka_unit_test(test_reply_long_names),
         cmocka_unit_test(test_scan_cursor_round_trip_and_bounds),
         cmocka_unit_test(test_scan_cursor_check_bits),
+        cmocka_unit_test(test_addr_split_forms),
+        cmocka_unit_test(test_addr_split_refusals),
+        cmocka_unit_test(test_addr_split_host_length),
+        cmocka_unit_test(test_lower),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -376,7 +376,7 @@ void dispatch_exec(struct client *c)
     struct worker *w = c->w;
     const char *err = NULL;
     /* After WATCH the block must run where the watch is (EXEC unwatches). */
-    struct link *l = c->watch_link;
+    struct link *l = c->watch_link, *watch_link = l;
     c->watch_link = NULL;
     if (!l && w->topo && !(l = slot_link(w, c->multi_slot, client_key(c), &err))) {
         client_reply_error(c, err);
@@ -393,6 +393,7 @@ void dispatch_exec(struct client *c)
     memset(&c->multi_buf, 0, sizeof c->multi_buf);
     r->is_block = true;
     r->block_cmds = c->multi_cmds;
+    r->block_watched = watch_link != NULL;
     if (!l) { /* no topology yet */
         hold_unrouted(w, r, c->multi_slot, client_key(c));
         return;
@@ -540,7 +541,11 @@ void dispatch_redirect(struct link *from, struct request *r, const char *reply, 
     } else {
         redirect = reply[0] == '-' && parse_redirect(reply, len, &is_ask, addr, sizeof addr);
     }
-    if (!redirect || !request_wanted(r) || r->redirects >= REQ_MAX_REDIRECTS) {
+    /* A watched block whose keys are elsewhere (or moved) gets the node's
+     * own EXECABORT, as a cluster client talking to that node would: sent
+     * to another node it would run without its WATCH. */
+    if (!redirect || !request_wanted(r) || r->redirects >= REQ_MAX_REDIRECTS ||
+        r->block_watched) {
         request_reply(r, reply, len);
         return;
     }

@@ -245,6 +245,8 @@ struct request {
     bool silent;              /* CLIENT REPLY OFF|SKIP: reply not sent */
     bool is_block;            /* MULTI … EXEC written as one unit */
     uint32_t block_cmds;      /* commands inside the block */
+    bool block_watched;       /* runs on its client's WATCH link: never
+                                 re-sent elsewhere, where the WATCH is not */
     uint32_t skip_replies;    /* replies still to drop before the real one
                                  (ASKING's +OK, MULTI's +OK and +QUEUED) */
     char block_redirect[CLUSTER_ADDR_MAX]; /* a skipped reply was MOVED/ASK … */

@@ -217,6 +217,35 @@ def test_multi_exec_and_watch(ringslot):
     b.close()
 
 
+def test_watched_block_never_runs_without_its_watch(cluster, ringslot):
+    """WATCH one node's key, then MULTI with a key of another node: the
+    block runs on the WATCH link, the node refuses the foreign key (MOVED)
+    and aborts; ringslot must not send the block on to the key's node,
+    where it would commit without the WATCH (a lost update)."""
+    w, other = unique("w"), unique("o")
+    while cluster.master_for_key(w + "k") == cluster.master_for_key(other + "k"):
+        other = unique("o")
+    a, b = ringslot.raw(), ringslot.raw()
+    assert a.command("SET", w + "k", "0") == "OK"
+    assert a.command("WATCH", w + "k") == "OK"
+    assert b.command("SET", w + "k", "changed") == "OK"
+    assert a.command("MULTI") == "OK"
+    assert a.command("SET", other + "k", "z") == "QUEUED"
+    assert a.command("EXEC") == RespError(
+        "EXECABORT Transaction discarded because of previous errors.")
+    assert a.command("GET", other + "k") is None
+    # the same without a conflict: still the node's EXECABORT, never a
+    # block that ran where the WATCH was not
+    assert a.command("WATCH", w + "k") == "OK"
+    assert a.command("MULTI") == "OK"
+    assert a.command("SET", other + "k", "z") == "QUEUED"
+    assert a.command("EXEC") == RespError(
+        "EXECABORT Transaction discarded because of previous errors.")
+    assert a.command("GET", other + "k") is None
+    a.close()
+    b.close()
+
+
 def test_multi_exec_across_live_migration(cluster, ringslot):
     """Transactions on one slot keep working while the slot moves: the
     block is re-sent whole on MOVED/ASK, the client never sees one."""

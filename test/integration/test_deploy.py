@@ -1,0 +1,125 @@
+"""Deployment: systemd's notify protocol (READY=1 after the first topology,
+STOPPING=1 on SIGTERM, WATCHDOG=1 every WATCHDOG_USEC/2), the systemd unit
+(systemd-analyze verify), `make deb` (dpkg-x into a scratch dir, --version,
+lintian), the container entrypoint, and the Kubernetes manifests.
+
+Tools that may be absent (systemd-analyze, lintian, dpkg-deb) skip their
+test with a message rather than fail it."""
+import gzip
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+import helpers
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DEPLOY = os.path.join(ROOT, "deploy")
+
+
+def http_status(port, path, timeout=2):
+    try:
+        with urllib.request.urlopen("http://%s:%d%s" % (helpers.HOST, port, path),
+                                    timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+# --- systemd notify -----------------------------------------------------------
+
+class NotifySocket:
+    """A unix datagram socket standing in for systemd's $NOTIFY_SOCKET."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.messages = []
+
+    def drain(self, seconds):
+        """Read what arrives during `seconds`; returns those datagrams."""
+        got = []
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.sock.settimeout(left)
+            try:
+                got.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                break
+        self.messages += got
+        return got
+
+    def wait_for(self, msg, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if msg in self.drain(0.05):
+                return
+        raise TimeoutError("no %s within %.1fs; got %r" % (msg, timeout, self.messages[-5:]))
+
+    def close(self):
+        self.sock.close()
+
+
+def start_single_node_cluster(workdir, port):
+    """One redis-server owning every slot, on `port`."""
+    proc = helpers.popen([helpers.REDIS_SERVER, "--port", str(port), "--bind", helpers.HOST,
+                          "--cluster-enabled", "yes", "--dir", str(workdir),
+                          "--cluster-config-file", "nodes-%d.conf" % port,
+                          "--save", "", "--appendonly", "no", "--logfile", ""],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.STDOUT)
+
+    def up():
+        r = subprocess.run([helpers.REDIS_CLI, "-p", str(port), "CLUSTER", "ADDSLOTSRANGE",
+                            "0", "16383"], capture_output=True, text=True)
+        return r.stdout.strip() == "OK" or "already busy" in r.stdout
+    helpers.wait_until(up, 10, what="redis-server :%d" % port)
+    return proc
+
+
+def test_sd_notify_ready_watchdog_stopping(tmp_path):
+    """READY=1 only once the first topology is loaded (the entry point
+    starts after ringslot), WATCHDOG=1 every 100 ms for WATCHDOG_USEC=200000,
+    STOPPING=1 on SIGTERM, then a clean exit."""
+    notify = NotifySocket(str(tmp_path / "notify"))
+    backend_port, port, console = helpers.free_port(), helpers.free_port(), helpers.free_port()
+    env = dict(os.environ, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="200000")
+    log = open(tmp_path / "ringslot.log", "wb")
+    rs = helpers.popen([helpers.ringslot_binary(), "--port", str(port), "--threads", "1",
+                        "--console-port", str(console), "127.0.0.1:%d" % backend_port],
+                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+    redis = None
+    try:
+        helpers.wait_until(lambda: http_status(console, "/readyz") == 503, 10,
+                           what="the console to answer")
+        notify.drain(1.0)  # ~1 s without a topology: watchdog only
+        assert "READY=1" not in notify.messages
+        assert 5 <= notify.messages.count("WATCHDOG=1") <= 15, notify.messages
+        assert http_status(console, "/readyz") == 503
+
+        redis = start_single_node_cluster(tmp_path, backend_port)
+        notify.wait_for("READY=1", 15)
+        assert http_status(console, "/readyz") == 200
+        assert notify.messages.count("READY=1") == 1
+
+        rs.send_signal(15)
+        notify.wait_for("STOPPING=1", 10)
+        assert rs.wait(15) == 0
+        assert notify.messages.count("READY=1") == 1
+    finally:
+        helpers.stop_process(rs, 5)
+        if redis is not None:
+            helpers.stop_process(redis, 5)
+        log.close()
+        notify.close()
+

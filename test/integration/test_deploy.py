@@ -123,3 +123,74 @@ def test_sd_notify_ready_watchdog_stopping(tmp_path):
         log.close()
         notify.close()
 
+
+
+# --- Debian package and systemd unit ----------------------------------------
+
+def need_tools(*tools):
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.skip("%s not installed (apt-get install dpkg-dev lintian systemd)"
+                    % ", ".join(missing))
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory):
+    """`make deb`, then the package unpacked into a scratch root with
+    dpkg -x: (path of the .deb, the root)."""
+    need_tools("dpkg-deb", "dpkg-shlibdeps", "strip")
+    r = subprocess.run(["make", "-s", "deb"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    path = os.path.join(ROOT, r.stdout.strip().splitlines()[-1])
+    root = tmp_path_factory.mktemp("debroot")
+    subprocess.run(["dpkg", "-x", path, str(root)], check=True)
+    return path, root
+
+
+def test_deb_contents(deb):
+    path, root = deb
+    r = subprocess.run([str(root / "usr/bin/ringslot"), "--version"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0 and r.stdout.startswith("ringslot "), r.stdout + r.stderr
+    for f in ["usr/share/man/man1/ringslot.1.gz", "lib/systemd/system/ringslot.service",
+              "etc/ringslot/ringslot.conf", "etc/logrotate.d/ringslot",
+              "usr/share/doc/ringslot/copyright", "usr/share/doc/ringslot/changelog.Debian.gz"]:
+        assert (root / f).is_file(), f
+    with gzip.open(root / "usr/share/man/man1/ringslot.1.gz", "rt") as f:
+        assert f.read().startswith('.\\" ringslot(1)')
+    fields = subprocess.run(["dpkg-deb", "-f", path], capture_output=True, text=True,
+                            check=True).stdout
+    assert "liburing2" in fields and "libinih1" in fields and "adduser" in fields, fields
+    listed = subprocess.run(["sh", "-c", "dpkg-deb --ctrl-tarfile %s | tar -xO ./conffiles"
+                             % path], capture_output=True, text=True, check=True).stdout
+    assert listed.split() == ["/etc/logrotate.d/ringslot", "/etc/ringslot/ringslot.conf"]
+    config = subprocess.run([str(root / "usr/bin/ringslot"), "--check-config", "-c",
+                             str(root / "etc/ringslot/ringslot.conf")],
+                            capture_output=True, text=True, timeout=10)
+    assert config.returncode == 0, config.stderr
+
+
+def test_deb_lintian(deb):
+    """No error or warning but the overrides the package states."""
+    need_tools("lintian")
+    r = subprocess.run(["lintian", "--allow-root", "--pedantic", "--fail-on", "error,warning",
+                        deb[0]], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_systemd_unit_verifies(deb, tmp_path):
+    """systemd-analyze verify on the packaged unit, its commands pointed at
+    the unpacked binary and its Documentation= at the unpacked man page."""
+    need_tools("systemd-analyze")
+    _, root = deb
+    unit = (root / "lib/systemd/system/ringslot.service").read_text()
+    for key in ["Type=notify", "WatchdogSec=", "ProtectSystem=strict", "NoNewPrivileges=yes",
+                "CapabilityBoundingSet=\n", "io_uring_setup io_uring_enter io_uring_register"]:
+        assert key in unit, key
+    (tmp_path / "ringslot.service").write_text(
+        unit.replace("/usr/bin/ringslot", str(root / "usr/bin/ringslot")))
+    env = dict(os.environ, MANPATH=str(root / "usr/share/man"), SYSTEMD_LOG_LEVEL="notice")
+    r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "ringslot.service")],
+                       capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and "ringslot.service" not in r.stderr, r.stdout + r.stderr

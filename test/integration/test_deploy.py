@@ -194,3 +194,118 @@ def test_systemd_unit_verifies(deb, tmp_path):
     r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "ringslot.service")],
                        capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert r.returncode == 0 and "ringslot.service" not in r.stderr, r.stdout + r.stderr
+
+
+# --- container ------------------------------------------------------------------
+
+CONTAINER = os.path.join(DEPLOY, "container")
+ENTRYPOINT = os.path.join(CONTAINER, "ringslot-entrypoint")
+
+
+def run_entrypoint(args, env, tmp_path, binary=None):
+    e = dict(os.environ, RINGSLOT_CONFIG=os.path.join(CONTAINER, "ringslot.conf"),
+             RINGSLOT_RUNDIR=str(tmp_path), **env)
+    for k in ("POD_IP", "POD_NAME", "RINGSLOT_ANNOUNCE_IP", "RINGSLOT_CLUSTER_NAME"):
+        if k not in env:
+            e.pop(k, None)
+    if binary:
+        e["RINGSLOT_BIN"] = binary
+    return subprocess.run([ENTRYPOINT] + args, env=e, capture_output=True, text=True,
+                          timeout=20)
+
+
+def test_entrypoint_args(tmp_path):
+    """With a fake exec target: the options the environment adds, after the
+    container's arguments, and the node id derived from the pod name."""
+    fake = tmp_path / "fake-ringslot"
+    fake.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\"\n")
+    fake.chmod(0o755)
+    conf = os.path.join(CONTAINER, "ringslot.conf")
+
+    r = run_entrypoint(["10.0.0.5:7000"], {}, tmp_path, str(fake))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:-1] == ["-c", conf, "10.0.0.5:7000"]
+
+    r = run_entrypoint(["--cluster-mode", "10.0.0.5:7000"],
+                       {"POD_IP": "10.1.2.3", "POD_NAME": "ringslot-1"}, tmp_path, str(fake))
+    assert r.returncode == 0, r.stderr
+    idfile = str(tmp_path / "node-id")
+    assert r.stdout.split("\n")[:-1] == ["-c", conf, "--cluster-mode", "10.0.0.5:7000",
+                                         "--announce-ip", "10.1.2.3",
+                                         "--node-id-file", idfile]
+    import hashlib
+    assert open(idfile).read().strip() == hashlib.sha1(b"ringslot/ringslot-1").hexdigest()
+
+    r = run_entrypoint([], {"POD_IP": "10.1.2.3", "RINGSLOT_ANNOUNCE_IP": "192.0.2.7"},
+                       tmp_path, str(fake))
+    assert "192.0.2.7" in r.stdout.split() and "10.1.2.3" not in r.stdout.split()
+
+
+def test_entrypoint_real_binary(tmp_path):
+    """The real binary accepts what the entrypoint hands it, and keeps the
+    derived node id (consensus reads 40 hex)."""
+    r = run_entrypoint(["--cluster-mode", "--cluster-password", "x", "127.0.0.1:7000",
+                        "--check-config"],
+                       {"POD_IP": "10.1.2.3", "POD_NAME": "ringslot-0"}, tmp_path,
+                       helpers.ringslot_binary())
+    assert r.returncode == 0, r.stderr
+    assert "announce-ip 10.1.2.3" in r.stdout
+    assert "node-id-file %s" % (tmp_path / "node-id") in r.stdout
+    assert "console-port 9121" in r.stdout and "port 7777" in r.stdout
+
+
+def test_healthcheck_script(tmp_path):
+    """ringslot-healthcheck: 0 on a console answering 200, else non-zero."""
+    import http.server
+    import threading
+
+    class Console(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+            self.wfile.write(b"ok\n")
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer((helpers.HOST, 0), Console)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    script = os.path.join(CONTAINER, "ringslot-healthcheck")
+    try:
+        env = dict(os.environ, RINGSLOT_CONSOLE_PORT=str(srv.server_address[1]))
+        assert subprocess.run([script], env=env, timeout=10).returncode == 0
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    env = dict(os.environ, RINGSLOT_CONSOLE_PORT=str(helpers.free_port()))
+    assert subprocess.run([script], env=env, timeout=10,
+                          stderr=subprocess.DEVNULL).returncode != 0
+
+
+def containerfile_args():
+    """The ARG name="packages" lines of the Containerfile."""
+    out = {}
+    for line in open(os.path.join(CONTAINER, "Containerfile")):
+        if line.startswith("ARG ") and "=" in line:
+            k, v = line[4:].strip().split("=", 1)
+            out[k] = v.strip('"').split()
+    return out
+
+
+def test_containerfile_packages(deb):
+    """Every package the Containerfile installs exists (apt-cache show), and
+    the run stage installs every library the binary links (the .deb's
+    Depends, from dpkg-shlibdeps)."""
+    need_tools("apt-cache")
+    args = containerfile_args()
+    text = open(os.path.join(CONTAINER, "Containerfile")).read()
+    assert "FROM debian:12 AS build" in text and "FROM debian:12-slim" in text
+    assert "USER 10001" in text and "HEALTHCHECK" in text
+    for pkg in args["BUILD_DEPS"] + args["RUNTIME_DEPS"]:
+        r = subprocess.run(["apt-cache", "show", pkg], capture_output=True, text=True)
+        assert r.returncode == 0 and "Package: %s" % pkg in r.stdout, pkg
+    depends = subprocess.run(["dpkg-deb", "-f", deb[0], "Depends"], capture_output=True,
+                             text=True, check=True).stdout
+    libs = {d.split()[0] for d in depends.split(",")} - {"libc6", "adduser"}
+    assert libs <= set(args["RUNTIME_DEPS"]), (libs, args["RUNTIME_DEPS"])

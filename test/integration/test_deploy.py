@@ -6,10 +6,13 @@ lintian), the container entrypoint, and the Kubernetes manifests.
 Tools that may be absent (systemd-analyze, lintian, dpkg-deb) skip their
 test with a message rather than fail it."""
 import gzip
+import hashlib
+import http.server
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -233,7 +236,6 @@ def test_entrypoint_args(tmp_path):
     assert r.stdout.split("\n")[:-1] == ["-c", conf, "--cluster-mode", "10.0.0.5:7000",
                                          "--announce-ip", "10.1.2.3",
                                          "--node-id-file", idfile]
-    import hashlib
     assert open(idfile).read().strip() == hashlib.sha1(b"ringslot/ringslot-1").hexdigest()
 
     r = run_entrypoint([], {"POD_IP": "10.1.2.3", "RINGSLOT_ANNOUNCE_IP": "192.0.2.7"},
@@ -256,9 +258,6 @@ def test_entrypoint_real_binary(tmp_path):
 
 def test_healthcheck_script(tmp_path):
     """ringslot-healthcheck: 0 on a console answering 200, else non-zero."""
-    import http.server
-    import threading
-
     class Console(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             self.send_response(200 if self.path == "/healthz" else 404)
@@ -309,3 +308,102 @@ def test_containerfile_packages(deb):
                              text=True, check=True).stdout
     libs = {d.split()[0] for d in depends.split(",")} - {"libc6", "adduser"}
     assert libs <= set(args["RUNTIME_DEPS"]), (libs, args["RUNTIME_DEPS"])
+
+
+# --- Kubernetes -------------------------------------------------------------------
+
+KUBE = os.path.join(DEPLOY, "kubernetes")
+
+
+def manifests(name):
+    with open(os.path.join(KUBE, name)) as f:
+        return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(f) if d}
+
+
+def test_every_manifest_parses():
+    names = sorted(f for f in os.listdir(KUBE) if f.endswith(".yaml"))
+    assert names == ["cluster.yaml", "single.yaml"]
+    for n in names:
+        for d in manifests(n).values():
+            assert d["apiVersion"] and d["kind"] and d["metadata"]["name"]
+
+
+def check_pod(spec, source):
+    """Probes, grace, preStop and the security context of a pod template."""
+    pod = spec["template"]["spec"]
+    sc = pod["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    # io_uring is denied under RuntimeDefault: the manifests say so, and say
+    # what to switch to once the epoll fallback lands.
+    assert sc["seccompProfile"]["type"] in ("RuntimeDefault", "Localhost", "Unconfined")
+    if sc["seccompProfile"]["type"] != "RuntimeDefault":
+        assert "RuntimeDefault" in source and "epoll fallback" in source
+    assert pod["terminationGracePeriodSeconds"] >= 15
+    (c,) = pod["containers"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["lifecycle"]["preStop"]
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    return pod, c
+
+
+def check_pdb(docs, labels):
+    (pdb,) = [d for (k, _), d in docs.items() if k == "PodDisruptionBudget"]
+    assert pdb["spec"]["selector"]["matchLabels"] == labels
+
+
+def test_single_proxy_manifest():
+    docs = manifests("single.yaml")
+    dep = docs[("Deployment", "ringslot")]
+    svc = docs[("Service", "ringslot")]
+    labels = dep["spec"]["selector"]["matchLabels"]
+    assert svc["spec"]["selector"] == labels
+    check_pod(dep["spec"], open(os.path.join(KUBE, "single.yaml")).read())
+    check_pdb(docs, labels)
+
+
+def test_cluster_mode_manifest(tmp_path):
+    """StatefulSet + headless Service, announce-ip from status.podIP, seeds
+    through the headless Service's DNS names, the password from a Secret;
+    and the container's arguments, expanded as the kubelet does, are
+    accepted by ringslot through the entrypoint."""
+    source = open(os.path.join(KUBE, "cluster.yaml")).read()
+    docs = manifests("cluster.yaml")
+    sts = docs[("StatefulSet", "ringslot")]
+    headless = docs[("Service", sts["spec"]["serviceName"])]
+    assert headless["spec"]["clusterIP"] == "None"
+    labels = sts["spec"]["selector"]["matchLabels"]
+    assert headless["spec"]["selector"] == labels
+    check_pdb(docs, labels)
+    pod, c = check_pod(sts["spec"], source)
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "derived from the pod name" in source
+    args = c["args"]
+    assert "--cluster-mode" in args
+    (seeds,) = [a for a in args if a.startswith("--cluster-seeds=")]
+    peers = ".%s.$(POD_NAMESPACE).svc.cluster.local:17777" % headless["metadata"]["name"]
+    assert seeds.split("=", 1)[1].split(",") == [
+        "%s-%d%s" % (sts["metadata"]["name"], i, peers) for i in range(sts["spec"]["replicas"])]
+    # The password: a Secret mounted as a configuration file (-c).
+    secret = docs[("Secret", "ringslot-cluster")]
+    conf = secret["stringData"]["cluster.conf"]
+    assert conf.startswith("cluster-password ") and "lease-redis" in conf
+    (vol,) = [v for v in pod["volumes"] if v.get("secret")]
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == vol["name"]]
+    conf_path = args[args.index("-c") + 1]
+    assert os.path.dirname(conf_path) == mount["mountPath"]
+
+    (tmp_path / "cluster.conf").write_text(conf)
+    values = {"POD_NAMESPACE": "default",
+              "RINGSLOT_CLUSTER_NAME": env["RINGSLOT_CLUSTER_NAME"]["value"]}
+    expanded = [a.replace(conf_path, str(tmp_path / "cluster.conf")) for a in args]
+    for k, v in values.items():
+        expanded = [a.replace("$(%s)" % k, v) for a in expanded]
+    r = run_entrypoint(expanded + ["--check-config"],
+                       {"POD_IP": "10.1.2.3", "POD_NAME": "ringslot-2"}, tmp_path,
+                       helpers.ringslot_binary())
+    assert r.returncode == 0, r.stderr
+    assert "announce-ip 10.1.2.3" in r.stdout and "cluster-mode yes" in r.stdout
+    assert "ringslot-0.ringslot-peers.default.svc.cluster.local:17777" in r.stdout

@@ -9,6 +9,8 @@
 #   make demo       3 masters + 3 replicas on loopback, ringslot on :7777
 #   make asan|tsan  sanitizer builds in build/asan, build/tsan
 #   make install    PREFIX=/usr/local: ringslot + redis-cluster-proxy link
+#   make deb        build/ringslot_<version>-1_<arch>.deb (dpkg-deb; see
+#                   deploy/debian/build-deb.sh)
 
 PREFIX ?= /usr/local
 CC ?= cc
@@ -32,10 +34,11 @@ TSAN_TESTS := test_snapshot
 
 DEPS_DEB := build-essential pkg-config liburing-dev libinih-dev libjemalloc-dev \
             libcmocka-dev redis-server redis-tools python3-pytest python3-redis \
-            clang libclang-rt-14-dev procps gnuplot-nox
+            clang libclang-rt-14-dev procps gnuplot-nox \
+            python3-yaml dpkg-dev lintian
 
 .PHONY: all release asan tsan deps test unit-test tsan-test integration-test \
-        demo install clean bench fuzz fuzz-test
+        demo install clean bench fuzz fuzz-test deb
 
 all: release
 
@@ -58,6 +61,10 @@ SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -DRINGSLOT_SANITIZED
 $(eval $(call build_variant,release,,-ljemalloc))
 $(eval $(call build_variant,asan,$(SAN_FLAGS) -fsanitize=address$(COMMA)undefined -fno-sanitize-recover=undefined,))
 $(eval $(call build_variant,tsan,$(SAN_FLAGS) -fsanitize=thread,))
+# The Debian package's binary: the release build plus Debian's hardening
+# flags (dpkg-buildflags: fortify, stack protector, full RELRO).
+DEB_FLAGS := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -ffile-prefix-map=$(CURDIR)=.
+$(eval $(call build_variant,hardened,$(DEB_FLAGS),-ljemalloc -Wl$(COMMA)-z$(COMMA)relro -Wl$(COMMA)-z$(COMMA)now))
 
 
 release: build/release/ringslot
@@ -148,7 +155,12 @@ install: release
 	install -m 0755 ringslot $(DESTDIR)$(PREFIX)/bin/ringslot
 	ln -sf ringslot $(DESTDIR)$(PREFIX)/bin/redis-cluster-proxy
 
+VERSION := $(shell sed -n 's/^\#define RINGSLOT_VERSION "\(.*\)"/\1/p' core/runtime.h)
+
+deb: build/hardened/ringslot
+	deploy/debian/build-deb.sh build/hardened/ringslot $(VERSION)-1 build
+
 clean:
 	rm -rf build ringslot
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)

@@ -8,7 +8,12 @@
  *         │            second signal   exit at once
  *         │            SIGHUP          reopen the log file (logrotate)
  *         ├─ log ring  write the lines the other threads queued (log.h)
- *         └─ console   --console-port HTTP: /metrics /healthz /readyz /info
+ *         ├─ console   --console-port HTTP: /metrics /healthz /readyz /info
+ *         └─ systemd   $NOTIFY_SOCKET (sdnotify.h): READY=1 once the first
+ *                      topology is loaded (when /readyz turns 200),
+ *                      STOPPING=1 on SIGTERM/SIGINT, WATCHDOG=1 every
+ *                      WATCHDOG_USEC/2 from this loop, so a stuck main
+ *                      thread is what the watchdog catches
  *
  * SIGPIPE is ignored (sends use MSG_NOSIGNAL anyway).
  *
@@ -31,6 +36,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "sdnotify.h"
 
 #define MAIN_POLL_MAX 64
 #define LOG_DRAIN_MS 200 /* bound on a log line's wait, should a wakeup be missed */
@@ -219,6 +225,7 @@ struct main_loop {
     int sfd;                /* signalfd */
     int log_fd;             /* the log ring's eventfd, or -1 */
     struct console *console;
+    struct sd_notifier notify;
     int signals;            /* SIGTERM/SIGINT seen */
 };
 
@@ -258,6 +265,7 @@ static void on_signal(struct main_loop *m)
         _exit(m->signals > 1 ? 1 : 0);
     }
     log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
+    sd_notifier_send(&m->notify, "STOPPING=1");
     if (rt->consensus)
         leave_cluster(rt, m->sfd);
     atomic_store(&rt->stopping, true);
@@ -279,6 +287,10 @@ static void main_loop(struct main_loop *m)
         if (m->console)
             n += console_pollfds(m->console, pfds + n, MAIN_POLL_MAX - n);
         int timeout = m->signals ? 100 : LOG_DRAIN_MS;
+        bool ready = !m->signals && atomic_load(&m->rt->topology_ready);
+        int watchdog = sd_notifier_tick(&m->notify, ready, clock_ms());
+        if (watchdog >= 0 && watchdog < timeout)
+            timeout = watchdog;
         if (poll(pfds, (nfds_t)n, timeout) > 0 && (pfds[0].revents & POLLIN))
             on_signal(m);
         log_drain();
@@ -384,6 +396,10 @@ int main(int argc, char **argv)
     struct main_loop m = {.sfd = block_signals(), .log_fd = -1};
     static struct runtime rt;
     m.rt = &rt;
+    ret = sd_notifier_init(&m.notify, getenv("NOTIFY_SOCKET"), getenv("WATCHDOG_USEC"),
+                           getenv("WATCHDOG_PID"), getpid());
+    if (ret < 0)
+        log_warn("NOTIFY_SOCKET %s unusable: %s", getenv("NOTIFY_SOCKET"), strerror(-ret));
     if (runtime_init(&rt, &cfg) < 0 || start_workers(&rt) < 0 ||
         clustermode_start(&rt) < 0 || start_console(&m) < 0) {
         runtime_destroy(&rt);
@@ -403,6 +419,7 @@ int main(int argc, char **argv)
         pthread_join(rt.workers[i]->thread, NULL);
     pthread_join(control, NULL);
     console_close(m.console);
+    sd_notifier_close(&m.notify);
     runtime_destroy(&rt);
     log_info("bye");
     log_stop_async();

@@ -175,14 +175,21 @@ bool pubsub_is_message(const char *data, size_t len)
     return push_kind(data, len) == PUSH_MESSAGE;
 }
 
+/* Where the line that ends a reply starts. */
+static size_t last_line(const char *data, size_t len)
+{
+    size_t i = len - 2;
+    while (i > 0 && data[i - 1] != '\n')
+        i--;
+    return i;
+}
+
 /* The integer that ends a confirmation (its subscription count), or -1. */
 static long long last_integer(const char *data, size_t len)
 {
     if (len < 4 || data[len - 2] != '\r')
         return -1;
-    size_t i = len - 2;
-    while (i > 0 && data[i - 1] != '\n')
-        i--;
+    size_t i = last_line(data, len);
     if (data[i] != ':')
         return -1;
     long long n = 0;
@@ -215,6 +222,34 @@ static void note_confirmation(struct link *l, const char *data, size_t len)
         s->patterns = add_clamped(s->patterns, delta);
     else if (kind == PUSH_SHARD)
         s->shard = (uint32_t)n;
+}
+
+/* The client's shard channels: the sum over its shard links, each of
+ * which counts only its node's. */
+static uint32_t shard_total(const struct client *c)
+{
+    return pubsub_client_counts(c).shard;
+}
+
+/* What the client is told after a confirmation of r on shard link l. An
+ * argument-less SUNSUBSCRIBE's parts run on all shard links at once and
+ * may be answered in any order, but the client sees them in its FIFO's:
+ * the earlier parts' links are empty by then, the later ones still hold
+ * what they held when it was sent (shard_later). */
+static uint32_t shard_count_seen(const struct link *l, const struct request *r)
+{
+    return r->shard_all ? l->subs.shard + r->shard_later : shard_total(l->owner);
+}
+
+bool pubsub_client_count(const struct link *l, const struct request *r, const char *data,
+                         size_t len, struct resp_buf *out)
+{
+    if (!l->owner || push_kind(data, len) != PUSH_SHARD || last_integer(data, len) < 0)
+        return false;
+    size_t i = last_line(data, len);
+    resp_buf_append(out, data, i);
+    resp_write_integer(out, shard_count_seen(l, r));
+    return true;
 }
 
 /* How many replies an argument-less unsubscribe gets: one per
@@ -389,9 +424,10 @@ void pubsub_cmd_ssubscribe(struct client *c, size_t argc)
         subscriber_send(c, l, argc);
 }
 
-/* No link holds this kind: answer as Redis does, one confirmation per
- * channel (one with a null channel without arguments), count 0. */
-static void unsubscribe_locally(struct client *c, size_t argc)
+/* No link holds these channels: answer as Redis does, one confirmation
+ * per channel (one with a null channel without arguments), with the
+ * client's `count` of that kind. */
+static void unsubscribe_locally(struct client *c, size_t argc, uint32_t count)
 {
     struct worker *w = c->w;
     struct resp_buf b = {0};
@@ -406,7 +442,7 @@ static void unsubscribe_locally(struct client *c, size_t argc)
             resp_write_bulk(&b, w->args.argv[i], w->args.lens[i]);
         else
             resp_write_null(&b, c->proto);
-        resp_write_integer(&b, 0);
+        resp_write_integer(&b, count);
     }
     client_reply_buf(c, &b);
 }
@@ -416,7 +452,7 @@ void pubsub_cmd_unsubscribe(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     if (!c->pubsub_link) {
-        unsubscribe_locally(c, argc);
+        unsubscribe_locally(c, argc, 0);
         return;
     }
     subscriber_send(c, c->pubsub_link, argc);
@@ -437,13 +473,17 @@ void pubsub_cmd_sunsubscribe(struct client *c, size_t argc)
         addr = node != CLUSTER_NO_NODE ? w->topo->nodes[node].addr : "";
     }
     bool sent = false;
+    uint32_t later = argc == 1 ? shard_total(c) : 0; /* counted down part by part */
     for (struct link *l = c->plinks; l; l = l->owner_next)
         if (l->sub_role == SUB_SHARD && (argc == 1 || (addr && strcmp(l->addr, addr) == 0))) {
-            subscriber_send(c, l, argc);
+            struct request *r = subscriber_send(c, l, argc);
+            later -= argc == 1 ? l->subs.shard : 0;
+            r->shard_all = argc == 1;
+            r->shard_later = later;
             sent = true;
         }
-    if (!sent)
-        unsubscribe_locally(c, argc);
+    if (!sent) /* shard channels elsewhere still count */
+        unsubscribe_locally(c, argc, shard_total(c));
 }
 
 /* PUBLISH goes to the home node, where the proxy's subscribers are. A

@@ -19,6 +19,7 @@
 struct client;
 struct link;
 struct request;
+struct resp_buf;
 struct worker;
 struct sub_counts;
 
@@ -52,6 +53,12 @@ bool pubsub_is_message(const char *data, size_t len);
  * are updated): true if it is r's last. */
 bool pubsub_reply_is_last(struct link *l, struct request *r, const char *data, size_t len,
                           char first);
+/* A shard confirmation carries its node's count; the client is told its
+ * total (Redis's count, 0 only once it has no shard channel left, which
+ * clients rely on): true if `data` was rewritten so into `out`. Call it
+ * after pubsub_reply_is_last, which counted this confirmation of r. */
+bool pubsub_client_count(const struct link *l, const struct request *r, const char *data,
+                         size_t len, struct resp_buf *out);
 /* A subscriber link of c has nothing in flight any more: once none has,
  * links left without subscriptions go back and c's state settles. */
 void pubsub_settle(struct client *c);

@@ -328,3 +328,72 @@ def test_client_text_replies_are_verbatim_in_resp3(ringslot, plain_redis, sub):
     for proto in (2, 3):
         want = first_bytes(plain_redis, proto)
         assert first_bytes(ringslot.port, proto) == want, proto
+
+
+# --- shard channels on several masters: the client's count -------------------
+
+def shard_channels(cluster, n):
+    """Two shard channels on different masters (hash tags {sc}: slot 463,
+    {sd}: slot 12584)."""
+    a, b = n + "{sc}", n + "{sd}"
+    assert cluster.master_for_key(a) != cluster.master_for_key(b)
+    return a, b
+
+
+def stepwise(port, steps, proto):
+    """Each command's replies (raw bytes), waiting for them before the next
+    command: a PING <sentinel> after each marks where its replies end."""
+    out = []
+    with RespClient(HOST, port) as c:
+        if proto == 3:
+            c.command("HELLO", "3")
+        for i, cmd in enumerate(steps):
+            sentinel = "step%d" % i
+            c.send(encode_command(*cmd) + encode_command("PING", sentinel))
+            got = b""
+            while sentinel.encode() not in got:
+                got += c.read_raw()
+            out.append(got)
+    return out
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_shard_counts_are_the_clients_one_by_one(cluster, ringslot, plain_redis, proto):
+    """SSUBSCRIBE/SUNSUBSCRIBE on channels of two masters: every count is the
+    client's number of shard channels, as on one Redis (each node counts
+    only its own: 0 while still subscribed elsewhere crashes ioredis)."""
+    a, b = shard_channels(cluster, unique("sh"))
+    steps = [("SSUBSCRIBE", a), ("SSUBSCRIBE", b), ("SUNSUBSCRIBE", b), ("SSUBSCRIBE", b),
+             ("SUNSUBSCRIBE", a), ("SUNSUBSCRIBE", a), ("SUNSUBSCRIBE", b)]
+    assert stepwise(ringslot.port, steps, proto) == stepwise(plain_redis, steps, proto)
+
+
+def confirmations(port, steps, proto):
+    """The confirmations of `steps` (sent one by one), parsed."""
+    with RespClient(HOST, port) as c:
+        if proto == 3:
+            c.command("HELLO", "3")
+        got = []
+        for cmd in steps:
+            n = max(len(cmd) - 1, 1) if cmd[0] != "SUNSUBSCRIBE" or len(cmd) > 1 else None
+            c.send_command(*cmd)
+            if n is None:  # argument-less: until the count reaches 0
+                while not got or got[-1][2] != 0:
+                    got.append(list(c.read_reply()))
+            else:
+                got += [list(c.read_reply()) for _ in range(n)]
+        return got
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_shard_counts_are_the_clients_unsubscribe_all(cluster, ringslot, plain_redis, proto):
+    """Argument-less SUNSUBSCRIBE over two masters: counts 1 then 0, as on
+    Redis, not 0 and 0. (The channels' order is Redis's dict order, which
+    its hash seed decides: compared as a set.)"""
+    a, b = shard_channels(cluster, unique("sa"))
+    steps = [("SSUBSCRIBE", a), ("SSUBSCRIBE", b), ("SUNSUBSCRIBE",)]
+    got = confirmations(ringslot.port, steps, proto)
+    want = confirmations(plain_redis, steps, proto)
+    assert [r[0] for r in got] == [r[0] for r in want]
+    assert [r[2] for r in got] == [r[2] for r in want] == [1, 2, 1, 0]
+    assert sorted(r[1] for r in got) == sorted(r[1] for r in want)

@@ -319,7 +319,7 @@ static struct link *subscriber_link(struct client *c, int slot, enum sub_role ro
 }
 
 /* The pub/sub home: the master of the lowest served slot (see above). */
-static int home_slot(const struct cluster_topology *t)
+int pubsub_home_slot(const struct cluster_topology *t)
 {
     for (int s = 0; t && t->nmasters && s < CLUSTER_SLOTS; s++)
         if (t->slot_master[s] != CLUSTER_NO_NODE)
@@ -395,6 +395,48 @@ static void keyspace_fanout(struct client *c, size_t argc)
 }
 
 /* ------------------------------------------------------------------------ */
+/* A new topology                                                            */
+
+/* Is subscriber link l still where its subscriptions belong in t? A main
+ * link must be on the home node (else PUBLISH, sent there, would miss
+ * it); a shard link on a master (a demoted node masters none of its
+ * channels' slots). Keyspace links only miss their node's events. */
+static bool subscriber_in_place(const struct cluster_topology *t, const struct link *l)
+{
+    if (l->sub_role == SUB_MAIN) {
+        unsigned home = t->slot_master[pubsub_home_slot(t)];
+        return home != CLUSTER_NO_NODE && strcmp(t->nodes[home].addr, l->addr) == 0;
+    }
+    if (l->sub_role == SUB_SHARD)
+        return cluster_topology_find(t, l->addr) < t->nmasters;
+    return true;
+}
+
+static bool subscriptions_in_place(const struct cluster_topology *t, const struct client *c)
+{
+    for (const struct link *l = c->plinks; l; l = l->owner_next)
+        if (!subscriber_in_place(t, l))
+            return false;
+    return true;
+}
+
+/* A failover that kept the TCP connections (CLUSTER FAILOVER, a paused
+ * master) leaves subscriber links on a node that is no longer where they
+ * belong: such a client is closed, as when a link dies, so that it
+ * subscribes again (client libraries do) where the new topology says. */
+void pubsub_topology_changed(struct worker *w)
+{
+    const struct cluster_topology *t = w->topo;
+    if (!t || !t->nmasters)
+        return; /* nothing known to be better */
+    for (struct client *c = w->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->plinks && c->pubsub != PUBSUB_NONE && !subscriptions_in_place(t, c))
+            client_kill(c);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Commands                                                                  */
 
 void pubsub_cmd_subscribe(struct client *c, size_t argc)
@@ -404,7 +446,7 @@ void pubsub_cmd_subscribe(struct client *c, size_t argc)
         return;
     }
     if (!c->pubsub_link) {
-        struct link *l = subscriber_link(c, home_slot(c->w->topo), SUB_MAIN);
+        struct link *l = subscriber_link(c, pubsub_home_slot(c->w->topo), SUB_MAIN);
         if (!l)
             return;
         c->pubsub_link = l;
@@ -502,5 +544,5 @@ void pubsub_cmd_publish(struct client *c, size_t argc)
     }
     struct request *r = request_from_args(w, (int)argc, w->args.argv, w->args.lens);
     client_append(c, r);
-    route_to_slot(w, r, home_slot(w->topo), client_key(c));
+    route_to_slot(w, r, pubsub_home_slot(w->topo), client_key(c));
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 struct client;
+struct cluster_topology;
 struct link;
 struct request;
 struct resp_buf;
@@ -59,6 +60,12 @@ bool pubsub_reply_is_last(struct link *l, struct request *r, const char *data, s
  * after pubsub_reply_is_last, which counted this confirmation of r. */
 bool pubsub_client_count(const struct link *l, const struct request *r, const char *data,
                          size_t len, struct resp_buf *out);
+/* The worker loaded a new topology: subscribers whose links are no longer
+ * where their subscriptions belong are closed, to start over. */
+void pubsub_topology_changed(struct worker *w);
+/* The slot whose master is the pub/sub home (PUBLISH and SUBSCRIBE go
+ * there). */
+int pubsub_home_slot(const struct cluster_topology *t);
 /* A subscriber link of c has nothing in flight any more: once none has,
  * links left without subscriptions go back and c's state settles. */
 void pubsub_settle(struct client *c);

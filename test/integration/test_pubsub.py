@@ -397,3 +397,50 @@ def test_shard_counts_are_the_clients_unsubscribe_all(cluster, ringslot, plain_r
     assert [r[0] for r in got] == [r[0] for r in want]
     assert [r[2] for r in got] == [r[2] for r in want] == [1, 2, 1, 0]
     assert sorted(r[1] for r in got) == sorted(r[1] for r in want)
+
+
+# --- a failover that keeps the connections -------------------------------------
+
+def closed_within(c, seconds):
+    """True once the peer closes c (messages before that are skipped),
+    False if it is still open after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        c.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            c.read_reply()
+        except (helpers.ConnectionClosed, ConnectionResetError):
+            return True
+        except socket.timeout:
+            return False
+    return False
+
+
+def test_subscriber_of_failed_over_home_is_disconnected(make_cluster, make_ringslot):
+    """CLUSTER FAILOVER on the home master's replica keeps every TCP
+    connection, but the home node (master of slot 0) moves: the subscriber
+    is closed so that it subscribes again, and PUBLISH (sent to the new
+    home) counts it again. Before: still connected, PUBLISH answered 0."""
+    cluster = make_cluster(masters=3, replicas=1)
+    rs = make_ringslot(cluster)
+    ch = unique("fo")
+    pub = rs.client()
+    sub = rs.raw()
+    try:
+        assert sub.command("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
+        assert pub.publish(ch, "before") == 1
+        assert list(sub.read_reply()) == [b"message", ch.encode(), b"before"]
+        old = cluster.master_for_slot(0)
+        replica = cluster.replicas(old)[0]
+        assert cluster.execute(replica, "CLUSTER", "FAILOVER") == "OK"
+        wait_until(lambda: cluster.master_for_slot(0) == replica, 30, interval=0.05,
+                   what="manual failover")
+        assert closed_within(sub, 20), "subscriber still connected after the failover"
+    finally:
+        sub.close()
+    with rs.raw() as again:
+        assert again.command("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
+        assert pub.publish(ch, "after") == 1
+        assert list(again.read_reply()) == [b"message", ch.encode(), b"after"]
+        assert pub.execute_command("PUBSUB", "NUMSUB", ch) == [ch.encode(), 1]
+    pub.close()

@@ -444,3 +444,18 @@ def test_subscriber_of_failed_over_home_is_disconnected(make_cluster, make_rings
         assert list(again.read_reply()) == [b"message", ch.encode(), b"after"]
         assert pub.execute_command("PUBSUB", "NUMSUB", ch) == [ch.encode(), 1]
     pub.close()
+
+
+# --- PUBLISH inside MULTI ----------------------------------------------------------
+
+def test_publish_in_keyless_multi_counts_subscribers(ringslot):
+    """A block without keys runs on the pub/sub home, as PUBLISH alone
+    does: its PUBLISH counts the subscriber every time (before: the block
+    went to any master in turn, and answered 0 on all but the home)."""
+    ch = unique("mp")
+    with ringslot.raw() as sub, ringslot.raw() as c:
+        assert sub.command("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
+        for i in range(9):
+            got = c.pipeline([("MULTI",), ("PUBLISH", ch, str(i)), ("EXEC",)])
+            assert got[2] == [1], got
+        assert [list(sub.read_reply())[2] for _ in range(9)] == [str(i).encode() for i in range(9)]

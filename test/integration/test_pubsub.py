@@ -424,20 +424,26 @@ def test_subscriber_of_failed_over_home_is_disconnected(make_cluster, make_rings
     cluster = make_cluster(masters=3, replicas=1)
     rs = make_ringslot(cluster)
     ch = unique("fo")
+    shard = ch + "{sc}"  # slot 463: on the home master too
     pub = rs.client()
-    sub = rs.raw()
+    sub, ssub = rs.raw(), rs.raw()
     try:
+        old = cluster.master_for_slot(0)
+        assert cluster.master_for_key(shard) == old
         assert sub.command("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
+        assert ssub.command("SSUBSCRIBE", shard) == [b"ssubscribe", shard.encode(), 1]
         assert pub.publish(ch, "before") == 1
         assert list(sub.read_reply()) == [b"message", ch.encode(), b"before"]
-        old = cluster.master_for_slot(0)
         replica = cluster.replicas(old)[0]
         assert cluster.execute(replica, "CLUSTER", "FAILOVER") == "OK"
         wait_until(lambda: cluster.master_for_slot(0) == replica, 30, interval=0.05,
                    what="manual failover")
         assert closed_within(sub, 20), "subscriber still connected after the failover"
+        # its shard channel's slot is now mastered elsewhere: closed too
+        assert closed_within(ssub, 5), "shard subscriber still on the demoted node"
     finally:
         sub.close()
+        ssub.close()
     with rs.raw() as again:
         assert again.command("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
         assert pub.publish(ch, "after") == 1

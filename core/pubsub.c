@@ -5,7 +5,9 @@
  *
  *   main      c->pubsub_link: SUBSCRIBE and PSUBSCRIBE, on the home node
  *   shard     one per node for SSUBSCRIBE (shard channels live on their
- *             slot's node)
+ *             slot's node); each node counts only its own shard channels,
+ *             so the count in every confirmation is rewritten to the
+ *             client's total (pubsub_client_count), as Redis counts
  *   keyspace  one per other master, for __keyspace@/__keyevent@ channels
  *             and patterns, which each node publishes only locally; their
  *             copies of the commands are orphans, so the client sees one
@@ -23,7 +25,10 @@
  * an option: each copy is propagated to all nodes again, so subscribers
  * would get the message once per master. The price: classic pub/sub's
  * subscriber connections (not SSUBSCRIBE's) all land on that node, which
- * Redis Cluster makes match every message anyway.
+ * Redis Cluster makes match every message anyway. A topology that moves
+ * the home closes the clients subscribed on the old one (as a dead link
+ * does), so that they subscribe again where PUBLISH now goes; a keyless
+ * MULTI block runs on the home too (dispatch_exec).
  *
  * Replies. A command on a subscriber link keeps its place in the link's
  * FIFO and (except the keyspace copies) in the client's, like any request;

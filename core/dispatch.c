@@ -378,7 +378,10 @@ void dispatch_exec(struct client *c)
     /* After WATCH the block must run where the watch is (EXEC unwatches). */
     struct link *l = c->watch_link, *watch_link = l;
     c->watch_link = NULL;
-    if (!l && w->topo && !(l = slot_link(w, c->multi_slot, client_key(c), &err))) {
+    /* A block without keys runs on the pub/sub home, where PUBLISH goes:
+     * a PUBLISH in it counts what one outside would (not some master's). */
+    int slot = c->multi_slot >= 0 || !w->topo ? c->multi_slot : pubsub_home_slot(w->topo);
+    if (!l && w->topo && !(l = slot_link(w, slot, client_key(c), &err))) {
         client_reply_error(c, err);
         return;
     }

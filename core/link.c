@@ -620,13 +620,20 @@ static void subscriber_reply(struct link *l, const char *data, size_t len, char 
         link_lost(l, "reply without a request");
         return;
     }
-    if (!pubsub_reply_is_last(l, r, data, len, first)) {
-        request_reply_part(r, data, len);
-        return;
+    bool last = pubsub_reply_is_last(l, r, data, len, first);
+    struct resp_buf count = {0};
+    if (pubsub_client_count(l, r, data, len, &count)) {
+        data = count.data;
+        len = count.len;
     }
-    pop_head(l);
-    request_reply(r, data, len);
-    if (c && l->nqueued == 0)
+    if (!last) {
+        request_reply_part(r, data, len);
+    } else {
+        pop_head(l);
+        request_reply(r, data, len);
+    }
+    resp_buf_free(&count);
+    if (last && c && l->nqueued == 0)
         pubsub_settle(c);
 }
 

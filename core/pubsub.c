@@ -5,7 +5,9 @@
  *
  *   main      c->pubsub_link: SUBSCRIBE and PSUBSCRIBE, on the home node
  *   shard     one per node for SSUBSCRIBE (shard channels live on their
- *             slot's node)
+ *             slot's node); each node counts only its own shard channels,
+ *             so the count in every confirmation is rewritten to the
+ *             client's total (pubsub_client_count), as Redis counts
  *   keyspace  one per other master, for __keyspace@/__keyevent@ channels
  *             and patterns, which each node publishes only locally; their
  *             copies of the commands are orphans, so the client sees one
@@ -23,7 +25,10 @@
  * an option: each copy is propagated to all nodes again, so subscribers
  * would get the message once per master. The price: classic pub/sub's
  * subscriber connections (not SSUBSCRIBE's) all land on that node, which
- * Redis Cluster makes match every message anyway.
+ * Redis Cluster makes match every message anyway. A topology that moves
+ * the home closes the clients subscribed on the old one (as a dead link
+ * does), so that they subscribe again where PUBLISH now goes; a keyless
+ * MULTI block runs on the home too (dispatch_exec).
  *
  * Replies. A command on a subscriber link keeps its place in the link's
  * FIFO and (except the keyspace copies) in the client's, like any request;
@@ -175,14 +180,21 @@ bool pubsub_is_message(const char *data, size_t len)
     return push_kind(data, len) == PUSH_MESSAGE;
 }
 
+/* Where the line that ends a reply starts. */
+static size_t last_line(const char *data, size_t len)
+{
+    size_t i = len - 2;
+    while (i > 0 && data[i - 1] != '\n')
+        i--;
+    return i;
+}
+
 /* The integer that ends a confirmation (its subscription count), or -1. */
 static long long last_integer(const char *data, size_t len)
 {
     if (len < 4 || data[len - 2] != '\r')
         return -1;
-    size_t i = len - 2;
-    while (i > 0 && data[i - 1] != '\n')
-        i--;
+    size_t i = last_line(data, len);
     if (data[i] != ':')
         return -1;
     long long n = 0;
@@ -215,6 +227,34 @@ static void note_confirmation(struct link *l, const char *data, size_t len)
         s->patterns = add_clamped(s->patterns, delta);
     else if (kind == PUSH_SHARD)
         s->shard = (uint32_t)n;
+}
+
+/* The client's shard channels: the sum over its shard links, each of
+ * which counts only its node's. */
+static uint32_t shard_total(const struct client *c)
+{
+    return pubsub_client_counts(c).shard;
+}
+
+/* What the client is told after a confirmation of r on shard link l. An
+ * argument-less SUNSUBSCRIBE's parts run on all shard links at once and
+ * may be answered in any order, but the client sees them in its FIFO's:
+ * the earlier parts' links are empty by then, the later ones still hold
+ * what they held when it was sent (shard_later). */
+static uint32_t shard_count_seen(const struct link *l, const struct request *r)
+{
+    return r->shard_all ? l->subs.shard + r->shard_later : shard_total(l->owner);
+}
+
+bool pubsub_client_count(const struct link *l, const struct request *r, const char *data,
+                         size_t len, struct resp_buf *out)
+{
+    if (!l->owner || push_kind(data, len) != PUSH_SHARD || last_integer(data, len) < 0)
+        return false;
+    size_t i = last_line(data, len);
+    resp_buf_append(out, data, i);
+    resp_write_integer(out, shard_count_seen(l, r));
+    return true;
 }
 
 /* How many replies an argument-less unsubscribe gets: one per
@@ -284,7 +324,7 @@ static struct link *subscriber_link(struct client *c, int slot, enum sub_role ro
 }
 
 /* The pub/sub home: the master of the lowest served slot (see above). */
-static int home_slot(const struct cluster_topology *t)
+int pubsub_home_slot(const struct cluster_topology *t)
 {
     for (int s = 0; t && t->nmasters && s < CLUSTER_SLOTS; s++)
         if (t->slot_master[s] != CLUSTER_NO_NODE)
@@ -360,6 +400,48 @@ static void keyspace_fanout(struct client *c, size_t argc)
 }
 
 /* ------------------------------------------------------------------------ */
+/* A new topology                                                            */
+
+/* Is subscriber link l still where its subscriptions belong in t? A main
+ * link must be on the home node (else PUBLISH, sent there, would miss
+ * it); a shard link on a master (a demoted node masters none of its
+ * channels' slots). Keyspace links only miss their node's events. */
+static bool subscriber_in_place(const struct cluster_topology *t, const struct link *l)
+{
+    if (l->sub_role == SUB_MAIN) {
+        unsigned home = t->slot_master[pubsub_home_slot(t)];
+        return home != CLUSTER_NO_NODE && strcmp(t->nodes[home].addr, l->addr) == 0;
+    }
+    if (l->sub_role == SUB_SHARD)
+        return cluster_topology_find(t, l->addr) < t->nmasters;
+    return true;
+}
+
+static bool subscriptions_in_place(const struct cluster_topology *t, const struct client *c)
+{
+    for (const struct link *l = c->plinks; l; l = l->owner_next)
+        if (!subscriber_in_place(t, l))
+            return false;
+    return true;
+}
+
+/* A failover that kept the TCP connections (CLUSTER FAILOVER, a paused
+ * master) leaves subscriber links on a node that is no longer where they
+ * belong: such a client is closed, as when a link dies, so that it
+ * subscribes again (client libraries do) where the new topology says. */
+void pubsub_topology_changed(struct worker *w)
+{
+    const struct cluster_topology *t = w->topo;
+    if (!t || !t->nmasters)
+        return; /* nothing known to be better */
+    for (struct client *c = w->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->plinks && c->pubsub != PUBSUB_NONE && !subscriptions_in_place(t, c))
+            client_kill(c);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Commands                                                                  */
 
 void pubsub_cmd_subscribe(struct client *c, size_t argc)
@@ -369,7 +451,7 @@ void pubsub_cmd_subscribe(struct client *c, size_t argc)
         return;
     }
     if (!c->pubsub_link) {
-        struct link *l = subscriber_link(c, home_slot(c->w->topo), SUB_MAIN);
+        struct link *l = subscriber_link(c, pubsub_home_slot(c->w->topo), SUB_MAIN);
         if (!l)
             return;
         c->pubsub_link = l;
@@ -389,9 +471,10 @@ void pubsub_cmd_ssubscribe(struct client *c, size_t argc)
         subscriber_send(c, l, argc);
 }
 
-/* No link holds this kind: answer as Redis does, one confirmation per
- * channel (one with a null channel without arguments), count 0. */
-static void unsubscribe_locally(struct client *c, size_t argc)
+/* No link holds these channels: answer as Redis does, one confirmation
+ * per channel (one with a null channel without arguments), with the
+ * client's `count` of that kind. */
+static void unsubscribe_locally(struct client *c, size_t argc, uint32_t count)
 {
     struct worker *w = c->w;
     struct resp_buf b = {0};
@@ -406,7 +489,7 @@ static void unsubscribe_locally(struct client *c, size_t argc)
             resp_write_bulk(&b, w->args.argv[i], w->args.lens[i]);
         else
             resp_write_null(&b, c->proto);
-        resp_write_integer(&b, 0);
+        resp_write_integer(&b, count);
     }
     client_reply_buf(c, &b);
 }
@@ -416,7 +499,7 @@ void pubsub_cmd_unsubscribe(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     if (!c->pubsub_link) {
-        unsubscribe_locally(c, argc);
+        unsubscribe_locally(c, argc, 0);
         return;
     }
     subscriber_send(c, c->pubsub_link, argc);
@@ -437,13 +520,17 @@ void pubsub_cmd_sunsubscribe(struct client *c, size_t argc)
         addr = node != CLUSTER_NO_NODE ? w->topo->nodes[node].addr : "";
     }
     bool sent = false;
+    uint32_t later = argc == 1 ? shard_total(c) : 0; /* counted down part by part */
     for (struct link *l = c->plinks; l; l = l->owner_next)
         if (l->sub_role == SUB_SHARD && (argc == 1 || (addr && strcmp(l->addr, addr) == 0))) {
-            subscriber_send(c, l, argc);
+            struct request *r = subscriber_send(c, l, argc);
+            later -= argc == 1 ? l->subs.shard : 0;
+            r->shard_all = argc == 1;
+            r->shard_later = later;
             sent = true;
         }
-    if (!sent)
-        unsubscribe_locally(c, argc);
+    if (!sent) /* shard channels elsewhere still count */
+        unsubscribe_locally(c, argc, shard_total(c));
 }
 
 /* PUBLISH goes to the home node, where the proxy's subscribers are. A
@@ -462,5 +549,5 @@ void pubsub_cmd_publish(struct client *c, size_t argc)
     }
     struct request *r = request_from_args(w, (int)argc, w->args.argv, w->args.lens);
     client_append(c, r);
-    route_to_slot(w, r, home_slot(w->topo), client_key(c));
+    route_to_slot(w, r, pubsub_home_slot(w->topo), client_key(c));
 }

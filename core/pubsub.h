@@ -17,8 +17,10 @@
 #include <stddef.h>
 
 struct client;
+struct cluster_topology;
 struct link;
 struct request;
+struct resp_buf;
 struct worker;
 struct sub_counts;
 
@@ -52,6 +54,18 @@ bool pubsub_is_message(const char *data, size_t len);
  * are updated): true if it is r's last. */
 bool pubsub_reply_is_last(struct link *l, struct request *r, const char *data, size_t len,
                           char first);
+/* A shard confirmation carries its node's count; the client is told its
+ * total (Redis's count, 0 only once it has no shard channel left, which
+ * clients rely on): true if `data` was rewritten so into `out`. Call it
+ * after pubsub_reply_is_last, which counted this confirmation of r. */
+bool pubsub_client_count(const struct link *l, const struct request *r, const char *data,
+                         size_t len, struct resp_buf *out);
+/* The worker loaded a new topology: subscribers whose links are no longer
+ * where their subscriptions belong are closed, to start over. */
+void pubsub_topology_changed(struct worker *w);
+/* The slot whose master is the pub/sub home (PUBLISH and SUBSCRIBE go
+ * there). */
+int pubsub_home_slot(const struct cluster_topology *t);
 /* A subscriber link of c has nothing in flight any more: once none has,
  * links left without subscriptions go back and c's state settles. */
 void pubsub_settle(struct client *c);

@@ -273,6 +273,10 @@ struct request {
                                  channel, or one error) still due */
     uint8_t sub_all;          /* enum sub_all: an argument-less
                                  (P|S)UNSUBSCRIBE, counted at the head */
+    bool shard_all;           /* one link's part of an argument-less
+                                 SUNSUBSCRIBE: its counts add shard_later */
+    uint32_t shard_later;     /* … the shard channels of the links whose
+                                 parts come after it (pubsub.c) */
     uint16_t metric;          /* metrics.c: the command's counter + 1, or 0 */
     int64_t t0_us;            /* metrics.c: batch time it arrived in */
     char inline_bytes[REQ_INLINE_BYTES];

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../consensus/consensus.h"
+#include "pubsub.h"
 #include "runtime.h"
 
 #define RING_ENTRIES 4096
@@ -440,6 +441,7 @@ static void load_snapshots(struct worker *w)
         w->node_links_len = w->topo->nnodes;
         w->node_links_version = w->topo->version;
         replica_topology_changed(w);
+        pubsub_topology_changed(w);
         /* Before this batch dispatches anything: held requests for slots
          * that moved go first, so a newer request cannot overtake them. */
         if (w->nheld)

@@ -432,15 +432,15 @@ def test_ssubscribe_spublish_round_trip(cluster, ringslot, proto):
         plain = unique("plain")
     sub.send_command("SUBSCRIBE", plain)
     assert read_push(sub, proto) == [b"subscribe", plain.encode(), 1]
-    for ch in chans:
+    for i, ch in enumerate(chans):  # counts are the client's, as on Redis
         sub.send_command("SSUBSCRIBE", ch)
-        assert read_push(sub, proto) == [b"ssubscribe", ch.encode(), 1]
+        assert read_push(sub, proto) == [b"ssubscribe", ch.encode(), i + 1]
     for ch in chans:
         assert pub.command("SPUBLISH", ch, "m" + ch) == 1
         assert read_push(sub, proto) == [b"smessage", ch.encode(), ("m" + ch).encode()]
-    for ch in chans:
+    for i, ch in enumerate(chans):
         sub.send_command("SUNSUBSCRIBE", ch)
-        assert read_push(sub, proto) == [b"sunsubscribe", ch.encode(), 0]
+        assert read_push(sub, proto) == [b"sunsubscribe", ch.encode(), len(chans) - 1 - i]
     sub.send_command("UNSUBSCRIBE")
     assert read_push(sub, proto) == [b"unsubscribe", plain.encode(), 0]
     assert sub.command("PING") == "PONG"

@@ -328,3 +328,140 @@ def test_client_text_replies_are_verbatim_in_resp3(ringslot, plain_redis, sub):
     for proto in (2, 3):
         want = first_bytes(plain_redis, proto)
         assert first_bytes(ringslot.port, proto) == want, proto
+
+
+# --- shard channels on several masters: the client's count -------------------
+
+def shard_channels(cluster, n):
+    """Two shard channels on different masters (hash tags {sc}: slot 463,
+    {sd}: slot 12584)."""
+    a, b = n + "{sc}", n + "{sd}"
+    assert cluster.master_for_key(a) != cluster.master_for_key(b)
+    return a, b
+
+
+def stepwise(port, steps, proto):
+    """Each command's replies (raw bytes), waiting for them before the next
+    command: a PING <sentinel> after each marks where its replies end."""
+    out = []
+    with RespClient(HOST, port) as c:
+        if proto == 3:
+            c.command("HELLO", "3")
+        for i, cmd in enumerate(steps):
+            sentinel = "step%d" % i
+            c.send(encode_command(*cmd) + encode_command("PING", sentinel))
+            got = b""
+            while sentinel.encode() not in got:
+                got += c.read_raw()
+            out.append(got)
+    return out
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_shard_counts_are_the_clients_one_by_one(cluster, ringslot, plain_redis, proto):
+    """SSUBSCRIBE/SUNSUBSCRIBE on channels of two masters: every count is the
+    client's number of shard channels, as on one Redis (each node counts
+    only its own: 0 while still subscribed elsewhere crashes ioredis)."""
+    a, b = shard_channels(cluster, unique("sh"))
+    steps = [("SSUBSCRIBE", a), ("SSUBSCRIBE", b), ("SUNSUBSCRIBE", b), ("SSUBSCRIBE", b),
+             ("SUNSUBSCRIBE", a), ("SUNSUBSCRIBE", a), ("SUNSUBSCRIBE", b)]
+    assert stepwise(ringslot.port, steps, proto) == stepwise(plain_redis, steps, proto)
+
+
+def confirmations(port, steps, proto):
+    """The confirmations of `steps` (sent one by one), parsed."""
+    with RespClient(HOST, port) as c:
+        if proto == 3:
+            c.command("HELLO", "3")
+        got = []
+        for cmd in steps:
+            n = max(len(cmd) - 1, 1) if cmd[0] != "SUNSUBSCRIBE" or len(cmd) > 1 else None
+            c.send_command(*cmd)
+            if n is None:  # argument-less: until the count reaches 0
+                while not got or got[-1][2] != 0:
+                    got.append(list(c.read_reply()))
+            else:
+                got += [list(c.read_reply()) for _ in range(n)]
+        return got
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_shard_counts_are_the_clients_unsubscribe_all(cluster, ringslot, plain_redis, proto):
+    """Argument-less SUNSUBSCRIBE over two masters: counts 1 then 0, as on
+    Redis, not 0 and 0. (The channels' order is Redis's dict order, which
+    its hash seed decides: compared as a set.)"""
+    a, b = shard_channels(cluster, unique("sa"))
+    steps = [("SSUBSCRIBE", a), ("SSUBSCRIBE", b), ("SUNSUBSCRIBE",)]
+    got = confirmations(ringslot.port, steps, proto)
+    want = confirmations(plain_redis, steps, proto)
+    assert [r[0] for r in got] == [r[0] for r in want]
+    assert [r[2] for r in got] == [r[2] for r in want] == [1, 2, 1, 0]
+    assert sorted(r[1] for r in got) == sorted(r[1] for r in want)
+
+
+# --- a failover that keeps the connections -------------------------------------
+
+def closed_within(c, seconds):
+    """True once the peer closes c (messages before that are skipped),
+    False if it is still open after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        c.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            c.read_reply()
+        except (helpers.ConnectionClosed, ConnectionResetError):
+            return True
+        except socket.timeout:
+            return False
+    return False
+
+
+def test_subscriber_of_failed_over_home_is_disconnected(make_cluster, make_ringslot):
+    """CLUSTER FAILOVER on the home master's replica keeps every TCP
+    connection, but the home node (master of slot 0) moves: the subscriber
+    is closed so that it subscribes again, and PUBLISH (sent to the new
+    home) counts it again. Before: still connected, PUBLISH answered 0."""
+    cluster = make_cluster(masters=3, replicas=1)
+    rs = make_ringslot(cluster)
+    ch = unique("fo")
+    shard = ch + "{sc}"  # slot 463: on the home master too
+    pub = rs.client()
+    sub, ssub = rs.raw(), rs.raw()
+    try:
+        old = cluster.master_for_slot(0)
+        assert cluster.master_for_key(shard) == old
+        assert sub.command("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
+        assert ssub.command("SSUBSCRIBE", shard) == [b"ssubscribe", shard.encode(), 1]
+        assert pub.publish(ch, "before") == 1
+        assert list(sub.read_reply()) == [b"message", ch.encode(), b"before"]
+        replica = cluster.replicas(old)[0]
+        assert cluster.execute(replica, "CLUSTER", "FAILOVER") == "OK"
+        wait_until(lambda: cluster.master_for_slot(0) == replica, 30, interval=0.05,
+                   what="manual failover")
+        assert closed_within(sub, 20), "subscriber still connected after the failover"
+        # its shard channel's slot is now mastered elsewhere: closed too
+        assert closed_within(ssub, 5), "shard subscriber still on the demoted node"
+    finally:
+        sub.close()
+        ssub.close()
+    with rs.raw() as again:
+        assert again.command("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
+        assert pub.publish(ch, "after") == 1
+        assert list(again.read_reply()) == [b"message", ch.encode(), b"after"]
+        assert pub.execute_command("PUBSUB", "NUMSUB", ch) == [ch.encode(), 1]
+    pub.close()
+
+
+# --- PUBLISH inside MULTI ----------------------------------------------------------
+
+def test_publish_in_keyless_multi_counts_subscribers(ringslot):
+    """A block without keys runs on the pub/sub home, as PUBLISH alone
+    does: its PUBLISH counts the subscriber every time (before: the block
+    went to any master in turn, and answered 0 on all but the home)."""
+    ch = unique("mp")
+    with ringslot.raw() as sub, ringslot.raw() as c:
+        assert sub.command("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
+        for i in range(9):
+            got = c.pipeline([("MULTI",), ("PUBLISH", ch, str(i)), ("EXEC",)])
+            assert got[2] == [1], got
+        assert [list(sub.read_reply())[2] for _ in range(9)] == [str(i).encode() for i in range(9)]

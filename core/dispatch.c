@@ -55,10 +55,7 @@ static void unknown_command(struct client *c, size_t argc)
     for (size_t i = 1; i < argc && n < 400; i++)
         n += snprintf(msg + n, sizeof msg - (size_t)n, "'%.*s' ",
                       (int)(w->args.lens[i] > 64 ? 64 : w->args.lens[i]), w->args.argv[i]);
-    for (char *p = msg; *p; p++) /* keep the reply one line */
-        if (*p == '\r' || *p == '\n')
-            *p = ' ';
-    client_reply_error(c, msg);
+    client_reply_error(c, msg); /* request_fail() keeps it one line */
 }
 
 /* Redis names the command as its table does: "client|setname" for a

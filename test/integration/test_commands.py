@@ -632,6 +632,9 @@ SAME_AS_REDIS = {
                                ("CLIENT", "NO-EVICT"), ("CLIENT", "CACHING"),
                                ("CLIENT", "HELP", "x")]),
     "client_unknown": ("plain", [("CLIENT", "nope"), ("CLIENT", "NoPe", "x")]),
+    # an echoed argument stays inside its error line
+    "echoed_newlines": ("plain", [("CLIENT", "a\r\nb"), ("HELLO", "3", "x\ny"),
+                                  ("NOPE\r\n", "a\nb")]),
     "command_config_arity": ("plain", [("COMMAND", "COUNT", "x"), ("CONFIG", "GET"),
                                        ("COMMAND", "nope"), ("CONFIG", "nope")]),
     "cluster_arity": ("node", [("CLUSTER", "SLOTS", "x"), ("CLUSTER", "SHARDS", "x"),

@@ -1084,13 +1084,14 @@ void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t 
 static bool scan_client_cursor(struct client *c, struct scan_cursor *out)
 {
     struct worker *w = c->w;
+    size_t len = w->args.lens[1];
     char num[32], *end;
-    if (w->args.lens[1] >= sizeof num || (w->args.lens[1] && isspace((unsigned char)w->args.argv[1][0]))) {
+    if (len >= sizeof num || (len && isspace((unsigned char)w->args.argv[1][0]))) {
         client_reply_error(c, "ERR invalid cursor");
         return false;
     }
-    memcpy(num, w->args.argv[1], w->args.lens[1]);
-    num[w->args.lens[1]] = '\0';
+    memcpy(num, w->args.argv[1], len);
+    num[len] = '\0';
     errno = 0;
     unsigned long long cursor = strtoull(num, &end, 10);
     if (*end || errno == ERANGE) {

@@ -418,6 +418,9 @@ void request_fail(struct request *r, const char *err)
         n = 0;
     if ((size_t)n > sizeof line - 3)
         n = (int)(sizeof line - 3);
+    for (int i = 1; i < n; i++) /* an echoed argument must not end the line */
+        if (line[i] == '\r' || line[i] == '\n')
+            line[i] = ' ';
     line[n++] = '\r';
     line[n++] = '\n';
     if (r->client)

@@ -119,17 +119,20 @@ static void keyslot(struct client *c, size_t argc)
     client_reply_bytes(c, line, (size_t)n);
 }
 
-/* COUNTKEYSINSLOT / GETKEYSINSLOT: the backend node serving that slot. */
+/* COUNTKEYSINSLOT / GETKEYSINSLOT: the backend node serving that slot.
+ * Redis parses every number before it checks the slot's range. */
 static void slot_question(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
-    char num[8];
-    snprintf(num, sizeof num, "%.*s", (int)(w->args.lens[2] < 7 ? w->args.lens[2] : 7),
-             w->args.argv[2]);
-    char *end;
-    long slot = strtol(num, &end, 10);
-    if (*end || slot < 0 || slot >= CLUSTER_SLOTS) {
-        client_reply_error(c, "ERR Invalid slot");
+    long long slot, count = 0;
+    if (!resp_string2ll(w->args.argv[2], w->args.lens[2], &slot) ||
+        (argc == 4 && !resp_string2ll(w->args.argv[3], w->args.lens[3], &count))) {
+        client_reply_error(c, "ERR value is not an integer or out of range");
+        return;
+    }
+    if (slot < 0 || slot >= CLUSTER_SLOTS || count < 0) {
+        client_reply_error(c, argc == 4 ? "ERR Invalid slot or number of keys"
+                                        : "ERR Invalid slot");
         return;
     }
     struct request *r = request_from_args(w, (int)argc, w->args.argv, w->args.lens);

@@ -115,11 +115,16 @@ static void cmd_hello(struct client *c, size_t argc)
     int proto = c->proto;
     size_t i = 1;
     if (argc >= 2) {
-        if (w->args.lens[1] != 1 || (w->args.argv[1][0] != '2' && w->args.argv[1][0] != '3')) {
+        long long ver;
+        if (!resp_string2ll(w->args.argv[1], w->args.lens[1], &ver)) {
+            client_reply_error(c, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        if (ver < 2 || ver > 3) {
             client_reply_error(c, "NOPROTO unsupported protocol version");
             return;
         }
-        proto = w->args.argv[1][0] - '0';
+        proto = (int)ver;
         i = 2;
     }
     for (; i < argc; i++) {
@@ -368,9 +373,9 @@ static void cmd_client(struct client *c, size_t argc)
         xworker_client_kill(c, argc);
     } else {
         char msg[200];
-        snprintf(msg, sizeof msg, "ERR unknown subcommand or wrong number of arguments "
-                 "for '%.*s'. Try CLIENT HELP.", (int)(w->args.lens[1] > 64 ? 64 : w->args.lens[1]),
-                 w->args.argv[1]);
+        /* Redis 7's text: a known subcommand's arity was checked before */
+        snprintf(msg, sizeof msg, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
+                 (int)(w->args.lens[1] > 128 ? 128 : w->args.lens[1]), w->args.argv[1]);
         client_reply_error(c, msg);
     }
 }

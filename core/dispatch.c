@@ -55,19 +55,24 @@ static void unknown_command(struct client *c, size_t argc)
     for (size_t i = 1; i < argc && n < 400; i++)
         n += snprintf(msg + n, sizeof msg - (size_t)n, "'%.*s' ",
                       (int)(w->args.lens[i] > 64 ? 64 : w->args.lens[i]), w->args.argv[i]);
-    for (char *p = msg; *p; p++) /* keep the reply one line */
-        if (*p == '\r' || *p == '\n')
-            *p = ' ';
+    client_reply_error(c, msg); /* request_fail() keeps it one line */
+}
+
+/* Redis names the command as its table does: "client|setname" for a
+ * subcommand, the lower-cased command otherwise. */
+static void wrong_arity_of(struct client *c, const char *fullname)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "ERR wrong number of arguments for '%s' command", fullname);
     client_reply_error(c, msg);
 }
 
 void dispatch_wrong_arity(struct client *c)
 {
     struct worker *w = c->w;
-    char name[65], msg[200];
+    char name[65];
     cluster_lower(name, sizeof name, w->args.argv[0], w->args.lens[0]);
-    snprintf(msg, sizeof msg, "ERR wrong number of arguments for '%s' command", name);
-    client_reply_error(c, msg);
+    wrong_arity_of(c, name);
 }
 
 /* Slot of the call, -1 when it has no key, -2 when keys span slots. */
@@ -305,7 +310,7 @@ void dispatch_forward_any(struct client *c, size_t argc)
 static bool multi_control(struct worker *w)
 {
     return arg_is(w, 0, "exec") || arg_is(w, 0, "discard") || arg_is(w, 0, "multi") ||
-           arg_is(w, 0, "watch") || arg_is(w, 0, "quit") || arg_is(w, 0, "reset");
+           arg_is(w, 0, "quit") || arg_is(w, 0, "reset");
 }
 
 static void multi_refuse(struct client *c, const char *err)
@@ -328,6 +333,16 @@ static void note_command(struct client *c, const char *name)
     c->last_cmd[n] = '\0';
 }
 
+/* WATCH inside MULTI: past the arity and key checks (whose errors abort
+ * the block) Redis runs it, refuses it and leaves the block as it was. */
+static void multi_watch(struct client *c, const struct command_info *ci, size_t argc)
+{
+    if (call_slot(c->w, ci, argc) == -2)
+        multi_refuse(c, "CROSSSLOT Keys in request don't hash to the same slot");
+    else
+        client_reply_error(c, "ERR WATCH inside MULTI is not allowed");
+}
+
 /* Inside MULTI: check the command as Redis would at queue time, keep its
  * bytes for EXEC, answer +QUEUED. */
 static void multi_queue(struct client *c, const char *buf, size_t argc)
@@ -343,7 +358,11 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
     }
     if (!command_arity_ok(ci, (int)argc)) {
         c->multi_abort = true;
-        dispatch_wrong_arity(c);
+        wrong_arity_of(c, ci->name);
+        return;
+    }
+    if (arg_is(w, 0, "watch")) {
+        multi_watch(c, ci, argc);
         return;
     }
     /* EXEC runs the block on a shared link: a subscription there would
@@ -413,7 +432,7 @@ static void refuse_subscribed(struct client *c, size_t argc, const struct comman
                               const char *name)
 {
     if (ci && !command_arity_ok(ci, (int)argc))
-        dispatch_wrong_arity(c);
+        wrong_arity_of(c, ci->name);
     else
         pubsub_refuse(c, ci ? ci->name : name);
 }
@@ -447,6 +466,12 @@ static bool dispatch_one(struct client *c, const char *buf)
         const struct command_info *sub =
             argc >= 2 ? command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens) : NULL;
         note_command(c, sub ? sub->name : pc->name);
+        /* a known subcommand's arity is checked first, as Redis does (an
+         * unknown one is the handler's to answer: it may serve it) */
+        if (sub && strchr(sub->name, '|') && !command_arity_ok(sub, (int)argc)) {
+            wrong_arity_of(c, sub->name);
+            return true;
+        }
         if (gate != PUBSUB_REFUSE) {
             pc->fn(c, argc);
             return true;
@@ -464,7 +489,7 @@ static bool dispatch_one(struct client *c, const char *buf)
         return true;
     }
     if (!command_arity_ok(ci, (int)argc)) {
-        dispatch_wrong_arity(c);
+        wrong_arity_of(c, ci->name);
         return true;
     }
     if (gate == PUBSUB_REFUSE) /* after the unknown and arity checks, as Redis */

@@ -19,7 +19,10 @@
  * every child has replied, even if its client left (then nothing is sent).
  */
 #include <assert.h>
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1073,19 +1076,33 @@ void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t 
         link_enqueue(links[i], kids[i]);
 }
 
-/* The client's cursor argument; false (and answered) if it is not one. */
+/* The client's cursor argument; false (and answered) if it is not one.
+ * Redis reads it with strtoul(): "-1" is 2^64 - 1 and "" is 0; leading
+ * space, trailing bytes and overflow are refused. 2^64 - 1 ends the scan,
+ * as on a Redis node; any other cursor above what ringslot hands out is
+ * refused (a corrupted cursor must not look like a finished scan). */
 static bool scan_client_cursor(struct client *c, struct scan_cursor *out)
 {
     struct worker *w = c->w;
-    char num[24], *end;
-    if (w->args.lens[1] == 0 || w->args.lens[1] >= sizeof num) {
+    size_t len = w->args.lens[1];
+    char num[32], *end;
+    if (len >= sizeof num || (len && isspace((unsigned char)w->args.argv[1][0]))) {
         client_reply_error(c, "ERR invalid cursor");
         return false;
     }
-    memcpy(num, w->args.argv[1], w->args.lens[1]);
-    num[w->args.lens[1]] = '\0';
+    memcpy(num, w->args.argv[1], len);
+    num[len] = '\0';
+    errno = 0;
     unsigned long long cursor = strtoull(num, &end, 10);
-    if (*end || num[0] == '-' || !scan_cursor_decode(cursor, out)) {
+    if (*end || errno == ERANGE) {
+        client_reply_error(c, "ERR invalid cursor");
+        return false;
+    }
+    if (cursor == ULLONG_MAX) {
+        client_reply_bytes(c, "*2\r\n$1\r\n0\r\n*0\r\n", 15);
+        return false;
+    }
+    if (!scan_cursor_decode(cursor, out)) {
         client_reply_error(c, "ERR invalid cursor");
         return false;
     }

@@ -76,7 +76,8 @@ static void info_server(const struct info_view *v, struct resp_buf *b, const cha
                                                                : REDIS_COMPAT_VERSION;
     addf(b, "redis_version:%s\r\nringslot_version:%s\r\nproxy_version:%s\r\n",
          version, RINGSLOT_VERSION, RINGSLOT_VERSION);
-    addf(b, "redis_mode:%s\r\n", cfg->cluster_mode ? "cluster" : "standalone");
+    /* a cluster node, as INFO cluster (cluster_enabled:1) and HELLO say */
+    addf(b, "redis_mode:cluster\r\n");
     addf(b, "os:%s %s %s\r\narch_bits:%d\r\n", u.sysname, u.release, u.machine,
          (int)(sizeof(long) * 8));
     addf(b, "multiplexing_api:io_uring\r\nio_backend:io_uring%s\r\n",

@@ -12,6 +12,9 @@
                    points), stopped after the test
     resp_client    function: resp_client(port) -> helpers.RespClient, closed
                    after the test
+    plain_redis    module: the port of a standalone redis-server, the
+                   reference for byte-for-byte reply comparisons
+                   (helpers.transcript)
 
 For a ringslot of another scope (e.g. a module-scoped fixture parametrized by
 --threads), call helpers.start_managed() and helpers.finish_managed() from
@@ -26,6 +29,7 @@ The binary is $RINGSLOT_BIN, default ./ringslot at the repository root.
 """
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -91,6 +95,26 @@ def make_cluster(tmp_path):
     yield make
     for c in started:
         c.stop()
+
+
+@pytest.fixture(scope="module")
+def plain_redis(tmp_path_factory):
+    """A standalone redis-server: the reference for byte comparisons."""
+    workdir = str(tmp_path_factory.mktemp("plain"))
+    port = helpers.free_port()
+    proc = helpers.popen([helpers.REDIS_SERVER, "--port", str(port), "--bind", helpers.HOST,
+                          "--save", "", "--appendonly", "no", "--dir", workdir,
+                          "--daemonize", "no", "--logfile", ""],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.STDOUT)
+    try:
+        def pong():
+            with RespClient(helpers.HOST, port, timeout=2) as c:
+                return c.command("PING") == "PONG"
+        helpers.wait_until(pong, 10, what="redis-server :%d" % port)
+        yield port
+    finally:
+        helpers.stop_process(proc)
 
 
 # --- ringslot -----------------------------------------------------------------

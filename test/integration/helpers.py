@@ -1020,3 +1020,17 @@ def _hashable(v):
     if isinstance(v, dict):
         return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
     return v
+
+
+def transcript(port, commands, proto, sentinel):
+    """Send `commands` in one write and return every byte received up to and
+    including the reply that carries `sentinel` (the last command is a
+    PING with it, answered in either form)."""
+    with RespClient(HOST, port) as c:
+        if proto == 3:
+            c.command("HELLO", "3")     # its reply names the server: not compared
+        c.send(b"".join(encode_command(*cmd) for cmd in commands))
+        out = b""
+        while sentinel.encode() not in out:
+            out += c.read_raw()
+        return out

@@ -640,3 +640,68 @@ def test_proxy_subcommands(ringslot, tmp_path):
         assert c.command("PROXY", "CLUSTER", "CONNECTION") == ["connection", "private"]
         assert c.command("PROXY", "NOPE") == RespError(
             "ERR Unknown subcommand or wrong number of arguments for 'PROXY'. Try PROXY HELP")
+
+
+# --- replies byte for byte as Redis 7.0 gives them ----------------------------
+#
+# Each case is sent in one write to ringslot and to a reference: a plain
+# redis-server (`plain`, empty: nothing here writes to it) or a node of the
+# shared cluster (`node`: for CLUSTER and for what only a cluster node says).
+
+SAME_AS_REDIS = {
+    # WATCH inside MULTI: refused, the block still runs (no EXECABORT) …
+    "watch_in_multi": ("plain", [("MULTI",), ("WATCH", "k"), ("GET", "k"), ("EXEC",)]),
+    # … but an arity error or CROSSSLOT there aborts it, as on a cluster node
+    "watch_arity_in_multi": ("plain", [("MULTI",), ("WATCH",), ("EXEC",)]),
+    "watch_crossslot_in_multi": ("node", [("MULTI",), ("WATCH", "a", "b"), ("EXEC",)]),
+    "subcommand_arity_in_multi": ("plain", [("MULTI",), ("CLIENT", "SETNAME"), ("EXEC",)]),
+    "client_arity": ("plain", [("CLIENT", "SETNAME"), ("CLIENT", "KILL"), ("CLIENT", "ID", "x"),
+                               ("CLIENT", "GETNAME", "x"), ("CLIENT", "setname", "a", "b"),
+                               ("CLIENT", "INFO", "x"), ("CLIENT", "REPLY"),
+                               ("CLIENT", "NO-EVICT"), ("CLIENT", "CACHING"),
+                               ("CLIENT", "HELP", "x")]),
+    "client_unknown": ("plain", [("CLIENT", "nope"), ("CLIENT", "NoPe", "x")]),
+    # an echoed argument stays inside its error line
+    "echoed_newlines": ("plain", [("CLIENT", "a\r\nb"), ("HELLO", "3", "x\ny"),
+                                  ("NOPE\r\n", "a\nb")]),
+    "command_config_arity": ("plain", [("COMMAND", "COUNT", "x"), ("CONFIG", "GET"),
+                                       ("COMMAND", "nope"), ("CONFIG", "nope")]),
+    "cluster_arity": ("node", [("CLUSTER", "SLOTS", "x"), ("CLUSTER", "SHARDS", "x"),
+                               ("CLUSTER", "NODES", "x"), ("CLUSTER", "INFO", "x"),
+                               ("CLUSTER", "MYID", "x"), ("CLUSTER", "KEYSLOT"),
+                               ("CLUSTER", "nope")]),
+    "cluster_slot_numbers": ("node", [("CLUSTER", "COUNTKEYSINSLOT", "x"),
+                                      ("CLUSTER", "COUNTKEYSINSLOT", "16384"),
+                                      ("CLUSTER", "GETKEYSINSLOT", "x", "1"),
+                                      ("CLUSTER", "GETKEYSINSLOT", "16384", "1"),
+                                      ("CLUSTER", "GETKEYSINSLOT", "1", "-1")]),
+    "hello_version": ("plain", [("HELLO", "x"), ("HELLO", "02"), ("HELLO", "4"),
+                                ("HELLO", "1"), ("HELLO", "-1"), ("HELLO", "3", "AUTH"),
+                                ("HELLO", "3", "AUTH", "a"), ("HELLO", "3", "SETNAME")]),
+    "scan_cursor": ("plain", [("SCAN", "-1"), ("SCAN", "18446744073709551615"),
+                              ("SCAN", "18446744073709551616"), ("SCAN", "x"),
+                              ("SCAN", " 1"), ("SCAN", "1 ")]),
+}
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+@pytest.mark.parametrize("case", sorted(SAME_AS_REDIS))
+def test_replies_match_redis(cluster, ringslot, plain_redis, proto, case):
+    where, cmds = SAME_AS_REDIS[case]
+    reference = plain_redis if where == "plain" else cluster.masters()[0]
+    sentinel = unique("end")
+    cmds = cmds + [("PING", sentinel)]
+    want = helpers.transcript(reference, cmds, proto, sentinel)
+    got = helpers.transcript(ringslot.port, cmds, proto, sentinel)
+    assert got == want
+
+
+def test_info_server_says_cluster_mode(cluster, ringslot):
+    """ringslot is a cluster node to its clients (INFO cluster has
+    cluster_enabled:1, HELLO says mode cluster): INFO server says so too."""
+    node = helpers.parse_info(cluster.execute(cluster.masters()[0], "INFO", "server"))
+    assert node["redis_mode"] == "cluster"
+    with ringslot.raw() as c:
+        info = helpers.parse_info(c.command("INFO", "server").decode())
+        assert info["redis_mode"] == node["redis_mode"]
+        assert c.command("HELLO", "3")[b"mode"] == b"cluster"

@@ -12,7 +12,6 @@
 
 import os
 import socket
-import subprocess
 import threading
 import time
 
@@ -20,46 +19,12 @@ import pytest
 import redis
 
 import helpers
-from helpers import HOST, RespClient, encode_command, wait_until
+from helpers import HOST, RespClient, encode_command, transcript
 
 
 def unique(name):
     """A fresh name (no braces, no glob characters)."""
     return "%s:%d:%s:" % (name, os.getpid(), os.urandom(4).hex())
-
-
-@pytest.fixture(scope="module")
-def plain_redis(tmp_path_factory):
-    """A standalone redis-server: the reference for byte comparisons."""
-    workdir = str(tmp_path_factory.mktemp("plain"))
-    port = helpers.free_port()
-    proc = helpers.popen([helpers.REDIS_SERVER, "--port", str(port), "--bind", HOST,
-                          "--save", "", "--appendonly", "no", "--dir", workdir,
-                          "--daemonize", "no", "--logfile", ""],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.STDOUT)
-    try:
-        def pong():
-            with RespClient(HOST, port, timeout=2) as c:
-                return c.command("PING") == "PONG"
-        wait_until(pong, 10, what="redis-server :%d" % port)
-        yield port
-    finally:
-        helpers.stop_process(proc)
-
-
-def transcript(port, commands, proto, sentinel):
-    """Send `commands` in one write and return every byte received up to and
-    including the reply that carries `sentinel` (the last command is a
-    PING with it, answered in either form)."""
-    with RespClient(HOST, port) as c:
-        if proto == 3:
-            c.command("HELLO", "3")     # its reply names the server: not compared
-        c.send(b"".join(encode_command(*cmd) for cmd in commands))
-        out = b""
-        while sentinel.encode() not in out:
-            out += c.read_raw()
-        return out
 
 
 def pipelines(n):

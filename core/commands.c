@@ -145,7 +145,9 @@ static void cmd_hello(struct client *c, size_t argc)
     struct resp_buf b = {0};
     resp_write_map_head(&b, proto, 7);
     write_str_field(&b, "server", "ringslot");
-    write_str_field(&b, "version", RINGSLOT_VERSION);
+    /* the backend's version, as INFO's redis_version: clients gate
+     * features on it (ringslot's own is INFO's ringslot_version) */
+    write_str_field(&b, "version", info_redis_version(w->topo));
     resp_write_bulk(&b, "proto", 5);
     resp_write_integer(&b, proto);
     resp_write_bulk(&b, "id", 2);

@@ -24,6 +24,11 @@
  * lowest of them is shown then: clients gate features on it). */
 #define REDIS_COMPAT_VERSION "7.0.0"
 
+const char *info_redis_version(const struct cluster_topology *t)
+{
+    return t && t->redis_version[0] ? t->redis_version : REDIS_COMPAT_VERSION;
+}
+
 /* jemalloc's mallctl when the binary links it (release); the ASan build
  * uses the sanitizer's allocator and has none. */
 extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
@@ -72,10 +77,8 @@ static void info_server(const struct info_view *v, struct resp_buf *b, const cha
         memset(&u, 0, sizeof u);
     long long up = (clock_ms() - v->rt->start_ms) / 1000;
     addf(b, "# %s\r\n", title);
-    const char *version = v->topo && v->topo->redis_version[0] ? v->topo->redis_version
-                                                               : REDIS_COMPAT_VERSION;
     addf(b, "redis_version:%s\r\nringslot_version:%s\r\nproxy_version:%s\r\n",
-         version, RINGSLOT_VERSION, RINGSLOT_VERSION);
+         info_redis_version(v->topo), RINGSLOT_VERSION, RINGSLOT_VERSION);
     /* a cluster node, as INFO cluster (cluster_enabled:1) and HELLO say */
     addf(b, "redis_mode:cluster\r\n");
     addf(b, "os:%s %s %s\r\narch_bits:%d\r\n", u.sysname, u.release, u.machine,

@@ -742,6 +742,9 @@ enum info_section {
 /* Appends the proxy's own sections (keyspace is the caller's: it needs the
  * masters). */
 void info_write(const struct info_view *v, unsigned sections, bool proxy, struct resp_buf *b);
+/* The Redis version ringslot claims (INFO, HELLO): the lowest among the
+ * masters of t, a compatible constant until it is known. */
+const char *info_redis_version(const struct cluster_topology *t);
 
 /* cluster mode (clustermode.c) */
 #define CLUSTER_MOVED_HINT_MS 5000

@@ -232,3 +232,7 @@ def test_info_cluster_enabled_and_backend_version(cluster, ringslot):
     assert info["cluster_enabled"] == 1, info
     assert info["redis_version"] == backend["redis_version"], (info["redis_version"],
                                                                backend["redis_version"])
+    # HELLO's version is the same claim (clients read it there too)
+    with ringslot.raw() as c:
+        hello = c.command("HELLO", "3")
+    assert hello[b"version"] == backend["redis_version"].encode(), hello

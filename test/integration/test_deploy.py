@@ -142,10 +142,15 @@ def deb(tmp_path_factory):
     """`make deb`, then the package unpacked into a scratch root with
     dpkg -x: (path of the .deb, the root)."""
     need_tools("dpkg-deb", "dpkg-shlibdeps", "strip")
-    r = subprocess.run(["make", "-s", "deb"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
+    # under `make test` the outer make's MAKELEVEL/MAKEFLAGS would make this
+    # one print "Entering/Leaving directory" lines around the path
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    r = subprocess.run(["make", "-s", "--no-print-directory", "deb"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
-    path = os.path.join(ROOT, r.stdout.strip().splitlines()[-1])
+    debs = [line for line in r.stdout.splitlines() if line.strip().endswith(".deb")]
+    assert debs, r.stdout
+    path = os.path.join(ROOT, debs[-1].strip())
     root = tmp_path_factory.mktemp("debroot")
     subprocess.run(["dpkg", "-x", path, str(root)], check=True)
     return path, root

@@ -35,10 +35,10 @@ TSAN_TESTS := test_snapshot
 DEPS_DEB := build-essential pkg-config liburing-dev libinih-dev libjemalloc-dev \
             libcmocka-dev redis-server redis-tools python3-pytest python3-redis \
             clang libclang-rt-14-dev procps gnuplot-nox \
-            python3-yaml dpkg-dev lintian
+            python3-yaml dpkg-dev lintian python3-pyflakes
 
 .PHONY: all release asan tsan deps test unit-test tsan-test integration-test \
-        demo install clean bench fuzz fuzz-test deb
+        demo install clean bench fuzz fuzz-test deb py-lint
 
 all: release
 
@@ -90,12 +90,18 @@ deps:
 # --- tests --------------------------------------------------------------
 
 test: deps
+	$(MAKE) py-lint
 	$(MAKE) release
 	$(MAKE) asan
 	$(MAKE) unit-test
 	$(MAKE) tsan-test
 	$(MAKE) fuzz-test
 	$(MAKE) integration-test
+
+# The Python tests and tools: names that are undefined or unused (a test
+# that cannot run fails here, not halfway through the suite).
+py-lint:
+	$(PYTHON) -m pyflakes test bench
 
 unit-test: asan
 	@set -e; for t in $(UNIT_NAMES); do echo "== $$t (asan)"; \

@@ -11,11 +11,10 @@ Tests that change node credentials use make_cluster; the rest share the
 session cluster and put back what they change."""
 
 import os
-import time
 
 import pytest
 
-from helpers import RespClient, RespError, HOST, wait_until
+from helpers import RespClient, RespError, HOST
 
 JS_MAX = 2 ** 53 - 1
 PASSWORD = "rs-own-Secret-58"

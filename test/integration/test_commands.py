@@ -10,11 +10,9 @@ PROXY command."""
 
 import os
 import subprocess
-import threading
 import time
 
 import pytest
-import redis
 
 import helpers
 from helpers import Push, RespClient, RespError, keyslot, wait_until

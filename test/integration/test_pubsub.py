@@ -16,10 +16,9 @@ import threading
 import time
 
 import pytest
-import redis
 
 import helpers
-from helpers import HOST, RespClient, encode_command, transcript
+from helpers import HOST, RespClient, encode_command, transcript, wait_until
 
 
 def unique(name):

@@ -2,7 +2,8 @@
 #
 #   make            release build: ./ringslot (-O2 -g, jemalloc)
 #   make deps       install missing Debian packages (root) or say which
-#   make test       deps, build, unit tests (ASan+UBSan), snapshot stress
+#   make test       deps, pyflakes over test/ and bench/, build, unit tests
+#                   (ASan+UBSan), snapshot stress
 #                   test (TSan), fuzz corpora replayed + 10 s of fuzzing per
 #                   target, integration tests against the ASan build
 #   make fuzz       FUZZ_SECONDS=60: fuzz each libFuzzer target that long

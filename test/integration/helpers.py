@@ -858,6 +858,14 @@ def encode_command(*args):
     return b"".join(out)
 
 
+def set_keys(r, keys, value=1):
+    """SET every key to value through redis-py client r, in one pipeline."""
+    pipe = r.pipeline(transaction=False)
+    for k in keys:
+        pipe.set(k, value)
+    pipe.execute()
+
+
 class RespClient:
     """A plain socket speaking RESP. send() writes bytes as given;
     read_reply() reads exactly one reply (RESP2 or RESP3) and returns it

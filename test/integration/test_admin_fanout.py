@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from helpers import RespClient, RespError, HOST
+from helpers import RespClient, RespError, HOST, set_keys
 
 JS_MAX = 2 ** 53 - 1
 PASSWORD = "rs-own-Secret-58"
@@ -31,10 +31,7 @@ def test_scan_cursors_fit_a_javascript_number(ringslot):
     r = ringslot.client()
     prefix = unique("scanjs")
     keys = {(prefix + str(i)).encode() for i in range(500)}
-    pipe = r.pipeline(transaction=False)
-    for k in keys:
-        pipe.set(k, 1)
-    pipe.execute()
+    set_keys(r, keys)
     cursor, seen, cursors = 0, [], []
     while True:
         cursor, batch = r.scan(cursor, match=prefix + "*", count=10)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import helpers
-from helpers import Push, RespClient, RespError, keyslot, wait_until
+from helpers import Push, RespClient, RespError, keyslot, set_keys, wait_until
 
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
 
@@ -128,10 +128,7 @@ def test_scan_iter_returns_every_key_in_many_pages(ringslot):
     r = ringslot.client()
     prefix = unique("scan")
     keys = {(prefix + str(i)).encode() for i in range(700)}
-    pipe = r.pipeline(transaction=False)
-    for k in keys:
-        pipe.set(k, 1)
-    pipe.execute()
+    set_keys(r, keys)
     pages, cursor, seen = 0, 0, []
     while True:
         cursor, batch = r.scan(cursor, match=prefix + "*", count=10)

@@ -53,6 +53,12 @@ bool cluster_addr_split(const char *addr, char *host, size_t host_len, int *port
  * locale, as Redis folds command names. dst may be src. */
 size_t cluster_lower(char *dst, size_t size, const char *src, size_t len);
 
+/* The value of the line "name:value" in INFO text[0..len) (its CR
+ * dropped), into out with a NUL; false (out empty) if there is no such
+ * line or the value does not fit in cap - 1 bytes. */
+bool cluster_info_field(const char *text, size_t len, const char *name, char *out,
+                        size_t cap);
+
 /* ------------------------------------------------------------------------ */
 /* Topology                                                                 */
 

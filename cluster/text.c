@@ -1,8 +1,9 @@
 /*
  * Text helpers the modules above share: splitting "host:port" (config,
  * consensus, the links and the control thread all read addresses) and
- * ASCII lower-casing (command names, config directives). Pure functions,
- * no allocation.
+ * ASCII lower-casing (command names, config directives), a field of an
+ * INFO reply (the control thread's node facts and replica checks). Pure
+ * functions, no allocation.
  */
 #include <string.h>
 
@@ -50,6 +51,27 @@ bool cluster_addr_split(const char *addr, char *host, size_t host_len, int *port
     memcpy(host, h, n);
     host[n] = '\0';
     return true;
+}
+
+bool cluster_info_field(const char *text, size_t len, const char *name, char *out,
+                        size_t cap)
+{
+    size_t kl = strlen(name);
+    out[0] = '\0';
+    for (const char *p = text, *end = text + len; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((eol ? eol : end) - p);
+        if (n > kl && memcmp(p, name, kl) == 0 && p[kl] == ':') {
+            size_t vl = n - kl - 1 - (p[n - 1] == '\r');
+            if (vl >= cap)
+                return false;
+            memcpy(out, p + kl + 1, vl);
+            out[vl] = '\0';
+            return true;
+        }
+        p += n + 1;
+    }
+    return false;
 }
 
 size_t cluster_lower(char *dst, size_t size, const char *src, size_t len)

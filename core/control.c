@@ -432,25 +432,6 @@ static struct node_facts *add_facts(struct control *ctl, const char *addr)
     return f;
 }
 
-/* The value of "key:" in INFO text, into out (empty if absent). */
-static void info_field(const struct resp_value *v, const char *key, char *out, size_t outlen)
-{
-    size_t kl = strlen(key);
-    out[0] = '\0';
-    if (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM)
-        return;
-    for (const char *p = v->str, *end = v->str + v->len; p < end;) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        size_t n = (size_t)((eol ? eol : end) - p);
-        if (n > kl + 1 && memcmp(p, key, kl) == 0 && p[kl] == ':') {
-            n -= kl + 1 + (p[n - 1] == '\r');
-            snprintf(out, outlen, "%.*s", (int)(n < outlen ? n : outlen - 1), p + kl + 1);
-            return;
-        }
-        p += n + 1;
-    }
-}
-
 /* CONFIG GET's [name, value] as a number; 0 if refused (CONFIG renamed or
  * not allowed to this user) or malformed. */
 static int config_number(const struct resp_value *v)
@@ -475,7 +456,8 @@ static void learn_facts(struct control *ctl, int fd, const char *addr)
     f->asked_ms = clock_ms();
     if (call_until(fd, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n", &v, &buf, deadline) != 0)
         return;
-    info_field(&v, "redis_version", f->version, sizeof f->version);
+    if (v.type == RESP_T_BULK || v.type == RESP_T_VERBATIM)
+        cluster_info_field(v.str, v.len, "redis_version", f->version, sizeof f->version);
     /* it goes into our INFO text: "7.2.4", "7.4.0-rc1" */
     f->version[strspn(f->version, "0123456789.-abcdefghijklmnopqrstuvwxyz")] = '\0';
     resp_value_free(&v);

@@ -370,26 +370,6 @@ static char *ask_info(struct replica_health *h, struct probed *p, int64_t deadli
     return text;
 }
 
-/* The value of "name:value" in an INFO text into out; false if absent. */
-static bool info_field(const char *text, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-    for (const char *p = text; p; p = strchr(p, '\n')) {
-        if (*p == '\n')
-            p++;
-        if (strncmp(p, name, n) != 0 || p[n] != ':')
-            continue;
-        p += n + 1;
-        size_t len = strcspn(p, "\r\n");
-        if (len >= cap)
-            return false;
-        memcpy(out, p, len);
-        out[len] = '\0';
-        return true;
-    }
-    return false;
-}
-
 static void add_sample(struct probed *m, int64_t now, long long offset)
 {
     const struct offset_sample *newest = &m->samples[(m->next + LAG_SAMPLES - 1) % LAG_SAMPLES];
@@ -418,10 +398,11 @@ static bool replica_ok(const struct replica_health *h, const char *text,
                        const struct cluster_node *m, int max_lag, int64_t now)
 {
     char host[CLUSTER_ADDR_MAX], port[8], status[16], offset[24], addr[CLUSTER_ADDR_MAX + 8];
-    if (!info_field(text, "master_host", host, sizeof host) ||
-        !info_field(text, "master_port", port, sizeof port) ||
-        !info_field(text, "master_link_status", status, sizeof status) ||
-        !info_field(text, "slave_repl_offset", offset, sizeof offset) ||
+    size_t len = strlen(text);
+    if (!cluster_info_field(text, len, "master_host", host, sizeof host) ||
+        !cluster_info_field(text, len, "master_port", port, sizeof port) ||
+        !cluster_info_field(text, len, "master_link_status", status, sizeof status) ||
+        !cluster_info_field(text, len, "slave_repl_offset", offset, sizeof offset) ||
         strcmp(status, "up") != 0)
         return false;
     snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
@@ -441,7 +422,7 @@ static void probe_round(struct replica_health *h, const struct cluster_topology 
         if (m->nsamples && m->samples[(m->next + LAG_SAMPLES - 1) % LAG_SAMPLES].ms >= start)
             continue; /* already sampled this round (another replica of it) */
         char *text = ask_info(h, m, clock_ms() + timeout);
-        if (text && info_field(text, "master_repl_offset", value, sizeof value))
+        if (text && cluster_info_field(text, strlen(text), "master_repl_offset", value, sizeof value))
             add_sample(m, clock_ms(), atoll(value));
         free(text);
     }

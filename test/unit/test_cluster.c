@@ -1278,6 +1278,28 @@ static void test_addr_split_host_length(void **state)
     assert_false(cluster_addr_split("[1234567890]:80", host, sizeof host, &port));
 }
 
+/* One INFO-text field reader for the control thread's node facts and its
+ * replica checks. */
+static void test_info_field(void **state)
+{
+    (void)state;
+    const char text[] = "# Server\r\nredis_version:7.0.15\r\nredis_mode:cluster\r\n"
+                        "master_repl_offset:123456\r\nlast:x";
+    size_t len = sizeof text - 1;
+    char out[16];
+    assert_true(cluster_info_field(text, len, "redis_version", out, sizeof out));
+    assert_string_equal(out, "7.0.15");
+    assert_true(cluster_info_field(text, len, "master_repl_offset", out, sizeof out));
+    assert_string_equal(out, "123456");
+    assert_true(cluster_info_field(text, len, "last", out, sizeof out)); /* no CRLF */
+    assert_string_equal(out, "x");
+    assert_false(cluster_info_field(text, len, "redis", out, sizeof out)); /* a prefix */
+    assert_string_equal(out, "");
+    assert_false(cluster_info_field(text, len, "absent", out, sizeof out));
+    assert_false(cluster_info_field(text, len, "redis_version", out, 6)); /* too long */
+    assert_string_equal(out, "");
+}
+
 static void test_lower(void **state)
 {
     (void)state;
@@ -1331,6 +1353,7 @@ int main(void)
         cmocka_unit_test(test_addr_split_forms),
         cmocka_unit_test(test_addr_split_refusals),
         cmocka_unit_test(test_addr_split_host_length),
+        cmocka_unit_test(test_info_field),
         cmocka_unit_test(test_lower),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

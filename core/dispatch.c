@@ -189,11 +189,6 @@ void route_to_slot(struct worker *w, struct request *r, int slot, struct link_ke
         request_fail(r, err);
 }
 
-int dispatch_slot(struct worker *w, const struct command_info *ci, size_t argc)
-{
-    return call_slot(w, ci, argc);
-}
-
 /* Remember the links a client wrote through, for WAIT. */
 static void note_write(struct client *c, struct link *l)
 {

@@ -721,8 +721,6 @@ struct request *request_from_args(struct worker *w, int argc, const char **argv,
 /* Queue r on the link of the master that serves `slot` (or any master for
  * slot -1); answers CLUSTERDOWN itself when there is none. */
 void route_to_slot(struct worker *w, struct request *r, int slot, struct link_key key);
-/* Slot of the call in w->argv: -1 keyless, -2 across slots. */
-int dispatch_slot(struct worker *w, const struct command_info *ci, size_t argc);
 /* Queue r on the link of topology node `node`. */
 void route_to_node(struct worker *w, struct request *r, unsigned node, struct link_key key);
 

@@ -25,7 +25,7 @@ CFLAGS += $(WARN) $(STD) -pthread -MMD -MP
 LIBS := -luring -linih -lpthread
 
 LIB_SRC := $(wildcard resp/*.c cluster/*.c config/*.c consensus/*.c) \
-           $(filter-out core/main.c,$(wildcard core/*.c))
+           $(filter-out core/main.c,$(wildcard core/*.c core/*/*.c))
 MAIN_SRC := core/main.c
 UNIT_SRC := $(wildcard test/unit/test_*.c)
 UNIT_NAMES := $(patsubst test/unit/%.c,%,$(UNIT_SRC))

@@ -44,6 +44,7 @@ _Static_assert(sizeof(enum log_level) == sizeof(int), "enum options are ints");
 _Static_assert(sizeof(enum config_moved_mode) == sizeof(int), "enum options");
 _Static_assert(sizeof(enum config_multiplexing) == sizeof(int), "enum options");
 _Static_assert(sizeof(enum config_read_from) == sizeof(int), "enum options");
+_Static_assert(sizeof(enum config_io_backend) == sizeof(int), "enum options");
 
 enum opt_kind {
     OPT_FLAG,    /* bool; no value on the command line, yes/no in files */
@@ -112,6 +113,10 @@ static const char *const read_from_names[] = {
     [CONFIG_READ_REPLICA] = "replica", NULL,
 };
 
+static const char *const io_backend_names[] = {
+    [CONFIG_IO_AUTO] = "auto", [CONFIG_IO_URING] = "uring", [CONFIG_IO_EPOLL] = "epoll", NULL,
+};
+
 static bool valid_cluster_name(const char *v);
 static bool valid_announce_ip(const char *v);
 
@@ -162,6 +167,8 @@ static const struct opt_def opt_table[] = {
     { "logfile", NULL, 0, OPT_STRING, 0, SEC_PROXY, FIELD(logfile) },
     { "disable-colors", NULL, 0, OPT_FLAG, 0, SEC_PROXY,
       FIELD(disable_colors) },
+    { "io-backend", NULL, 0, OPT_ENUM, 0, SEC_PROXY, FIELD(io_backend),
+      .what = "I/O backend", .names = io_backend_names },
     { "dump-queries", NULL, 0, OPT_FLAG, OPTF_RW, SEC_PROXY,
       FIELD(dump_queries) },
     { "dump-buffer", NULL, 0, OPT_FLAG, OPTF_RW, SEC_PROXY,

@@ -60,6 +60,13 @@ enum config_read_from {
     CONFIG_READ_REPLICA, /* "replica": healthy replicas, else the master */
 };
 
+/* How workers do I/O (core/io): io_uring if usable, else epoll; or forced. */
+enum config_io_backend {
+    CONFIG_IO_AUTO,
+    CONFIG_IO_URING,
+    CONFIG_IO_EPOLL,
+};
+
 /* Classes of client-output-buffer-limit; Redis's "replica"/"slave" class is
  * accepted and ignored (the proxy has no replicas). */
 enum config_obuf_class { CONFIG_OBUF_NORMAL, CONFIG_OBUF_PUBSUB, CONFIG_OBUF_CLASSES };
@@ -139,6 +146,7 @@ struct config {
                                      backend (core/hold.c) */
     int wait_timeout_cap_ms;      /* cap on WAIT's timeout, default 100 */
     enum config_read_from read_from_replicas; /* default no */
+    enum config_io_backend io_backend;  /* default auto; fixed at start */
     int replica_max_lag_ms;       /* a replica further behind serves no
                                      reads, default 1000 */
     int replica_read_after_write_ms; /* a client's reads go to the master

@@ -41,8 +41,6 @@
 
 #include "runtime.h"
 
-#define FALLBACK_RECV_SIZE 16384
-
 static void client_maybe_free(struct client *c);
 static void client_close(struct client *c);
 
@@ -60,17 +58,7 @@ static void arm_recv(struct client *c)
     struct worker *w = c->w;
     if (c->recv_armed || c->state != CLIENT_OPEN || c->reading_stopped || c->paused)
         return;
-    struct io_uring_sqe *sqe = worker_sqe(w);
-    if (w->use_bufring) {
-        io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = 1;
-    } else {
-        if (!c->recv_buf)
-            c->recv_buf = malloc(FALLBACK_RECV_SIZE);
-        io_uring_prep_recv(sqe, c->fd, c->recv_buf, FALLBACK_RECV_SIZE, 0);
-    }
-    io_uring_sqe_set_data(sqe, &c->recv_op);
+    io_recv(w->io, &c->recv_op, c->fd);
     c->recv_armed = true;
     c->ops++;
 }
@@ -136,8 +124,8 @@ void client_accepted(struct worker *w, int fd)
     /* as in Redis: a connection made while no password is required stays
      * signed in when one is set later (CONFIG SET requirepass) */
     c->authenticated = !w->cfg->requirepass[0];
-    c->recv_op.kind = OP_CLIENT_RECV;
-    c->send_op.kind = OP_CLIENT_SEND;
+    c->recv_op.tag = OP_CLIENT_RECV;
+    c->send_op.tag = OP_CLIENT_SEND;
     resp_req_init(&c->parser);
     c->parser.max_bulk = w->rt->cfg->proto_max_bulk_len;
     c->parser.max_query = w->rt->cfg->client_query_buffer_limit;
@@ -159,7 +147,7 @@ static void client_close(struct client *c)
     if (c->state == CLIENT_CLOSING)
         return;
     c->state = CLIENT_CLOSING;
-    shutdown(c->fd, SHUT_RDWR);
+    io_shutdown(c->w->io, c->fd);
     struct request *r = c->rhead;
     while (r) {
         struct request *next = r->cnext;
@@ -268,12 +256,11 @@ static void client_maybe_free(struct client *c)
             *p = c->resume_next;
             break;
         }
-    close(c->fd);
+    io_close(w->io, c->fd);
     resp_req_free(&c->parser);
     obuf_free(&c->out);
     obuf_free(&c->sending);
     free(c->tail);
-    free(c->recv_buf);
     resp_buf_free(&c->multi_buf);
     auth_put(c->auth);
     free(c->name);
@@ -605,19 +592,17 @@ void client_resume_all(struct worker *w)
     }
 }
 
-static void return_buffer(struct worker *w, unsigned bid)
+static void return_buffer(struct worker *w, uint32_t bid)
 {
-    io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * w->buf_size, w->buf_size,
-                          (unsigned short)bid, w->br_mask, 0);
-    io_uring_buf_ring_advance(w->br, 1);
+    io_buf_return(w->io, bid);
     w->bufs_returned = true;
 }
 
-static void handle_recv(struct client *c, int res, unsigned flags)
+static void handle_recv(struct client *c, const struct io_event *ev)
 {
     struct worker *w = c->w;
-    bool more = (flags & IORING_CQE_F_MORE) != 0;
-    if (!more) {
+    int res = ev->res;
+    if (!(ev->flags & IO_EV_MORE)) {
         c->recv_armed = false;
         c->ops--;
     }
@@ -633,24 +618,14 @@ static void handle_recv(struct client *c, int res, unsigned flags)
     if (res == -ECANCELED && c->state == CLIENT_OPEN && c->paused)
         return; /* backpressure cancelled the recv (client_pause) */
     if (res <= 0) {
-        if (flags & IORING_CQE_F_BUFFER)
-            return_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
         client_close(c);
         return;
     }
-    const char *data;
     c->last_ms = w->now_ms; /* `timeout` counts from the last input */
-    if (flags & IORING_CQE_F_BUFFER) {
-        unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-        data = w->bufs + (size_t)bid * w->buf_size;
-        if (c->state == CLIENT_OPEN && !c->reading_stopped)
-            client_input(c, data, (size_t)res);
-        return_buffer(w, bid);
-    } else {
-        data = c->recv_buf;
-        if (c->state == CLIENT_OPEN && !c->reading_stopped)
-            client_input(c, data, (size_t)res);
-    }
+    assert(ev->flags & IO_EV_BUF);
+    if (c->state == CLIENT_OPEN && !c->reading_stopped)
+        client_input(c, ev->data, (size_t)res);
+    return_buffer(w, ev->buf);
     if (!c->recv_armed)
         arm_recv(c);
 }
@@ -691,11 +666,8 @@ static bool over_output_limit(struct client *c, size_t pending)
 static void client_pause(struct client *c)
 {
     c->paused = true;
-    if (c->recv_armed && c->w->use_bufring) {
-        struct io_uring_sqe *sqe = worker_sqe(c->w);
-        io_uring_prep_cancel(sqe, &c->recv_op, 0);
-        io_uring_sqe_set_data(sqe, NULL);
-    }
+    if (c->recv_armed)
+        io_cancel(c->w->io, &c->recv_op);
 }
 
 static void client_resume_if_drained(struct client *c)
@@ -773,21 +745,9 @@ void client_flush(struct client *c)
     assert(c->sending.bytes == 0);
     c->sending = c->out;
     memset(&c->out, 0, sizeof c->out);
-    int n = 0;
-    for (struct obuf_chunk *k = c->sending.head; k && n < CLIENT_SEND_IOV; k = k->next)
-        n += k->len > k->sent;
-    struct io_uring_sqe *sqe = worker_sqe(c->w);
-    if (n == 1) { /* the common case: a plain send, no msghdr to import */
-        struct obuf_chunk *k = c->sending.head;
-        while (k->len == k->sent)
-            k = k->next;
-        io_uring_prep_send(sqe, c->fd, k->data + k->sent, k->len - k->sent, MSG_NOSIGNAL);
-    } else {
-        struct msghdr *msg = worker_send_msg(c->w, n);
-        obuf_iov(&c->sending, msg->msg_iov, n);
-        io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
-    }
-    io_uring_sqe_set_data(sqe, &c->send_op);
+    struct iovec iov[CLIENT_SEND_IOV]; /* io_send copies the array */
+    int n = obuf_iov(&c->sending, iov, CLIENT_SEND_IOV);
+    io_send(c->w->io, &c->send_op, c->fd, iov, n);
     c->send_armed = true;
     c->ops++;
 }
@@ -820,15 +780,15 @@ static void handle_send(struct client *c, int res)
     }
 }
 
-void client_handle(struct worker *w, struct op *op, int res, unsigned flags)
+void client_handle(struct worker *w, const struct io_event *ev)
 {
     struct client *c;
-    if (op->kind == OP_CLIENT_RECV) {
-        c = container_of(op, struct client, recv_op);
-        handle_recv(c, res, flags);
+    if (ev->op->tag == OP_CLIENT_RECV) {
+        c = container_of(ev->op, struct client, recv_op);
+        handle_recv(c, ev);
     } else {
-        c = container_of(op, struct client, send_op);
-        handle_send(c, res);
+        c = container_of(ev->op, struct client, send_op);
+        handle_send(c, ev->res);
     }
     client_maybe_free(c);
 }

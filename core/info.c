@@ -64,9 +64,10 @@ static void human_bytes(char *out, size_t outlen, unsigned long long n)
         snprintf(out, outlen, "%.2f%c", v, units[u]);
 }
 
-static bool uses_bufring(const struct runtime *rt)
+/* The workers' backend, in INFO's words ("uring (multishot recv, …)"). */
+static const char *io_in_use(const struct runtime *rt)
 {
-    return rt->nworkers > 0 && rt->workers[0] && rt->workers[0]->use_bufring;
+    return rt->nworkers > 0 && rt->workers[0] ? io_detail(rt->workers[0]->io) : "none";
 }
 
 static void info_server(const struct info_view *v, struct resp_buf *b, const char *title)
@@ -83,8 +84,8 @@ static void info_server(const struct info_view *v, struct resp_buf *b, const cha
     addf(b, "redis_mode:cluster\r\n");
     addf(b, "os:%s %s %s\r\narch_bits:%d\r\n", u.sysname, u.release, u.machine,
          (int)(sizeof(long) * 8));
-    addf(b, "multiplexing_api:io_uring\r\nio_backend:io_uring%s\r\n",
-         uses_bufring(v->rt) ? " (multishot recv, buffer ring)" : " (single-shot recv)");
+    addf(b, "multiplexing_api:%s\r\nio_backend:%s\r\n",
+         v->rt->io_backend == IO_BACKEND_EPOLL ? "epoll" : "io_uring", io_in_use(v->rt));
     addf(b, "gcc_version:%d.%d.%d\r\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
     addf(b, "process_id:%ld\r\nthreads:%d\r\ntcp_port:%d\r\n", (long)getpid(),
          v->rt->nworkers, cfg->port);

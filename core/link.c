@@ -94,10 +94,9 @@ static struct link *link_new(struct worker *w, const char *addr, enum link_kind 
     snprintf(l->addr, sizeof l->addr, "%s", addr);
     l->fd = -1;
     l->state = LINK_IDLE;
-    l->connect_op.kind = OP_LINK_CONNECT;
-    l->timeout_op.kind = OP_LINK_TIMEOUT;
-    l->recv_op.kind = OP_LINK_RECV;
-    l->send_op.kind = OP_LINK_SEND;
+    l->connect_op.tag = OP_LINK_CONNECT;
+    l->recv_op.tag = OP_LINK_RECV;
+    l->send_op.tag = OP_LINK_SEND;
     resp_reply_init(&l->rp);
     if (parse_addr(addr, &l->sa, &l->salen) < 0)
         l->salen = 0; /* every request on it fails; see link_connect */
@@ -265,17 +264,8 @@ static void link_connect(struct link *l)
     l->fd = fd;
     l->state = LINK_CONNECTING;
     int ms = w->cfg->connect_timeout_ms > 0 ? w->cfg->connect_timeout_ms : 1000;
-    /* read by the kernel at submission: it lives in the link until then */
-    l->connect_ts.tv_sec = ms / 1000;
-    l->connect_ts.tv_nsec = (long long)(ms % 1000) * 1000000;
-    struct io_uring_sqe *sqe = worker_sqe(w);
-    io_uring_prep_connect(sqe, fd, (struct sockaddr *)&l->sa, l->salen);
-    io_uring_sqe_set_data(sqe, &l->connect_op);
-    sqe->flags |= IOSQE_IO_LINK;
-    sqe = worker_sqe(w);
-    io_uring_prep_link_timeout(sqe, &l->connect_ts, 0);
-    io_uring_sqe_set_data(sqe, &l->timeout_op);
-    l->ops += 2;
+    io_connect(w->io, &l->connect_op, fd, (struct sockaddr *)&l->sa, l->salen, ms);
+    l->ops++;
 }
 
 static void arm_recv(struct link *l)
@@ -301,9 +291,7 @@ static void arm_recv(struct link *l)
             l->in_cap = cap;
         }
     }
-    struct io_uring_sqe *sqe = worker_sqe(l->w);
-    io_uring_prep_recv(sqe, l->fd, l->in + l->in_len, l->in_cap - l->in_len, 0);
-    io_uring_sqe_set_data(sqe, &l->recv_op);
+    io_read(l->w->io, &l->recv_op, l->fd, l->in + l->in_len, l->in_cap - l->in_len);
     l->recv_armed = true;
     l->ops++;
 }
@@ -425,7 +413,7 @@ static void link_maybe_idle(struct link *l)
     if ((l->state != LINK_CLOSING && !(l->doomed && l->state == LINK_IDLE)) || l->ops)
         return;
     if (l->fd >= 0)
-        close(l->fd);
+        io_close(l->w->io, l->fd);
     l->fd = -1;
     l->state = LINK_IDLE;
     l->recv_armed = l->send_armed = false;
@@ -445,7 +433,7 @@ static void link_doom(struct link *l)
     l->doomed = true;
     l->pooled = false;
     if (l->state == LINK_READY || l->state == LINK_CONNECTING) {
-        shutdown(l->fd, SHUT_RDWR);
+        io_shutdown(l->w->io, l->fd);
         l->state = LINK_CLOSING;
     }
     link_drain(l, "ERR connection closed", false);
@@ -477,7 +465,7 @@ static void link_lost_since(struct link *l, const char *why, int64_t since)
      * idle connection); then 200 ms doubling to 2 s. */
     int64_t backoff = l->failures == 1 ? 0 : 50ll << (l->failures < 6 ? l->failures : 6);
     l->retry_at_ms = w->now_ms + (backoff > 2000 ? 2000 : backoff);
-    shutdown(l->fd, SHUT_RDWR);
+    io_shutdown(l->w->io, l->fd);
     l->state = LINK_CLOSING;
     char err[160];
     snprintf(err, sizeof err, "ERR connection to node %s %s", l->addr,
@@ -565,16 +553,7 @@ void link_flush(struct link *l)
     if (l->state != LINK_READY || l->send_armed || !l->unsent)
         return;
     int n = build_iov(l);
-    struct io_uring_sqe *sqe = worker_sqe(w);
-    if (n == 1) {
-        io_uring_prep_send(sqe, l->fd, l->iov[0].iov_base, l->iov[0].iov_len, MSG_NOSIGNAL);
-    } else {
-        memset(&l->msg, 0, sizeof l->msg);
-        l->msg.msg_iov = l->iov;
-        l->msg.msg_iovlen = (size_t)n;
-        io_uring_prep_sendmsg(sqe, l->fd, &l->msg, MSG_NOSIGNAL);
-    }
-    io_uring_sqe_set_data(sqe, &l->send_op);
+    io_send(w->io, &l->send_op, l->fd, l->iov, n);
     l->send_armed = true;
     l->ops++;
 }
@@ -651,7 +630,7 @@ static void auth_reply(struct link *l, const char *data, size_t len, char first)
         snprintf(err, sizeof err, "%.*s", (int)(len >= 3 && len < 150 ? len - 3 : 0), data + 1);
         link_drain(l, err, false);
         /* the node is fine: close without reporting it lost */
-        shutdown(l->fd, SHUT_RDWR);
+        io_shutdown(l->w->io, l->fd);
         l->state = LINK_CLOSING;
         return;
     }
@@ -724,21 +703,19 @@ static void replies(struct link *l)
     }
 }
 
-void link_handle(struct worker *w, struct op *op, int res, unsigned flags)
+void link_handle(struct worker *w, const struct io_event *ev)
 {
     struct link *l;
-    switch (op->kind) {
+    struct io_op *op = ev->op;
+    int res = ev->res;
+    switch ((enum op_kind)op->tag) {
     case OP_LINK_CONNECT:
         l = container_of(op, struct link, connect_op);
         l->ops--;
         if (res == 0 && l->state == LINK_CONNECTING)
             link_ready(l);
         else
-            link_lost(l, res == -ECANCELED ? "connect timeout" : strerror(-res));
-        break;
-    case OP_LINK_TIMEOUT:
-        l = container_of(op, struct link, timeout_op);
-        l->ops--;
+            link_lost(l, res == -ETIMEDOUT ? "connect timeout" : strerror(-res));
         break;
     case OP_LINK_RECV:
         l = container_of(op, struct link, recv_op);
@@ -770,7 +747,6 @@ void link_handle(struct worker *w, struct op *op, int res, unsigned flags)
             mark_dirty(l);
         break;
     }
-    (void)flags;
     link_maybe_idle(l);
 }
 
@@ -826,7 +802,7 @@ void link_shutdown_all(struct worker *w)
 {
     for (struct link *l = w->links; l; l = l->next) {
         if (l->state == LINK_READY || l->state == LINK_CONNECTING) {
-            shutdown(l->fd, SHUT_RDWR);
+            io_shutdown(l->w->io, l->fd);
             l->state = LINK_CLOSING;
         }
         link_drain(l, "ERR proxy is shutting down", false);
@@ -845,7 +821,7 @@ void link_free_all(struct worker *w)
             request_free(r);
         }
         if (l->fd >= 0)
-            close(l->fd);
+            io_close(w->io, l->fd);
         auth_put(l->auth);
         free(l->in);
         free(l);

@@ -129,7 +129,7 @@ int listen_worker(struct worker *w)
     }
     for (int i = 0; i < n; i++) {
         w->listeners[i].fd = fds[i];
-        w->listeners[i].op.kind = OP_ACCEPT;
+        w->listeners[i].op.tag = OP_ACCEPT;
         w->listeners[i].armed = false;
         w->listeners[i].handoff = false;
     }
@@ -144,8 +144,9 @@ void listen_close_all(struct worker *w)
     for (int i = 0; i < w->nlisteners; i++) {
         if (w->listeners[i].fd < 0)
             continue;
-        shutdown(w->listeners[i].fd, SHUT_RDWR);
-        close(w->listeners[i].fd);
+        io_cancel(w->io, &w->listeners[i].op); /* ends with -ECANCELED */
+        io_shutdown(w->io, w->listeners[i].fd);
+        io_close(w->io, w->listeners[i].fd);
         w->listeners[i].fd = -1;
     }
 }

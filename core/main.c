@@ -49,15 +49,27 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
-/* Can this process use io_uring at all (seccomp, sysctl, old kernel)? */
-static int probe_io_uring(void)
+/*
+ * --io-backend: auto takes io_uring when this process may use it, epoll
+ * otherwise (one warning naming the cause); uring that is refused is fatal.
+ * Returns the backend, or -1 after logging why not.
+ */
+static int choose_io_backend(const struct config *cfg)
 {
-    struct io_uring ring;
-    int ret = io_uring_queue_init(8, &ring, 0);
-    if (ret < 0)
-        return ret;
-    io_uring_queue_exit(&ring);
-    return 0;
+    if (cfg->io_backend == CONFIG_IO_EPOLL)
+        return IO_BACKEND_EPOLL;
+    char why[200];
+    int ret = io_uring_usable(why, sizeof why);
+    if (ret == 0)
+        return IO_BACKEND_URING;
+    if (cfg->io_backend == CONFIG_IO_URING) {
+        log_error("io_uring is not available (%s): the kernel is too old, or it is "
+                  "disabled (sysctl kernel.io_uring_disabled, or a container's seccomp "
+                  "profile refuses io_uring_setup)", why);
+        return -1;
+    }
+    log_warn("io_uring is not available (%s): using epoll", why);
+    return IO_BACKEND_EPOLL;
 }
 
 static int open_log(const struct config *cfg)
@@ -164,10 +176,11 @@ static void remove_files(const struct config *cfg, bool pidfile)
 /* ------------------------------------------------------------------------ */
 /* Runtime                                                                   */
 
-static int runtime_init(struct runtime *rt, const struct config *cfg)
+static int runtime_init(struct runtime *rt, const struct config *cfg, enum io_backend io)
 {
     memset(rt, 0, sizeof *rt);
     rt->cfg = cfg;
+    rt->io_backend = io;
     rt->nworkers = cfg->threads;
     rt->start_ms = clock_ms();
     /* readers: the workers, and the main thread (console) last */
@@ -386,13 +399,9 @@ int main(int argc, char **argv)
     int ready_fd = cfg.daemonize ? daemonize() : -1;
     log_setup(cfg.log_level, open_log(&cfg), cfg.logfile, !cfg.disable_colors);
     raise_nofile(&cfg);
-    ret = probe_io_uring();
-    if (ret < 0) {
-        log_error("io_uring is not available (%s): the kernel is too old, or it is "
-                  "disabled (sysctl kernel.io_uring_disabled, or a container's seccomp "
-                  "profile refuses io_uring_setup)", strerror(-ret));
+    int backend = choose_io_backend(&cfg);
+    if (backend < 0)
         return 1;
-    }
     struct main_loop m = {.sfd = block_signals(), .log_fd = -1};
     static struct runtime rt;
     m.rt = &rt;
@@ -400,7 +409,7 @@ int main(int argc, char **argv)
                            getenv("WATCHDOG_PID"), getpid());
     if (ret < 0)
         log_warn("NOTIFY_SOCKET %s unusable: %s", getenv("NOTIFY_SOCKET"), strerror(-ret));
-    if (runtime_init(&rt, &cfg) < 0 || start_workers(&rt) < 0 ||
+    if (runtime_init(&rt, &cfg, (enum io_backend)backend) < 0 || start_workers(&rt) < 0 ||
         clustermode_start(&rt) < 0 || start_console(&m) < 0) {
         runtime_destroy(&rt);
         return 1;

@@ -4,7 +4,7 @@
  *   struct runtime   one per process, built by main; read-only after start
  *                    except its atomics. Holds the config, the snapshot
  *                    domain and slots, the control queue, the stats.
- *   struct worker    one per thread; owns its io_uring, clients, links and
+ *   struct worker    one per thread; owns its io, clients, links and
  *                    requests. No other thread touches them.
  *   struct client    a client connection (owned by its worker)
  *   struct link      a backend connection to one node (owned by its worker)
@@ -13,13 +13,13 @@
  *                    freed when its reply has been delivered (or dropped
  *                    for an orphaned request whose client left).
  *
- * io_uring user_data is always a pointer to a struct op embedded in the
- * owning object; the op's kind says which container_of to apply.
+ * Every I/O goes through the worker's io (core/io/io.h): an io_op embedded
+ * in the owning object, whose tag (enum op_kind) says which container_of
+ * to apply to its completions.
  */
 #ifndef RINGSLOT_CORE_RUNTIME_H
 #define RINGSLOT_CORE_RUNTIME_H
 
-#include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -32,6 +32,7 @@
 #include "../config/config.h"
 #include "../resp/resp.h"
 #include "core.h"
+#include "io/io.h"
 #include "log.h"
 
 #define RINGSLOT_VERSION "0.1.0"
@@ -99,6 +100,7 @@ struct runtime {
     int64_t start_ms;
     _Atomic(struct proxy_map *) pending_map; /* consensus → control hand-over */
     struct consensus *consensus;          /* cluster mode only */
+    enum io_backend io_backend;           /* chosen by main: uring or epoll */
     int nworkers;
     struct worker **workers;
     struct worker_stats *stats;           /* [nworkers] */
@@ -145,15 +147,12 @@ struct link_key {
     struct auth_id *auth;
 };
 
+/* The tag of every io_op: whose completion it is. */
 enum op_kind {
     OP_ACCEPT, OP_CLIENT_RECV, OP_CLIENT_SEND,
-    OP_LINK_CONNECT, OP_LINK_TIMEOUT, OP_LINK_RECV, OP_LINK_SEND,
-    OP_TICK, OP_CANCEL,
+    OP_LINK_CONNECT, OP_LINK_RECV, OP_LINK_SEND,
+    OP_TICK,
     OP_XWAKE,    /* the worker's inbox eventfd (xworker.c) */
-};
-
-struct op {
-    enum op_kind kind;
 };
 
 /* Output waiting to go to a socket: a chain of chunks, gathered into one
@@ -344,8 +343,7 @@ struct link {
     int fd;
     enum link_state state;
     unsigned ops;             /* ops in flight */
-    struct op connect_op, timeout_op, recv_op, send_op;
-    struct __kernel_timespec connect_ts; /* the connect's linked timeout */
+    struct io_op connect_op, recv_op, send_op;
     bool recv_armed, send_armed, dirty;
     struct link *dirty_next;  /* worker's list of links with unsent bytes */
 
@@ -355,9 +353,8 @@ struct link {
     size_t unsent_off;
     size_t nqueued;
 
-    /* the send in flight */
+    /* the send in flight (io_send copies the array; the bytes stay) */
     struct iovec iov[LINK_SEND_IOV];
-    struct msghdr msg;
 
     /* replies */
     char *in;
@@ -406,7 +403,7 @@ struct client {
     uint64_t id;
     enum client_state state;
     unsigned ops;
-    struct op recv_op, send_op;
+    struct io_op recv_op, send_op;
     bool recv_armed, send_armed;
     bool close_after_reply;          /* QUIT or protocol error */
     bool reading_stopped;            /* input refused after an error/QUIT */
@@ -416,7 +413,6 @@ struct client {
     struct resp_req_parser parser;
     char *tail;                      /* incomplete command bytes (owned) */
     size_t tail_len, tail_cap;
-    char *recv_buf;                  /* single-shot recv fallback only */
 
     struct request *rhead, *rtail;   /* FIFO in request order */
     size_t nreqs;
@@ -499,35 +495,22 @@ void arg_scratch_free(struct arg_scratch *s);
 
 struct listener {
     int fd;
-    struct op op;                    /* OP_ACCEPT, multishot */
+    struct io_op op;                    /* OP_ACCEPT, multishot */
     bool armed;
     bool handoff;                    /* unix socket: spread over the workers */
 };
 
-#define SEND_ARENA_MSGS 1024
-#define SEND_ARENA_IOV 8192
-
 struct worker {
     int id;
-    /* send arena (worker_send_msg): reset at every submission */
-    struct msghdr arena_msg[SEND_ARENA_MSGS];
-    struct iovec arena_iov[SEND_ARENA_IOV];
-    size_t arena_msgs, arena_iovs;
     struct auth_id *auths;           /* interned identities (auth.c) */
     struct runtime *rt;
     struct worker_stats *stats;
-    struct io_uring ring;
-    bool use_bufring;                /* multishot recv + provided buffers */
-    bool ring_disabled;              /* enabled by the worker thread */
+    struct io *io;                   /* sockets, timers, wake-ups (owned) */
     struct listener listeners[LISTENERS_MAX]; /* listen.c */
     int nlisteners;
-    struct op tick_op;
-    struct __kernel_timespec tick_ts;
+    struct io_op tick_op;
     unsigned ops;                    /* worker-level ops in flight */
 
-    struct io_uring_buf_ring *br;
-    char *bufs;
-    unsigned nbufs, buf_size, br_mask;
     bool bufs_returned;              /* some buffer went back this batch */
 
     struct client *clients;
@@ -568,7 +551,7 @@ struct worker {
     _Atomic(struct xmsg *) inbox;
     int inbox_fd;
     uint64_t inbox_val;
-    struct op inbox_op;
+    struct io_op inbox_op;
     bool inbox_armed;
     struct xgather *gathers;         /* this worker's questions in flight */
     int adopt_next;                  /* xworker_adopt's round-robin start */
@@ -621,7 +604,7 @@ void link_enqueue(struct link *l, struct request *r);
  * already, so never parked behind its client's retries again. */
 void link_enqueue_retried(struct link *l, struct request *r);
 void link_flush(struct link *l);
-void link_handle(struct worker *w, struct op *op, int res, unsigned flags);
+void link_handle(struct worker *w, const struct io_event *ev);
 void link_tick(struct link *l);
 /* A private link to addr for c: from the pool or new (NULL past the cap). */
 struct link *link_lend(struct worker *w, const char *addr, struct client *c);
@@ -650,7 +633,7 @@ void link_free_all(struct worker *w);
 
 /* clients and requests (client.c) */
 void client_accepted(struct worker *w, int fd);
-void client_handle(struct worker *w, struct op *op, int res, unsigned flags);
+void client_handle(struct worker *w, const struct io_event *ev);
 void client_flush(struct client *c);
 void client_rearm(struct client *c);
 void client_free_all(struct worker *w);
@@ -789,11 +772,6 @@ void dispatch_resume(struct worker *w);
 void dispatch_redirect(struct link *from, struct request *r, const char *reply, size_t len);
 /* Remember a MOVED/ASK seen inside a MULTI block (see struct request). */
 void dispatch_note_block_redirect(struct request *r, const char *reply, size_t len);
-
-/* io helpers (worker.c) */
-struct io_uring_sqe *worker_sqe(struct worker *w);
-/* A msghdr with niov iovecs valid until the next submission. */
-struct msghdr *worker_send_msg(struct worker *w, int niov);
 
 /* Held and retried requests (hold.c). */
 /* The hold time for a lost master that has a replica (and the retry

@@ -1,10 +1,10 @@
 /*
- * The worker: one thread, one io_uring, its own clients and backend links.
+ * The worker: one thread, one io (core/io), its own clients and backend links.
  *
  *   loop:
- *     submit and wait for ≥ 1 completion      (reader is "idle" meanwhile)
+ *     io_wait: submit, wait for ≥ 1 completion (reader is "idle" meanwhile)
  *     enter the snapshot epoch, load topology + command table
- *     drain every CQE into its handler        (clients parse and dispatch,
+ *     hand each completion to its owner      (clients parse and dispatch,
  *                                              links match replies)
  *     flush: one send per dirty link, one per client with output
  *     re-arm recvs that hit -ENOBUFS once buffers went back
@@ -20,57 +20,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "../consensus/consensus.h"
 #include "pubsub.h"
 #include "runtime.h"
 
-#define RING_ENTRIES 4096
-#define BUF_GROUP 1
-#define BUF_COUNT 1024
-#define BUF_SIZE 4096
 #define TICK_MS 100
+#define EVENT_BATCH 1024 /* completions handled per loop iteration, at most */
 
 int64_t clock_ms(void)
 {
     return consensus_clock_ms(); /* the one clock (consensus.h) */
-}
-
-/*
- * A msghdr and room for niov iovecs, valid until the next submission. With
- * IORING_FEAT_SUBMIT_STABLE the kernel keeps its own copy of both once a
- * SENDMSG is submitted, so connections need no send state of their own
- * while idle. When the arena is full, what is prepared is submitted first.
- */
-struct msghdr *worker_send_msg(struct worker *w, int niov)
-{
-    assert(niov > 0 && niov <= SEND_ARENA_IOV);
-    if (w->arena_msgs == SEND_ARENA_MSGS || w->arena_iovs + (size_t)niov > SEND_ARENA_IOV) {
-        io_uring_submit(&w->ring);
-        w->arena_msgs = w->arena_iovs = 0;
-    }
-    struct msghdr *m = &w->arena_msg[w->arena_msgs++];
-    memset(m, 0, sizeof *m);
-    m->msg_iov = &w->arena_iov[w->arena_iovs];
-    m->msg_iovlen = (size_t)niov;
-    w->arena_iovs += (size_t)niov;
-    return m;
-}
-
-struct io_uring_sqe *worker_sqe(struct worker *w)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-    if (!sqe) {
-        /* The SQ is full: hand what we have to the kernel and retry. */
-        io_uring_submit(&w->ring);
-        sqe = io_uring_get_sqe(&w->ring);
-    }
-    assert(sqe);
-    return sqe;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -163,88 +124,6 @@ void obuf_free(struct obuf *o)
 /* ------------------------------------------------------------------------ */
 /* Setup                                                                     */
 
-/* Multishot recv and buffer rings came with Linux 6.0 (5.19 for rings). */
-static bool kernel_has_multishot_recv(void)
-{
-    const char *force = getenv("RINGSLOT_IO");
-    if (force && strcmp(force, "single") == 0)
-        return false;
-    struct utsname u;
-    int major = 0, minor = 0;
-    if (uname(&u) == 0)
-        sscanf(u.release, "%d.%d", &major, &minor);
-    return major > 6 || (major == 6 && minor >= 0);
-}
-
-static int setup_buffer_ring(struct worker *w)
-{
-    size_t ring_bytes = BUF_COUNT * sizeof(struct io_uring_buf);
-    void *mem = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE,
-                     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    if (mem == MAP_FAILED)
-        return -errno;
-    struct io_uring_buf_reg reg = {
-        .ring_addr = (uintptr_t)mem,
-        .ring_entries = BUF_COUNT,
-        .bgid = BUF_GROUP,
-    };
-    int ret = io_uring_register_buf_ring(&w->ring, &reg, 0);
-    if (ret) {
-        munmap(mem, ring_bytes);
-        return ret;
-    }
-    w->br = mem;
-    w->nbufs = BUF_COUNT;
-    w->buf_size = BUF_SIZE;
-    w->br_mask = io_uring_buf_ring_mask(BUF_COUNT);
-    w->bufs = malloc((size_t)BUF_COUNT * BUF_SIZE);
-    if (!w->bufs)
-        return -ENOMEM;
-    io_uring_buf_ring_init(w->br);
-    for (unsigned i = 0; i < BUF_COUNT; i++)
-        io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * BUF_SIZE, BUF_SIZE,
-                              (unsigned short)i, w->br_mask, (int)i);
-    io_uring_buf_ring_advance(w->br, BUF_COUNT);
-    return 0;
-}
-
-/* io_uring_enable_rings() is declared by liburing 2.3 but not exported by
- * Debian 12's library: make the register call ourselves. */
-static int enable_ring(struct io_uring *ring)
-{
-    long ret = syscall(__NR_io_uring_register, ring->ring_fd,
-                       IORING_REGISTER_ENABLE_RINGS, NULL, 0);
-    return ret < 0 ? -errno : 0;
-}
-
-static int setup_ring(struct worker *w)
-{
-    struct io_uring_params p = {0};
-    /* Created here (main thread), driven by the worker thread: the ring
-     * starts disabled so SINGLE_ISSUER binds it to the thread that enables
-     * it (worker_main). */
-    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
-              IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-              IORING_SETUP_R_DISABLED;
-    p.cq_entries = RING_ENTRIES * 4;
-    p.flags |= IORING_SETUP_CQSIZE;
-    int ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
-    if (ret == -EINVAL) { /* older kernel: plain ring */
-        memset(&p, 0, sizeof p);
-        p.cq_entries = RING_ENTRIES * 4;
-        p.flags = IORING_SETUP_CQSIZE;
-        ret = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
-    }
-    if (ret == 0)
-        w->ring_disabled = (p.flags & IORING_SETUP_R_DISABLED) != 0;
-    if (ret == 0 && !(p.features & IORING_FEAT_SUBMIT_STABLE)) {
-        /* worker_send_msg() relies on it (kernels before 5.5 lack it) */
-        io_uring_queue_exit(&w->ring);
-        return -ENOTSUP;
-    }
-    return ret;
-}
-
 int worker_create(struct runtime *rt, int id, struct worker **out)
 {
     struct worker *w = calloc(1, sizeof *w);
@@ -254,13 +133,13 @@ int worker_create(struct runtime *rt, int id, struct worker **out)
     w->rt = rt;
     w->stats = &rt->stats[id];
     w->metrics = &rt->metrics[id];
-    w->tick_op.kind = OP_TICK;
-    int ret = setup_ring(w);
+    w->tick_op.tag = OP_TICK;
+    char why[160];
+    int ret = io_create(rt->io_backend, &w->io, why, sizeof why);
     if (ret < 0) {
         free(w);
         return ret;
     }
-    w->use_bufring = kernel_has_multishot_recv() && setup_buffer_ring(w) == 0;
     w->inbox_fd = -1;
     ret = xworker_init(w);
     if (ret == 0)
@@ -282,10 +161,7 @@ void worker_destroy(struct worker *w)
     admin_worker_destroy(w);
     link_free_all(w);
     listen_close_all(w);
-    io_uring_queue_exit(&w->ring);
-    if (w->br)
-        munmap(w->br, w->nbufs * sizeof(struct io_uring_buf));
-    free(w->bufs);
+    io_destroy(w->io);
     free(w->node_links);
     free(w->reader_links);
     arg_scratch_free(&w->args);
@@ -301,9 +177,7 @@ static void arm_accept(struct worker *w)
         struct listener *ls = &w->listeners[i];
         if (ls->armed || ls->fd < 0)
             continue;
-        struct io_uring_sqe *sqe = worker_sqe(w);
-        io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_CLOEXEC);
-        io_uring_sqe_set_data(sqe, &ls->op);
+        io_accept(w->io, &ls->op, ls->fd);
         ls->armed = true;
         w->ops++;
     }
@@ -311,18 +185,15 @@ static void arm_accept(struct worker *w)
 
 static void arm_tick(struct worker *w)
 {
-    w->tick_ts.tv_sec = 0;
-    w->tick_ts.tv_nsec = TICK_MS * 1000000ll;
-    struct io_uring_sqe *sqe = worker_sqe(w);
-    io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
-    io_uring_sqe_set_data(sqe, &w->tick_op);
+    io_timer(w->io, &w->tick_op, TICK_MS);
     w->ops++;
 }
 
-static void handle_accept(struct worker *w, struct op *op, int res, unsigned flags)
+static void handle_accept(struct worker *w, const struct io_event *ev)
 {
-    struct listener *l = container_of(op, struct listener, op);
-    if (!(flags & IORING_CQE_F_MORE)) {
+    struct listener *l = container_of(ev->op, struct listener, op);
+    int res = ev->res;
+    if (!(ev->flags & IO_EV_MORE)) {
         l->armed = false;
         w->ops--;
     }
@@ -389,32 +260,26 @@ static void handle_tick(struct worker *w)
     arm_tick(w);
 }
 
-static void dispatch_cqe(struct worker *w, struct io_uring_cqe *cqe)
+static void dispatch_event(struct worker *w, const struct io_event *ev)
 {
-    struct op *op = io_uring_cqe_get_data(cqe);
-    if (!op)
-        return;
-    switch (op->kind) {
+    switch ((enum op_kind)ev->op->tag) {
     case OP_ACCEPT:
-        handle_accept(w, op, cqe->res, cqe->flags);
+        handle_accept(w, ev);
         break;
     case OP_TICK:
         handle_tick(w);
         break;
     case OP_CLIENT_RECV:
     case OP_CLIENT_SEND:
-        client_handle(w, op, cqe->res, cqe->flags);
+        client_handle(w, ev);
         break;
     case OP_LINK_CONNECT:
-    case OP_LINK_TIMEOUT:
     case OP_LINK_RECV:
     case OP_LINK_SEND:
-        link_handle(w, op, cqe->res, cqe->flags);
+        link_handle(w, ev);
         break;
     case OP_XWAKE:
-        xworker_handle(w, cqe->res);
-        break;
-    case OP_CANCEL:
+        xworker_handle(w, ev->res);
         break;
     }
 }
@@ -493,7 +358,7 @@ static bool ops_pending(struct worker *w)
 /*
  * Before the worker's memory goes: shut every socket, cancel what is still
  * armed, and reap completions until nothing is in flight, so the kernel
- * never touches a buffer after it is freed. Bounded: the ring's own exit
+ * never touches a buffer after it is freed. Bounded: the backend's own exit
  * cancels whatever is left after the deadline.
  */
 static void quiesce(struct worker *w)
@@ -506,20 +371,13 @@ static void quiesce(struct worker *w)
     }
     hold_fail_all(w, "ERR proxy is shutting down");
     link_shutdown_all(w);
-    struct io_uring_sqe *sqe = worker_sqe(w);
-    io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
-    io_uring_sqe_set_data(sqe, NULL);
+    io_cancel_all(w->io);
     int64_t deadline = clock_ms() + 1000;
+    struct io_event ev[EVENT_BATCH];
     while (ops_pending(w) && clock_ms() < deadline) {
-        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000ll};
-        struct io_uring_cqe *cqe;
-        io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
-        unsigned head, seen = 0;
-        io_uring_for_each_cqe(&w->ring, head, cqe) {
-            dispatch_cqe(w, cqe);
-            seen++;
-        }
-        io_uring_cq_advance(&w->ring, seen);
+        int n = io_wait(w->io, ev, EVENT_BATCH, 50);
+        for (int i = 0; i < n; i++)
+            dispatch_event(w, &ev[i]);
     }
 }
 
@@ -529,35 +387,29 @@ void *worker_main(void *arg)
     char role[8];
     snprintf(role, sizeof role, "W%d", w->id);
     log_set_role(role);
-    if (w->ring_disabled) {
-        int ret = enable_ring(&w->ring);
-        if (ret < 0) {
-            log_error("enabling the io_uring: %s", strerror(-ret));
-            abort();
-        }
+    int ret = io_start(w->io);
+    if (ret < 0) {
+        log_error("starting the %s backend: %s", io_backend_name(io_kind(w->io)),
+                  strerror(-ret));
+        abort();
     }
     arm_accept(w);
     arm_tick(w);
     xworker_arm(w);
+    struct io_event ev[EVENT_BATCH];
     for (;;) {
         snapshot_reader_idle(&w->rt->snap, (size_t)w->id);
-        int ret = io_uring_submit_and_wait(&w->ring, 1);
-        w->arena_msgs = w->arena_iovs = 0; /* all submitted: the kernel has copies */
-        if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EAGAIN &&
-            ret != -EBUSY) {
-            log_error("io_uring_submit_and_wait: %s", strerror(-ret));
+        int n = io_wait(w->io, ev, EVENT_BATCH, -1);
+        if (n < 0) {
+            log_error("waiting for I/O (%s): %s", io_backend_name(io_kind(w->io)),
+                      strerror(-n));
             break;
         }
         w->now_us = consensus_clock_us(); /* once per batch: time, metrics */
         w->now_ms = w->now_us / 1000;
         load_snapshots(w);
-        struct io_uring_cqe *cqe;
-        unsigned head, seen = 0;
-        io_uring_for_each_cqe(&w->ring, head, cqe) {
-            dispatch_cqe(w, cqe);
-            seen++;
-        }
-        io_uring_cq_advance(&w->ring, seen);
+        for (int i = 0; i < n; i++)
+            dispatch_event(w, &ev[i]);
         if (w->hold_due)
             link_revive_all(w);
         if (w->retry_due)

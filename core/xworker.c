@@ -86,7 +86,7 @@ struct xmsg {
 
 int xworker_init(struct worker *w)
 {
-    w->inbox_op.kind = OP_XWAKE;
+    w->inbox_op.tag = OP_XWAKE;
     atomic_init(&w->inbox, NULL);
     w->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     return w->inbox_fd < 0 ? -errno : 0;
@@ -96,9 +96,7 @@ void xworker_arm(struct worker *w)
 {
     if (w->inbox_armed || w->quiescing || w->inbox_fd < 0)
         return;
-    struct io_uring_sqe *sqe = worker_sqe(w);
-    io_uring_prep_read(sqe, w->inbox_fd, &w->inbox_val, sizeof w->inbox_val, 0);
-    io_uring_sqe_set_data(sqe, &w->inbox_op);
+    io_read(w->io, &w->inbox_op, w->inbox_fd, &w->inbox_val, sizeof w->inbox_val);
     w->inbox_armed = true;
     w->ops++;
 }
@@ -394,7 +392,7 @@ void xworker_destroy(struct worker *w)
         free(g);
     }
     if (w->inbox_fd >= 0)
-        close(w->inbox_fd);
+        io_close(w->io, w->inbox_fd);
     w->inbox_fd = -1;
 }
 

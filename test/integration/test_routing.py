@@ -514,7 +514,7 @@ def test_single_shot_recv_fallback(cluster, make_ringslot):
     """Kernels without multishot recv / buffer rings (before 6.0) get the
     single-shot recv path; RINGSLOT_IO=single forces it here. The same
     pipelined workload must come back in order."""
-    rs = make_ringslot(threads=1, env={"RINGSLOT_IO": "single"})
+    rs = make_ringslot(threads=1, env={"RINGSLOT_IO": "single"}, extra_args=["--io-backend", "uring"])
     info = rs.proxy_info()
     assert "single-shot" in str(info.get("io_backend", ""))
     r = rs.client()

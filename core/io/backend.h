@@ -1,0 +1,73 @@
+/*
+ * Private to core/io: what every backend implements. struct io is the
+ * common head of each backend's own struct (first member), so io.c can
+ * dispatch through the table without knowing the backend.
+ */
+#ifndef RINGSLOT_CORE_IO_BACKEND_H
+#define RINGSLOT_CORE_IO_BACKEND_H
+
+#include "io.h"
+
+struct io_backend_ops {
+    int (*start)(struct io *io);
+    void (*destroy)(struct io *io);
+    void (*accept)(struct io *io, struct io_op *op, int fd);
+    void (*recv)(struct io *io, struct io_op *op, int fd);
+    void (*buf_return)(struct io *io, uint32_t buf);
+    void (*read)(struct io *io, struct io_op *op, int fd, void *buf, size_t len);
+    void (*send)(struct io *io, struct io_op *op, int fd, const struct iovec *iov, int niov);
+    void (*connect)(struct io *io, struct io_op *op, int fd, const struct sockaddr *sa,
+                    socklen_t salen, int timeout_ms);
+    void (*timer)(struct io *io, struct io_op *op, int ms);
+    void (*cancel)(struct io *io, struct io_op *op);
+    void (*cancel_all)(struct io *io);
+    void (*shutdown)(struct io *io, int fd);
+    void (*close)(struct io *io, int fd);
+    int (*wait)(struct io *io, struct io_event *ev, int max, int timeout_ms);
+};
+
+struct io {
+    const struct io_backend_ops *ops;
+    enum io_backend kind;
+    const char *detail; /* io_detail() */
+};
+
+/* Provided receive buffers: how many, how large (every backend). */
+#define IO_BUF_COUNT 1024
+#define IO_BUF_SIZE 4096
+
+int io_uring_create(struct io **out, char *why, size_t whylen);
+int io_epoll_create(struct io **out);
+int io_fake_create(struct io **out);
+
+/* A completion queue kept by backends that make their own completions
+ * (epoll, fake, uring's cancellations of never-submitted ops). */
+struct io_evq {
+    struct io_event *ev;
+    size_t head, len, cap;
+};
+void io_evq_push(struct io_evq *q, struct io_op *op, int res, unsigned flags);
+void io_evq_push_buf(struct io_evq *q, struct io_op *op, int res, char *data, uint32_t buf,
+                     unsigned flags);
+int io_evq_take(struct io_evq *q, struct io_event *ev, int max);
+void io_evq_free(struct io_evq *q);
+
+/* A stack of free provided-buffer ids (epoll, fake, uring single shot). */
+struct io_bufpool {
+    char *mem;
+    uint32_t *free_ids;
+    uint32_t nfree;
+};
+int io_bufpool_init(struct io_bufpool *p);
+void io_bufpool_free(struct io_bufpool *p);
+/* Takes a free buffer: its id, or UINT32_MAX if none. */
+uint32_t io_bufpool_take(struct io_bufpool *p);
+void io_bufpool_put(struct io_bufpool *p, uint32_t id);
+static inline char *io_bufpool_data(const struct io_bufpool *p, uint32_t id)
+{
+    return p->mem + (size_t)id * IO_BUF_SIZE;
+}
+
+int64_t io_now_us(void);
+
+#endif

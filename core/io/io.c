@@ -1,0 +1,170 @@
+/*
+ * The backend-independent part of core/io: choosing a backend, dispatching
+ * calls to it, and the completion queue and buffer pool that the backends
+ * making their own completions share.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../consensus/consensus.h"
+#include "backend.h"
+
+int64_t io_now_us(void)
+{
+    return consensus_clock_us(); /* the one clock */
+}
+
+static const char *const backend_names[] = {
+    [IO_BACKEND_AUTO] = "auto",
+    [IO_BACKEND_URING] = "uring",
+    [IO_BACKEND_EPOLL] = "epoll",
+    [IO_BACKEND_FAKE] = "fake",
+};
+
+const char *io_backend_name(enum io_backend b)
+{
+    return (unsigned)b < sizeof backend_names / sizeof *backend_names ? backend_names[b] : "?";
+}
+
+int io_create(enum io_backend want, struct io **out, char *why, size_t whylen)
+{
+    if (whylen)
+        why[0] = '\0';
+    switch (want) {
+    case IO_BACKEND_URING:
+        return io_uring_create(out, why, whylen);
+    case IO_BACKEND_EPOLL:
+        return io_epoll_create(out);
+    case IO_BACKEND_FAKE:
+        return io_fake_create(out);
+    case IO_BACKEND_AUTO:
+        if (io_uring_create(out, why, whylen) == 0)
+            return 0;
+        return io_epoll_create(out);
+    }
+    return -EINVAL;
+}
+
+void io_destroy(struct io *io)
+{
+    if (io)
+        io->ops->destroy(io);
+}
+
+int io_start(struct io *io) { return io->ops->start(io); }
+enum io_backend io_kind(const struct io *io) { return io->kind; }
+const char *io_detail(const struct io *io) { return io->detail; }
+
+void io_accept(struct io *io, struct io_op *op, int fd) { io->ops->accept(io, op, fd); }
+void io_recv(struct io *io, struct io_op *op, int fd) { io->ops->recv(io, op, fd); }
+void io_buf_return(struct io *io, uint32_t buf) { io->ops->buf_return(io, buf); }
+void io_timer(struct io *io, struct io_op *op, int ms) { io->ops->timer(io, op, ms); }
+void io_cancel(struct io *io, struct io_op *op) { io->ops->cancel(io, op); }
+void io_cancel_all(struct io *io) { io->ops->cancel_all(io); }
+void io_shutdown(struct io *io, int fd) { io->ops->shutdown(io, fd); }
+void io_close(struct io *io, int fd) { io->ops->close(io, fd); }
+
+void io_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len)
+{
+    io->ops->read(io, op, fd, buf, len);
+}
+
+void io_send(struct io *io, struct io_op *op, int fd, const struct iovec *iov, int niov)
+{
+    io->ops->send(io, op, fd, iov, niov);
+}
+
+void io_connect(struct io *io, struct io_op *op, int fd, const struct sockaddr *sa,
+                socklen_t salen, int timeout_ms)
+{
+    io->ops->connect(io, op, fd, sa, salen, timeout_ms);
+}
+
+int io_wait(struct io *io, struct io_event *ev, int max, int timeout_ms)
+{
+    return io->ops->wait(io, ev, max, timeout_ms);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Completion queue                                                          */
+
+void io_evq_push_buf(struct io_evq *q, struct io_op *op, int res, char *data, uint32_t buf,
+                     unsigned flags)
+{
+    if (q->head > 0 && q->head == q->len)
+        q->head = q->len = 0;
+    if (q->len == q->cap) {
+        if (q->head > 0) { /* slide the untaken ones to the front */
+            memmove(q->ev, q->ev + q->head, (q->len - q->head) * sizeof *q->ev);
+            q->len -= q->head;
+            q->head = 0;
+        }
+        if (q->len == q->cap) {
+            size_t cap = q->cap ? q->cap * 2 : 256;
+            struct io_event *ev = realloc(q->ev, cap * sizeof *ev);
+            if (!ev)
+                abort();
+            q->ev = ev;
+            q->cap = cap;
+        }
+    }
+    q->ev[q->len++] = (struct io_event){.op = op, .res = res, .flags = flags,
+                                        .data = data, .buf = buf};
+}
+
+void io_evq_push(struct io_evq *q, struct io_op *op, int res, unsigned flags)
+{
+    io_evq_push_buf(q, op, res, NULL, 0, flags);
+}
+
+int io_evq_take(struct io_evq *q, struct io_event *ev, int max)
+{
+    int n = 0;
+    while (q->head < q->len && n < max)
+        ev[n++] = q->ev[q->head++];
+    return n;
+}
+
+void io_evq_free(struct io_evq *q)
+{
+    free(q->ev);
+    memset(q, 0, sizeof *q);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Provided buffers                                                          */
+
+int io_bufpool_init(struct io_bufpool *p)
+{
+    p->mem = malloc((size_t)IO_BUF_COUNT * IO_BUF_SIZE);
+    p->free_ids = malloc(IO_BUF_COUNT * sizeof *p->free_ids);
+    if (!p->mem || !p->free_ids) {
+        io_bufpool_free(p);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < IO_BUF_COUNT; i++)
+        p->free_ids[i] = IO_BUF_COUNT - 1 - i;
+    p->nfree = IO_BUF_COUNT;
+    return 0;
+}
+
+void io_bufpool_free(struct io_bufpool *p)
+{
+    free(p->mem);
+    free(p->free_ids);
+    memset(p, 0, sizeof *p);
+}
+
+uint32_t io_bufpool_take(struct io_bufpool *p)
+{
+    return p->nfree ? p->free_ids[--p->nfree] : UINT32_MAX;
+}
+
+void io_bufpool_put(struct io_bufpool *p, uint32_t id)
+{
+    p->free_ids[p->nfree++] = id;
+}

@@ -1,0 +1,132 @@
+/*
+ * core/io — the worker's sockets, timers and wake-ups behind one interface:
+ * the only code in ringslot that knows io_uring or epoll.
+ *
+ * Backends:
+ *   uring   io_uring with multishot accept and receive, a ring of provided
+ *           buffers, SINGLE_ISSUER + DEFER_TASKRUN, a send arena (no send
+ *           state kept while idle); single-shot receive on old kernels
+ *   epoll   edge-triggered epoll on non-blocking sockets with the same
+ *           semantics, for hosts that deny io_uring (container seccomp
+ *           profiles, kernel.io_uring_disabled)
+ *   fake    deterministic from a seed, no kernel sockets: splits receives,
+ *           completes sends partially, injects errors, reorders completions
+ *           (io_fake.h; unit tests only)
+ *
+ * Model: an operation (struct io_op) is embedded in its owner — a client, a
+ * link, a listener, the worker — and stays owned by it; the owner must keep
+ * it alive from the call that arms it until its final completion (one
+ * without IO_EV_MORE). Calls only queue work: a completion is never handled
+ * inside an io call. io_wait() collects completions; the worker then hands
+ * each to its owner by the op's tag. Results are byte counts, fds, 0, or
+ * -errno (Linux's values on every backend, -ECANCELED after io_cancel()).
+ *
+ * Threads: an io belongs to one thread (the worker that calls io_start());
+ * only io_create() and io_destroy() may run elsewhere, before and after.
+ */
+#ifndef RINGSLOT_CORE_IO_H
+#define RINGSLOT_CORE_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+enum io_backend { IO_BACKEND_AUTO, IO_BACKEND_URING, IO_BACKEND_EPOLL, IO_BACKEND_FAKE };
+
+/* What an armed op does (backend-private bookkeeping, readable in tests). */
+enum io_op_type {
+    IO_OP_IDLE,
+    IO_OP_ACCEPT,  /* multishot */
+    IO_OP_RECV,    /* into provided buffers; may be multishot */
+    IO_OP_READ,    /* one shot, into the caller's buffer */
+    IO_OP_SEND,
+    IO_OP_CONNECT,
+    IO_OP_TIMER,
+};
+
+/*
+ * One operation. `tag` is the owner's (which handler its completions go
+ * to); everything else belongs to the backend while the op is armed.
+ */
+struct io_op {
+    int tag;
+    uint8_t type;          /* enum io_op_type; IO_OP_IDLE once finished */
+    uint8_t cancelled;     /* io_cancel() was asked for it */
+    int fd;
+    struct io_op *next;    /* backend lists (epoll waiters, timers, fake) */
+    int64_t deadline_us;   /* timers and connect timeouts */
+    union {
+        struct { void *buf; size_t len; } read;
+        struct { struct iovec *iov; int niov; } send; /* epoll: a saved copy */
+        struct { uint32_t bid; } recv;                /* uring single shot */
+        struct { long long sec, nsec; } ts;           /* uring timeouts */
+    } u;
+};
+
+/* Completion flags */
+#define IO_EV_MORE 1u /* the op stays armed (multishot): more will come */
+#define IO_EV_BUF 2u  /* data/buf: a provided buffer; give it back */
+
+struct io_event {
+    struct io_op *op;
+    int res;
+    unsigned flags;
+    char *data;   /* IO_EV_BUF: the received bytes (res of them) */
+    uint32_t buf; /* IO_EV_BUF: for io_buf_return() */
+};
+
+struct io;
+
+/* Creates an io of the given kind; IO_BACKEND_AUTO takes io_uring when it
+ * is usable with the features the worker needs, epoll otherwise. On error
+ * returns -errno and, for a refused io_uring, writes the cause to `why`. */
+int io_create(enum io_backend want, struct io **out, char *why, size_t whylen);
+void io_destroy(struct io *io);
+/* On the thread that will drive it, before any other call. */
+int io_start(struct io *io);
+enum io_backend io_kind(const struct io *io);
+/* The backend and its mode in words, for INFO ("uring (multishot recv,
+ * buffer ring)"). */
+const char *io_detail(const struct io *io);
+const char *io_backend_name(enum io_backend b);
+/* Why io_uring cannot be used here (seccomp, sysctl, kernel): 0 if it can,
+ * else -errno and a sentence in `why`. Cheap; main calls it once. */
+int io_uring_usable(char *why, size_t whylen);
+
+/* Accepts on a listening socket until cancelled or failed: res = new fd
+ * (close-on-exec; non-blocking on epoll). */
+void io_accept(struct io *io, struct io_op *op, int fd);
+/* Receives into buffers the backend provides: each completion carries
+ * IO_EV_BUF; return the buffer promptly (io_buf_return). res 0 is EOF,
+ * -ENOBUFS means every buffer is out: arm again once some came back. */
+void io_recv(struct io *io, struct io_op *op, int fd);
+void io_buf_return(struct io *io, uint32_t buf);
+/* One read into buf (links' input, the eventfd). */
+void io_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len);
+/* One send of the iovecs (copied now; the bytes they point at stay valid
+ * until the completion). res may be short: the caller sends the rest. */
+void io_send(struct io *io, struct io_op *op, int fd, const struct iovec *iov, int niov);
+/* Connects fd (any family); res 0, -errno, or -ETIMEDOUT after timeout_ms. */
+void io_connect(struct io *io, struct io_op *op, int fd, const struct sockaddr *sa,
+                socklen_t salen, int timeout_ms);
+/* Completes with res 0 after ms milliseconds. */
+void io_timer(struct io *io, struct io_op *op, int ms);
+/* Ends an armed op early: its final completion comes with -ECANCELED (or
+ * its own result if it had already finished). No-op on an idle op. */
+void io_cancel(struct io *io, struct io_op *op);
+/* Before freeing everything: cancel every armed op. */
+void io_cancel_all(struct io *io);
+/* shutdown(2) through the backend: armed receives end (res 0), sends fail. */
+void io_shutdown(struct io *io, int fd);
+/* close(2) through the backend, which forgets fd. Every fd an op ever used
+ * must be closed here, and only once no op on it is armed. */
+void io_close(struct io *io, int fd);
+
+/* Submits what was queued, waits for at least one completion (at most
+ * timeout_ms; -1 forever) and copies up to max of them to ev. Returns the
+ * count (0 on timeout), or -errno on a fatal backend error. */
+int io_wait(struct io *io, struct io_event *ev, int max, int timeout_ms);
+
+#endif

@@ -1,0 +1,490 @@
+/*
+ * The io_uring backend: today's fast path behind the io interface.
+ *
+ *   accept    multishot accept
+ *   recv      multishot recv with buffer selection from a registered
+ *             buffer ring (Linux ≥ 6.0); single-shot recv into a pool
+ *             buffer before that (or with RINGSLOT_IO=single)
+ *   send      send (one iovec) or sendmsg from the send arena
+ *   connect   connect + a linked timeout
+ *   wake      read on the eventfd (io_read)
+ *
+ * The ring is created on the main thread disabled and enabled by its
+ * worker (io_start) so that SINGLE_ISSUER binds it to that thread; with
+ * DEFER_TASKRUN completions are only run when the worker waits.
+ *
+ * Send arena: a msghdr and its iovecs must stay put until the SQE is
+ * submitted; with IORING_FEAT_SUBMIT_STABLE the kernel copies both then,
+ * so the arena is reset at every submission and connections keep no send
+ * state while idle. When it is full, what is prepared is submitted first.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "backend.h"
+
+#define RING_ENTRIES 4096
+#define BUF_GROUP 1
+#define SEND_ARENA_MSGS 1024
+#define SEND_ARENA_IOV 8192
+
+_Static_assert(sizeof(struct __kernel_timespec) == 2 * sizeof(long long),
+               "io_op.u.ts must match the kernel's timespec");
+
+struct uring_io {
+    struct io base;
+    struct io_uring ring;
+    bool ring_disabled;          /* R_DISABLED: io_start enables it */
+    bool use_bufring;            /* multishot recv + provided buffer ring */
+    struct io_uring_buf_ring *br;
+    unsigned br_mask;
+    struct io_bufpool pool;      /* the buffers' memory; ids for single shot */
+    size_t arena_msgs, arena_iovs;
+    struct msghdr arena_msg[SEND_ARENA_MSGS];
+    struct iovec arena_iov[SEND_ARENA_IOV];
+};
+
+static struct uring_io *U(struct io *io)
+{
+    return (struct uring_io *)io;
+}
+
+static struct io_uring_sqe *get_sqe(struct uring_io *u)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe) {
+        /* The SQ is full: hand what we have to the kernel and retry. */
+        io_uring_submit(&u->ring);
+        u->arena_msgs = u->arena_iovs = 0;
+        sqe = io_uring_get_sqe(&u->ring);
+    }
+    assert(sqe);
+    return sqe;
+}
+
+static struct msghdr *arena_msg(struct uring_io *u, int niov)
+{
+    assert(niov > 0 && niov <= SEND_ARENA_IOV);
+    if (u->arena_msgs == SEND_ARENA_MSGS || u->arena_iovs + (size_t)niov > SEND_ARENA_IOV) {
+        io_uring_submit(&u->ring);
+        u->arena_msgs = u->arena_iovs = 0;
+    }
+    struct msghdr *m = &u->arena_msg[u->arena_msgs++];
+    memset(m, 0, sizeof *m);
+    m->msg_iov = &u->arena_iov[u->arena_iovs];
+    m->msg_iovlen = (size_t)niov;
+    u->arena_iovs += (size_t)niov;
+    return m;
+}
+
+static void arm(struct io_op *op, enum io_op_type type, int fd)
+{
+    assert(op->type == IO_OP_IDLE || op->type == type);
+    op->type = (uint8_t)type;
+    op->cancelled = 0;
+    op->fd = fd;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setup                                                                     */
+
+/* Multishot recv and buffer rings came with Linux 6.0 (5.19 for rings). */
+static bool kernel_has_multishot_recv(void)
+{
+    const char *force = getenv("RINGSLOT_IO");
+    if (force && strcmp(force, "single") == 0)
+        return false;
+    struct utsname un;
+    int major = 0, minor = 0;
+    if (uname(&un) == 0)
+        sscanf(un.release, "%d.%d", &major, &minor);
+    return major > 6 || (major == 6 && minor >= 0);
+}
+
+static int setup_buffer_ring(struct uring_io *u)
+{
+    size_t ring_bytes = IO_BUF_COUNT * sizeof(struct io_uring_buf);
+    void *mem = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED)
+        return -errno;
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (uintptr_t)mem,
+        .ring_entries = IO_BUF_COUNT,
+        .bgid = BUF_GROUP,
+    };
+    int ret = io_uring_register_buf_ring(&u->ring, &reg, 0);
+    if (ret) {
+        munmap(mem, ring_bytes);
+        return ret;
+    }
+    u->br = mem;
+    u->br_mask = io_uring_buf_ring_mask(IO_BUF_COUNT);
+    io_uring_buf_ring_init(u->br);
+    for (unsigned i = 0; i < IO_BUF_COUNT; i++)
+        io_uring_buf_ring_add(u->br, io_bufpool_data(&u->pool, i), IO_BUF_SIZE,
+                              (unsigned short)i, u->br_mask, (int)i);
+    io_uring_buf_ring_advance(u->br, IO_BUF_COUNT);
+    return 0;
+}
+
+static int setup_ring(struct uring_io *u)
+{
+    struct io_uring_params p = {0};
+    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+              IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+              IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE;
+    p.cq_entries = RING_ENTRIES * 4;
+    int ret = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
+    if (ret == -EINVAL) { /* older kernel: plain ring */
+        memset(&p, 0, sizeof p);
+        p.cq_entries = RING_ENTRIES * 4;
+        p.flags = IORING_SETUP_CQSIZE;
+        ret = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
+    }
+    if (ret < 0)
+        return ret;
+    u->ring_disabled = (p.flags & IORING_SETUP_R_DISABLED) != 0;
+    if (!(p.features & IORING_FEAT_SUBMIT_STABLE)) {
+        /* the send arena relies on it (kernels before 5.5 lack it) */
+        io_uring_queue_exit(&u->ring);
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+/* Why io_uring_setup failed, in words an operator can act on. */
+static void explain_refusal(int err, char *why, size_t whylen)
+{
+    if (!whylen)
+        return;
+    int disabled = 0;
+    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+    if (f) {
+        if (fscanf(f, "%d", &disabled) != 1)
+            disabled = 0;
+        fclose(f);
+    }
+    bool seccomp = false;
+    f = fopen("/proc/self/status", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "Seccomp:", 8) == 0)
+                seccomp = atoi(line + 8) == 2;
+        fclose(f);
+    }
+    if (disabled)
+        snprintf(why, whylen, "%s: sysctl kernel.io_uring_disabled=%d", strerror(err), disabled);
+    else if (seccomp && (err == EPERM || err == ENOSYS))
+        snprintf(why, whylen, "%s: a seccomp filter (a container's default profile?) refuses "
+                 "io_uring_setup", strerror(err));
+    else if (err == ENOSYS)
+        snprintf(why, whylen, "%s: the kernel has no io_uring", strerror(err));
+    else if (err == ENOTSUP || err == EINVAL)
+        snprintf(why, whylen, "%s: the kernel's io_uring is too old (Linux 5.5 or later needed)",
+                 strerror(err));
+    else
+        snprintf(why, whylen, "%s", strerror(err));
+}
+
+int io_uring_usable(char *why, size_t whylen)
+{
+    struct io_uring ring;
+    int ret = io_uring_queue_init(8, &ring, 0);
+    if (ret < 0) {
+        explain_refusal(-ret, why, whylen);
+        return ret;
+    }
+    io_uring_queue_exit(&ring);
+    return 0;
+}
+
+static const struct io_backend_ops uring_ops;
+
+int io_uring_create(struct io **out, char *why, size_t whylen)
+{
+    struct uring_io *u = calloc(1, sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    u->base.ops = &uring_ops;
+    u->base.kind = IO_BACKEND_URING;
+    int ret = setup_ring(u);
+    if (ret < 0) {
+        explain_refusal(-ret, why, whylen);
+        free(u);
+        return ret;
+    }
+    ret = io_bufpool_init(&u->pool);
+    if (ret < 0) {
+        io_uring_queue_exit(&u->ring);
+        free(u);
+        return ret;
+    }
+    u->use_bufring = kernel_has_multishot_recv() && setup_buffer_ring(u) == 0;
+    u->base.detail = u->use_bufring ? "io_uring (multishot recv, buffer ring)"
+                                    : "io_uring (single-shot recv)";
+    *out = &u->base;
+    return 0;
+}
+
+/* io_uring_enable_rings() is declared by liburing 2.3 but not exported by
+ * Debian 12's library: make the register call ourselves. */
+static int uring_start(struct io *io)
+{
+    struct uring_io *u = U(io);
+    if (!u->ring_disabled)
+        return 0;
+    long ret = syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+                       NULL, 0);
+    if (ret < 0)
+        return -errno;
+    u->ring_disabled = false;
+    return 0;
+}
+
+static void uring_destroy(struct io *io)
+{
+    struct uring_io *u = U(io);
+    io_uring_queue_exit(&u->ring);
+    if (u->br)
+        munmap(u->br, IO_BUF_COUNT * sizeof(struct io_uring_buf));
+    io_bufpool_free(&u->pool);
+    free(u);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Operations                                                                */
+
+static void uring_accept(struct io *io, struct io_op *op, int fd)
+{
+    struct io_uring_sqe *sqe = get_sqe(U(io));
+    arm(op, IO_OP_ACCEPT, fd);
+    io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data(sqe, op);
+}
+
+static void uring_recv(struct io *io, struct io_op *op, int fd)
+{
+    struct uring_io *u = U(io);
+    struct io_uring_sqe *sqe = get_sqe(u);
+    arm(op, IO_OP_RECV, fd);
+    if (u->use_bufring) {
+        io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = BUF_GROUP;
+    } else {
+        uint32_t bid = io_bufpool_take(&u->pool);
+        op->u.recv.bid = bid;
+        if (bid == UINT32_MAX) /* completes at once with -ENOBUFS */
+            io_uring_prep_nop(sqe);
+        else
+            io_uring_prep_recv(sqe, fd, io_bufpool_data(&u->pool, bid), IO_BUF_SIZE, 0);
+    }
+    io_uring_sqe_set_data(sqe, op);
+}
+
+static void uring_buf_return(struct io *io, uint32_t bid)
+{
+    struct uring_io *u = U(io);
+    if (!u->use_bufring) {
+        io_bufpool_put(&u->pool, bid);
+        return;
+    }
+    io_uring_buf_ring_add(u->br, io_bufpool_data(&u->pool, bid), IO_BUF_SIZE,
+                          (unsigned short)bid, u->br_mask, 0);
+    io_uring_buf_ring_advance(u->br, 1);
+}
+
+static void uring_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len)
+{
+    struct io_uring_sqe *sqe = get_sqe(U(io));
+    arm(op, IO_OP_READ, fd);
+    io_uring_prep_read(sqe, fd, buf, (unsigned)len, 0);
+    io_uring_sqe_set_data(sqe, op);
+}
+
+static void uring_send(struct io *io, struct io_op *op, int fd, const struct iovec *iov,
+                       int niov)
+{
+    struct uring_io *u = U(io);
+    struct io_uring_sqe *sqe = get_sqe(u);
+    arm(op, IO_OP_SEND, fd);
+    if (niov == 1) { /* the common case: a plain send, no msghdr to import */
+        io_uring_prep_send(sqe, fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+        struct msghdr *msg = arena_msg(u, niov);
+        memcpy(msg->msg_iov, iov, (size_t)niov * sizeof *iov);
+        io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
+    }
+    io_uring_sqe_set_data(sqe, op);
+}
+
+static void set_ts(struct io_op *op, int ms)
+{
+    op->u.ts.sec = ms / 1000;
+    op->u.ts.nsec = (long long)(ms % 1000) * 1000000;
+}
+
+static void uring_connect(struct io *io, struct io_op *op, int fd, const struct sockaddr *sa,
+                          socklen_t salen, int timeout_ms)
+{
+    struct uring_io *u = U(io);
+    /* two SQEs in one go: make room for both before linking them */
+    if (io_uring_sq_space_left(&u->ring) < 2) {
+        io_uring_submit(&u->ring);
+        u->arena_msgs = u->arena_iovs = 0;
+    }
+    arm(op, IO_OP_CONNECT, fd);
+    set_ts(op, timeout_ms); /* read by the kernel at submission */
+    struct io_uring_sqe *sqe = get_sqe(u);
+    io_uring_prep_connect(sqe, fd, sa, salen);
+    io_uring_sqe_set_data(sqe, op);
+    sqe->flags |= IOSQE_IO_LINK;
+    sqe = get_sqe(u);
+    io_uring_prep_link_timeout(sqe, (struct __kernel_timespec *)&op->u.ts, 0);
+    io_uring_sqe_set_data(sqe, NULL); /* its own completion says nothing new */
+}
+
+static void uring_timer(struct io *io, struct io_op *op, int ms)
+{
+    struct io_uring_sqe *sqe = get_sqe(U(io));
+    arm(op, IO_OP_TIMER, -1);
+    set_ts(op, ms);
+    io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&op->u.ts, 0, 0);
+    io_uring_sqe_set_data(sqe, op);
+}
+
+static void uring_cancel(struct io *io, struct io_op *op)
+{
+    if (op->type == IO_OP_IDLE || op->cancelled)
+        return;
+    op->cancelled = 1;
+    struct io_uring_sqe *sqe = get_sqe(U(io));
+    io_uring_prep_cancel(sqe, op, 0);
+    io_uring_sqe_set_data(sqe, NULL);
+}
+
+static void uring_cancel_all(struct io *io)
+{
+    struct io_uring_sqe *sqe = get_sqe(U(io));
+    io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data(sqe, NULL);
+}
+
+static void uring_shutdown(struct io *io, int fd)
+{
+    shutdown(fd, SHUT_RDWR);
+}
+
+static void uring_close(struct io *io, int fd)
+{
+    close(fd);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Completions                                                               */
+
+/* One CQE as an event; false if it is not one (a linked timeout, a cancel,
+ * a buffer-less end of a receive). */
+static bool to_event(struct uring_io *u, struct io_uring_cqe *cqe, struct io_event *ev)
+{
+    struct io_op *op = io_uring_cqe_get_data(cqe);
+    if (!op)
+        return false;
+    int res = cqe->res;
+    unsigned flags = (cqe->flags & IORING_CQE_F_MORE) ? IO_EV_MORE : 0;
+    *ev = (struct io_event){.op = op};
+    switch (op->type) {
+    case IO_OP_RECV:
+        if (u->use_bufring) {
+            if (cqe->flags & IORING_CQE_F_BUFFER) {
+                uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+                if (res > 0) {
+                    flags |= IO_EV_BUF;
+                    ev->buf = bid;
+                    ev->data = io_bufpool_data(&u->pool, bid);
+                } else {
+                    uring_buf_return(&u->base, bid);
+                }
+            }
+        } else if (op->u.recv.bid == UINT32_MAX) {
+            res = -ENOBUFS;
+        } else if (res > 0) {
+            flags |= IO_EV_BUF;
+            ev->buf = op->u.recv.bid;
+            ev->data = io_bufpool_data(&u->pool, op->u.recv.bid);
+        } else {
+            io_bufpool_put(&u->pool, op->u.recv.bid);
+        }
+        break;
+    case IO_OP_CONNECT:
+        if (res == -ECANCELED && !op->cancelled)
+            res = -ETIMEDOUT; /* the linked timeout fired */
+        break;
+    case IO_OP_TIMER:
+        if (res == -ETIME)
+            res = 0;
+        break;
+    default:
+        break;
+    }
+    ev->res = res;
+    ev->flags = flags;
+    if (!(flags & IO_EV_MORE))
+        op->type = IO_OP_IDLE;
+    return true;
+}
+
+static int uring_wait(struct io *io, struct io_event *ev, int max, int timeout_ms)
+{
+    struct uring_io *u = U(io);
+    int ret;
+    if (timeout_ms < 0) {
+        ret = io_uring_submit_and_wait(&u->ring, 1);
+    } else {
+        struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
+                                       .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
+        struct io_uring_cqe *cqe;
+        ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+    }
+    u->arena_msgs = u->arena_iovs = 0; /* all submitted: the kernel has copies */
+    if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EAGAIN && ret != -EBUSY)
+        return ret;
+    struct io_uring_cqe *cqe;
+    unsigned head, seen = 0;
+    int n = 0;
+    io_uring_for_each_cqe(&u->ring, head, cqe) {
+        if (n == max)
+            break;
+        seen++;
+        if (to_event(u, cqe, &ev[n]))
+            n++;
+    }
+    io_uring_cq_advance(&u->ring, seen);
+    return n;
+}
+
+static const struct io_backend_ops uring_ops = {
+    .start = uring_start,
+    .destroy = uring_destroy,
+    .accept = uring_accept,
+    .recv = uring_recv,
+    .buf_return = uring_buf_return,
+    .read = uring_read,
+    .send = uring_send,
+    .connect = uring_connect,
+    .timer = uring_timer,
+    .cancel = uring_cancel,
+    .cancel_all = uring_cancel_all,
+    .shutdown = uring_shutdown,
+    .close = uring_close,
+    .wait = uring_wait,
+};

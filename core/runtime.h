@@ -591,6 +591,13 @@ int listen_probe(const struct config *cfg);
  * returns how many, or -errno. */
 int listen_tcp(const struct config *cfg, int port, bool reuseport, int *fds);
 void *worker_main(void *w);
+/* worker_main in parts, for tests that drive a worker themselves (on the
+ * fake io backend): start once; step runs one loop iteration (waiting at
+ * most timeout_ms) and returns 1 to go on, 0 once drained after stopping,
+ * -errno on a backend failure; finish cancels and reaps what is left. */
+int worker_start(struct worker *w);
+int worker_step(struct worker *w, int timeout_ms);
+void worker_finish(struct worker *w);
 void worker_destroy(struct worker *w);
 
 /* links (link.c) */

@@ -381,44 +381,59 @@ static void quiesce(struct worker *w)
     }
 }
 
+int worker_start(struct worker *w)
+{
+    int ret = io_start(w->io);
+    if (ret < 0)
+        return ret;
+    arm_accept(w);
+    arm_tick(w);
+    xworker_arm(w);
+    return 0;
+}
+
+int worker_step(struct worker *w, int timeout_ms)
+{
+    struct io_event ev[EVENT_BATCH];
+    snapshot_reader_idle(&w->rt->snap, (size_t)w->id);
+    int n = io_wait(w->io, ev, EVENT_BATCH, timeout_ms);
+    if (n < 0) {
+        log_error("waiting for I/O (%s): %s", io_backend_name(io_kind(w->io)), strerror(-n));
+        return n;
+    }
+    w->now_us = consensus_clock_us(); /* once per batch: time, metrics */
+    w->now_ms = w->now_us / 1000;
+    load_snapshots(w);
+    for (int i = 0; i < n; i++)
+        dispatch_event(w, &ev[i]);
+    if (w->hold_due)
+        link_revive_all(w);
+    if (w->retry_due)
+        retry_pass(w);
+    flush_all(w);
+    return atomic_load(&w->rt->stopping) && drain_step(w) ? 0 : 1;
+}
+
+void worker_finish(struct worker *w)
+{
+    quiesce(w);
+    snapshot_reader_idle(&w->rt->snap, (size_t)w->id);
+}
+
 void *worker_main(void *arg)
 {
     struct worker *w = arg;
     char role[8];
     snprintf(role, sizeof role, "W%d", w->id);
     log_set_role(role);
-    int ret = io_start(w->io);
+    int ret = worker_start(w);
     if (ret < 0) {
         log_error("starting the %s backend: %s", io_backend_name(io_kind(w->io)),
                   strerror(-ret));
         abort();
     }
-    arm_accept(w);
-    arm_tick(w);
-    xworker_arm(w);
-    struct io_event ev[EVENT_BATCH];
-    for (;;) {
-        snapshot_reader_idle(&w->rt->snap, (size_t)w->id);
-        int n = io_wait(w->io, ev, EVENT_BATCH, -1);
-        if (n < 0) {
-            log_error("waiting for I/O (%s): %s", io_backend_name(io_kind(w->io)),
-                      strerror(-n));
-            break;
-        }
-        w->now_us = consensus_clock_us(); /* once per batch: time, metrics */
-        w->now_ms = w->now_us / 1000;
-        load_snapshots(w);
-        for (int i = 0; i < n; i++)
-            dispatch_event(w, &ev[i]);
-        if (w->hold_due)
-            link_revive_all(w);
-        if (w->retry_due)
-            retry_pass(w);
-        flush_all(w);
-        if (atomic_load(&w->rt->stopping) && drain_step(w))
-            break;
-    }
-    quiesce(w);
-    snapshot_reader_idle(&w->rt->snap, (size_t)w->id);
+    while (worker_step(w, -1) > 0)
+        ;
+    worker_finish(w);
     return NULL;
 }

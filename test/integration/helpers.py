@@ -741,6 +741,11 @@ class Ringslot:
 
 # --- ringslot processes owned by the test fixtures ----------------------------
 
+def unique(name):
+    """A fresh key prefix (no braces, no glob characters)."""
+    return "%s:%d:%s:" % (name, os.getpid(), os.urandom(4).hex())
+
+
 LIVE_RINGSLOTS = []  # started by start_managed() and not yet finish_managed()
 
 

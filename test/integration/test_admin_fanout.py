@@ -14,15 +14,11 @@ import os
 
 import pytest
 
-from helpers import RespClient, RespError, HOST, set_keys
+from helpers import RespClient, RespError, HOST, set_keys, unique
 
 JS_MAX = 2 ** 53 - 1
 PASSWORD = "rs-own-Secret-58"
 NOAUTH = "NOAUTH Authentication required."
-
-
-def unique(name):
-    return "%s:%d:%s:" % (name, os.getpid(), os.urandom(4).hex())
 
 
 # --- SCAN ---------------------------------------------------------------------------

@@ -15,14 +15,10 @@ import time
 import pytest
 
 import helpers
+from helpers import unique
 from helpers import Push, RespClient, RespError, keyslot, set_keys, wait_until
 
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
-
-
-def unique(name):
-    """A fresh key prefix (no braces, no glob characters)."""
-    return "%s:%d:%s:" % (name, os.getpid(), os.urandom(4).hex())
 
 
 def delete_all(r, keys):

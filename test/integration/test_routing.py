@@ -15,12 +15,8 @@ import time
 import pytest
 
 import helpers
+from helpers import unique
 from helpers import keyslot, wait_until
-
-
-def unique(name):
-    """A fresh key prefix (no braces, no glob characters)."""
-    return "%s:%d:%s:" % (name, os.getpid(), os.urandom(4).hex())
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["threads1", "threads2"])

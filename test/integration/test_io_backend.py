@@ -1,0 +1,97 @@
+"""--io-backend: io_uring where it may be used, epoll where it is refused
+(a container's seccomp profile), and the choice visible in INFO and PROXY
+CONFIG GET. The rest of the suite runs on io_uring; `make test` runs a
+representative part of it a second time on epoll (RINGSLOT_TEST_IO)."""
+import os
+import subprocess
+
+import pytest
+
+import helpers
+from helpers import unique
+
+LAUNCHER = os.path.join(os.path.dirname(__file__), "no_io_uring.py")
+
+
+def _seccomp_available():
+    import importlib.util
+    return importlib.util.find_spec("seccomp") is not None
+
+
+needs_seccomp = pytest.mark.skipif(not _seccomp_available(),
+                                   reason="python3-seccomp is not installed")
+
+
+class NoUringRingslot(helpers.Ringslot):
+    """A ringslot started under a filter that denies io_uring_setup."""
+
+    def args(self):
+        return ["/usr/bin/python3", LAUNCHER] + super().args()
+
+
+def _serves(rs):
+    r = rs.client()
+    keys = [unique("io") + ":%d" % i for i in range(200)]
+    pipe = r.pipeline(transaction=False)
+    for i, k in enumerate(keys):
+        pipe.set(k, i)
+    assert all(pipe.execute())
+    assert r.mget(keys) == [str(i).encode() for i in range(200)]  # across every master
+    assert r.delete(*keys) == 200
+
+
+@needs_seccomp
+def test_auto_takes_epoll_when_io_uring_is_denied(cluster, make_ringslot):
+    rs = make_ringslot(kind=NoUringRingslot, extra_args=["--io-backend", "auto", "--enable-cross-slot"])
+    info = rs.proxy_info()
+    assert info["multiplexing_api"] == "epoll"
+    assert str(info["io_backend"]).startswith("epoll")
+    _serves(rs)
+    log = rs.log_tail(20000)
+    warnings = [ln for ln in log.splitlines() if "io_uring is not available" in ln]
+    assert len(warnings) == 1, log  # one line, naming the cause
+    assert "seccomp" in warnings[0] and "using epoll" in warnings[0], warnings[0]
+
+
+@needs_seccomp
+def test_forced_uring_that_is_denied_exits_1(cluster, tmp_path):
+    args = ["/usr/bin/python3", LAUNCHER, helpers.ringslot_binary(), "--port",
+            str(helpers.free_port()), "--io-backend", "uring"] + cluster.addrs(cluster.masters())
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "io_uring is not available" in out.stdout + out.stderr
+
+
+def test_auto_takes_io_uring_when_it_may(cluster, make_ringslot):
+    rs = make_ringslot(extra_args=["--io-backend", "auto"])
+    info = rs.proxy_info()
+    assert info["multiplexing_api"] == "io_uring", info
+    with rs.raw() as c:
+        assert c.command("PROXY", "CONFIG", "GET", "io-backend") == [b"io-backend", b"auto"]
+
+
+def test_forced_epoll_serves_and_says_so(cluster, make_ringslot):
+    rs = make_ringslot(extra_args=["--io-backend", "epoll", "--enable-cross-slot"])
+    assert rs.proxy_info()["multiplexing_api"] == "epoll"
+    with rs.raw() as c:
+        assert c.command("PROXY", "CONFIG", "GET", "io-backend") == [b"io-backend", b"epoll"]
+    _serves(rs)
+
+
+def test_io_backend_in_both_config_formats(tmp_path):
+    conf = tmp_path / "a.conf"
+    conf.write_text("port 7777\nio-backend epoll\n")
+    ini = tmp_path / "a.ini"
+    ini.write_text("[proxy]\nport = 7777\nio-backend = epoll\n\n[backend]\n"
+                   "entry-point = 127.0.0.1:7000\n")
+    for path in (conf, ini):
+        out = subprocess.run([helpers.ringslot_binary(), "--check-config", "-c", str(path),
+                              "127.0.0.1:7000"], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "io-backend epoll" in out.stdout, out.stdout
+    bad = tmp_path / "bad.conf"
+    bad.write_text("io-backend kqueue\n")
+    out = subprocess.run([helpers.ringslot_binary(), "--check-config", "-c", str(bad),
+                          "127.0.0.1:7000"], capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "kqueue" in out.stdout + out.stderr

@@ -5,7 +5,8 @@
 #   make test       deps, pyflakes over test/ and bench/, build, unit tests
 #                   (ASan+UBSan), snapshot stress
 #                   test (TSan), fuzz corpora replayed + 10 s of fuzzing per
-#                   target, integration tests against the ASan build
+#                   target, integration tests against the ASan build (all on
+#                   io_uring, a representative part again on epoll)
 #   make fuzz       FUZZ_SECONDS=60: fuzz each libFuzzer target that long
 #   make demo       3 masters + 3 replicas on loopback, ringslot on :7777
 #   make asan|tsan  sanitizer builds in build/asan, build/tsan
@@ -112,10 +113,19 @@ tsan-test: tsan
 	@set -e; for t in $(TSAN_TESTS); do echo "== $$t (tsan)"; \
 	  TSAN_OPTIONS=halt_on_error=1 RINGSLOT_STRESS=1 build/tsan/test/unit/$$t; done
 
+# The whole suite runs on io_uring; a representative part of it (routing and
+# pipeline order, commands with MULTI and blocking calls, pub/sub, failover
+# holds, resharding and resilience, cluster mode) runs again on epoll.
+EPOLL_TESTS := test_routing test_commands test_pubsub test_backend_hold test_resilience \
+               test_cluster_mode
+
 integration-test: asan
 	RINGSLOT_BIN=$(CURDIR)/build/asan/ringslot \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	$(PYTHON) -m pytest -q -x test/integration
+	RINGSLOT_BIN=$(CURDIR)/build/asan/ringslot RINGSLOT_TEST_IO=epoll \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	$(PYTHON) -m pytest -q -x $(patsubst %,test/integration/%.py,$(EPOLL_TESTS))
 
 # --- fuzzing ------------------------------------------------------------
 # libFuzzer targets (clang): the client request parser, the backend reply

@@ -20,7 +20,9 @@ is listed here, so that it is stopped through its own Popen object
 
 Options: --rounds N (default 5), --quick (1 round, small -n, results go to
 bench/results/quick/ and README is not touched), --ringslot PATH,
---series 2,1, --keep (keep the work directory with logs), --no-chart.
+--series 2,1 (thread counts; 2:epoll runs with --io-backend epoll, 2:before
+runs the --before BINARY: side by side in one run), --keep (keep the work
+directory with logs), --no-chart.
 """
 
 import argparse
@@ -145,21 +147,24 @@ class Ringslot(helpers.Ringslot):
     bookkeeping and /proc figures. Started from this process, it inherits the
     raised RLIMIT_NOFILE."""
 
-    def __init__(self, binary, threads, entry_port, workdir, cross_slot_flag):
+    def __init__(self, binary, threads, entry_port, workdir, cross_slot_flag, variant=""):
         super().__init__(binary, ["%s:%d" % (HOST, entry_port)], workdir=workdir,
                          threads=threads, ready_timeout=20.0)
         self.cross_slot_flag = cross_slot_flag
+        self.variant = variant   # "", "epoll" (--io-backend epoll), "before" (--before binary)
         self.restarts = 0
         self.dead = False
 
     @property
     def name(self):
-        return "ringslot t%d" % self.threads
+        return "ringslot t%d%s" % (self.threads, " " + self.variant if self.variant else "")
 
     def args(self):
         a = [self.binary, "--port", str(self.port), "--bind", HOST, "--threads", str(self.threads)]
         if self.cross_slot_flag:
             a.append("--enable-cross-slot")
+        if self.variant == "epoll":
+            a += ["--io-backend", "epoll"]
         return a + self.entry_points
 
     def start(self):
@@ -542,8 +547,12 @@ class Bench:
         self.cluster.start()
         print("cluster ok on ports %s" % self.cluster.ports, flush=True)
         self.rs = []
-        for t in o.series:
-            rs = Ringslot(self.binary, t, self.cluster.ports[0], self.workdir, self.cross_flag)
+        if o.before:
+            self.before_binary = os.path.join(self.workdir, "ringslot-before")
+            shutil.copy2(o.before, self.before_binary)
+        for t, variant in o.series:
+            binary = self.before_binary if variant == "before" else self.binary
+            rs = Ringslot(binary, t, self.cluster.ports[0], self.workdir, self.cross_flag, variant)
             rs.start()
             print("%s on port %d: ./ringslot %s" % (rs.name, rs.port, " ".join(rs.args()[1:])),
                   flush=True)
@@ -1164,7 +1173,12 @@ def main(argv=None):
                     help="smoke run: 1 round, small -n; results in bench/results/quick/, "
                          "README untouched")
     ap.add_argument("--ringslot", default=os.path.join(ROOT, "ringslot"))
-    ap.add_argument("--series", default="2,1", help="ringslot --threads values (default 2,1)")
+    ap.add_argument("--series", default="2,1",
+                    help="ringslot series: --threads values, each optionally :epoll "
+                         "(--io-backend epoll) or :before (the --before binary); "
+                         "default 2,1; e.g. 2,2:before,2:epoll")
+    ap.add_argument("--before", default=None,
+                    help="an earlier ringslot binary for :before series (side by side)")
     ap.add_argument("--out", default=None, help="results directory (default bench/results)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--no-chart", action="store_true", help="skip the gnuplot PNG")
@@ -1177,9 +1191,21 @@ def main(argv=None):
         opts.rounds = 1 if opts.quick else 5
     if opts.rounds < 1:
         ap.error("--rounds must be ≥ 1")
-    opts.series = [int(x) for x in opts.series.split(",") if x.strip()]
+    series = []
+    for x in opts.series.split(","):
+        if not x.strip():
+            continue
+        t, _, variant = x.strip().partition(":")
+        if variant not in ("", "epoll", "before"):
+            ap.error("--series: unknown variant %r (epoll or before)" % variant)
+        if variant == "before" and not opts.before:
+            ap.error("--series %s needs --before BINARY" % x)
+        series.append((int(t), variant))
+    opts.series = series
     if not opts.series:
         ap.error("--series needs at least one thread count")
+    if opts.before:
+        opts.before = os.path.abspath(opts.before)
     if opts.out is None:
         opts.out = os.path.join(HERE, "results", "quick") if opts.quick else \
             os.path.join(HERE, "results")

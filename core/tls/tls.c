@@ -229,11 +229,16 @@ static int load_identity(SSL_CTX *ssl, const struct tls_options *o,
     ok = SSL_CTX_use_PrivateKey_file(ssl, o->key_file, SSL_FILETYPE_PEM);
     SSL_CTX_set_default_passwd_cb(ssl, NULL);
     SSL_CTX_set_default_passwd_cb_userdata(ssl, NULL);
+    if ((ok != 1 && ERR_GET_REASON(ERR_peek_last_error()) ==
+                    X509_R_KEY_VALUES_MISMATCH) ||
+        (ok == 1 && SSL_CTX_check_private_key(ssl) != 1)) {
+        snprintf(err, errlen, "%s '%s' does not match %s '%s'", key_opt,
+                 o->key_file, cert_opt, o->cert_file);
+        ERR_clear_error();
+        return -1;
+    }
     if (ok != 1)
         return fail_text(err, errlen, key_opt, o->key_file);
-    if (SSL_CTX_check_private_key(ssl) != 1)
-        return fail_text(err, errlen, "the key does not match the certificate",
-                         o->key_file);
     return 0;
 }
 

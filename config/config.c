@@ -49,6 +49,8 @@ _Static_assert(sizeof(enum config_tls_auth) == sizeof(int), "enum options");
 
 enum opt_kind {
     OPT_FLAG,    /* bool; no value on the command line, yes/no in files */
+    OPT_BOOL,    /* bool that always takes yes/no, as Redis's options (for
+                    those that default to yes: --tls-session-caching no) */
     OPT_INT,     /* int within [min, max] */
     OPT_INT_AUTO, /* OPT_INT, or "auto" (CONFIG_AUTO) */
     OPT_BYTES,   /* long long with Redis memory units, within [min, max] */
@@ -185,9 +187,9 @@ static const struct opt_def opt_table[] = {
     { "tls-ciphers", NULL, 0, OPT_STRING, 0, SEC_PROXY, FIELD(tls_ciphers) },
     { "tls-ciphersuites", NULL, 0, OPT_STRING, 0, SEC_PROXY,
       FIELD(tls_ciphersuites) },
-    { "tls-prefer-server-ciphers", NULL, 0, OPT_FLAG, 0, SEC_PROXY,
+    { "tls-prefer-server-ciphers", NULL, 0, OPT_BOOL, 0, SEC_PROXY,
       FIELD(tls_prefer_server_ciphers) },
-    { "tls-session-caching", NULL, 0, OPT_FLAG, 0, SEC_PROXY,
+    { "tls-session-caching", NULL, 0, OPT_BOOL, 0, SEC_PROXY,
       FIELD(tls_session_caching) },
     { "tls-session-cache-size", NULL, 0, OPT_INT, 0, SEC_PROXY,
       FIELD(tls_session_cache_size), 1, INT_MAX },
@@ -272,7 +274,7 @@ static const struct opt_def opt_table[] = {
       FIELD(proxy_node_timeout_ms), 1, MS_MAX },
     { "moved-mode", NULL, 0, OPT_ENUM, OPTF_RW, SEC_CLUSTER,
       FIELD(moved_mode), .names = moved_mode_names },
-    { "tls-cluster", NULL, 0, OPT_FLAG, 0, SEC_CLUSTER, FIELD(tls_cluster) },
+    { "tls-cluster", NULL, 0, OPT_BOOL, 0, SEC_CLUSTER, FIELD(tls_cluster) },
 
     /* command line only */
     { "c", NULL, 'c', OPT_CONFIG, OPTF_CLI | OPTF_NO_LONG, SEC_NONE,
@@ -898,7 +900,7 @@ static int set_value(struct config *c, const struct opt_def *o,
     bool b;
 
     switch (o->kind) {
-    case OPT_FLAG:
+    case OPT_FLAG: case OPT_BOOL:
         if (parse_bool(v, &b) != 0)
             return fail(err, errlen, "Invalid %s '%s' (yes|no)", what(o), v);
         *(bool *)field = b;
@@ -1324,7 +1326,7 @@ static void describe(const struct config *c, const struct opt_def *o,
     v->read_only = !(o->flags & OPTF_RW);
     v->kind = CONFIG_VALUE_INT;
     switch (o->kind) {
-    case OPT_FLAG: v->integer = *(const bool *)field; break;
+    case OPT_FLAG: case OPT_BOOL: v->integer = *(const bool *)field; break;
     case OPT_INT: v->integer = *(const int *)field; break;
     case OPT_INT_AUTO:
         v->integer = *(const int *)field;
@@ -1499,7 +1501,7 @@ static void dump_option(FILE *out, const struct opt_def *o,
 {
     switch (v->kind) {
     case CONFIG_VALUE_INT:
-        if (o->kind == OPT_FLAG)
+        if (o->kind == OPT_FLAG || o->kind == OPT_BOOL)
             fprintf(out, "%s %s\n", o->name, v->integer ? "yes" : "no");
         else
             fprintf(out, "%s %lld\n", o->name, v->integer);

@@ -780,9 +780,13 @@ size_t tls_conn_output(struct tls_conn *c, void *buf, size_t cap)
 
 void tls_conn_close(struct tls_conn *c)
 {
-    if (c->state == TLS_FAILED || c->state == TLS_CLOSING)
+    if (c->state == TLS_FAILED || c->state == TLS_HANDSHAKING) {
+        if (c->state == TLS_HANDSHAKING) /* nothing to notify yet */
+            c->state = TLS_CLOSING;
         return;
-    if (c->state == TLS_OPEN) {
+    }
+    /* OPEN, or CLOSING after the peer's close_notify: answer it once */
+    if (!(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN)) {
         ERR_clear_error();
         SSL_shutdown(c->ssl); /* close_notify into the output */
         ERR_clear_error();

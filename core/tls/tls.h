@@ -190,8 +190,9 @@ size_t tls_conn_output_pending(const struct tls_conn *c);
 /* Move up to cap bytes of it into buf; returns how many. */
 size_t tls_conn_output(struct tls_conn *c, void *buf, size_t cap);
 
-/* Send close_notify (into the output) and go to CLOSING; nothing is
- * awaited from the peer. A FAILED or CLOSING connection stays as it is. */
+/* Send close_notify (into the output; also in answer to the peer's) and
+ * go to CLOSING; nothing is awaited from the peer. A FAILED connection
+ * stays FAILED; one still HANDSHAKING just goes to CLOSING. */
 void tls_conn_close(struct tls_conn *c);
 
 enum tls_state tls_conn_state(const struct tls_conn *c);

@@ -671,7 +671,21 @@ static void test_close_notify(void **state)
     assert_false(s.error);
     assert_int_equal(tls_conn_state(p.s), TLS_CLOSING);
     assert_int_equal(tls_conn_failure(p.s), TLS_FAIL_NONE);
+    /* the server answers with its own close_notify, once */
+    assert_int_equal(tls_conn_output_pending(p.s), 0);
+    tls_conn_close(p.s);
+    size_t answer = tls_conn_output_pending(p.s);
+    assert_true(answer > 0);
+    tls_conn_close(p.s);
+    assert_int_equal(tls_conn_output_pending(p.s), answer);
     sink_free(&s);
+    pair_close(&p);
+
+    /* closing during the handshake: CLOSING, no close_notify */
+    pair_open(&p, &so, &co, "127.0.0.1", 7000);
+    tls_conn_close(p.s);
+    assert_int_equal(tls_conn_state(p.s), TLS_CLOSING);
+    assert_int_equal(tls_conn_output_pending(p.s), 0);
     pair_close(&p);
 }
 

@@ -90,8 +90,9 @@ struct tls_ctx;
 /*
  * Build a ctx: load and check certificate, key and CAs, apply protocols and
  * ciphers. Returns it with one reference, or NULL with a message in err
- * ("tls-cert-file '/x': No such file or directory", "tls-ciphers: no cipher
- * matches 'FOO'", ...).
+ * naming the option and the file or value, then OpenSSL's reason
+ * ("tls-cert-file '/x': error:...:No such file or directory", "tls-key-file
+ * '/k' does not match tls-cert-file '/c'", "tls-ciphers 'FOO': ...").
  */
 struct tls_ctx *tls_ctx_new(const struct tls_options *o, char *err,
                             size_t errlen);

@@ -23,7 +23,7 @@ WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 STD := -std=gnu11 -D_GNU_SOURCE
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) $(STD) -pthread -MMD -MP
-LIBS := -luring -linih -lpthread
+LIBS := -luring -linih -lssl -lcrypto -lpthread
 
 LIB_SRC := $(wildcard resp/*.c cluster/*.c config/*.c consensus/*.c) \
            $(filter-out core/main.c,$(wildcard core/*.c core/*/*.c))
@@ -37,7 +37,7 @@ TSAN_TESTS := test_snapshot
 DEPS_DEB := build-essential pkg-config liburing-dev libinih-dev libjemalloc-dev \
             libcmocka-dev redis-server redis-tools python3-pytest python3-redis \
             clang libclang-rt-14-dev procps gnuplot-nox \
-            python3-yaml dpkg-dev lintian python3-pyflakes
+            python3-yaml dpkg-dev lintian python3-pyflakes libssl-dev openssl
 
 .PHONY: all release asan tsan deps test unit-test tsan-test integration-test \
         demo install clean bench fuzz fuzz-test deb py-lint

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -45,9 +46,12 @@ _Static_assert(sizeof(enum config_moved_mode) == sizeof(int), "enum options");
 _Static_assert(sizeof(enum config_multiplexing) == sizeof(int), "enum options");
 _Static_assert(sizeof(enum config_read_from) == sizeof(int), "enum options");
 _Static_assert(sizeof(enum config_io_backend) == sizeof(int), "enum options");
+_Static_assert(sizeof(enum config_tls_auth) == sizeof(int), "enum options");
 
 enum opt_kind {
     OPT_FLAG,    /* bool; no value on the command line, yes/no in files */
+    OPT_BOOL,    /* bool that always takes yes/no, as Redis's options (for
+                    those that default to yes: --tls-session-caching no) */
     OPT_INT,     /* int within [min, max] */
     OPT_INT_AUTO, /* OPT_INT, or "auto" (CONFIG_AUTO) */
     OPT_BYTES,   /* long long with Redis memory units, within [min, max] */
@@ -67,6 +71,8 @@ enum opt_flag {
     OPTF_SECRET = 1 << 1,  /* a password: never echoed or shown */
     OPTF_CLI = 1 << 2,     /* command line only: no directive, not shown */
     OPTF_NO_LONG = 1 << 3, /* no "--name" form (-c) */
+    OPTF_WORDS = 1 << 4,   /* a file's several words are one value, joined
+                              by spaces (tls-protocols TLSv1.2 TLSv1.3) */
 };
 
 /* INI sections; SEC_NONE for command-line-only options. */
@@ -117,8 +123,14 @@ static const char *const io_backend_names[] = {
     [CONFIG_IO_AUTO] = "auto", [CONFIG_IO_URING] = "uring", [CONFIG_IO_EPOLL] = "epoll", NULL,
 };
 
+static const char *const tls_auth_names[] = {
+    [CONFIG_TLS_AUTH_NO] = "no", [CONFIG_TLS_AUTH_YES] = "yes",
+    [CONFIG_TLS_AUTH_OPTIONAL] = "optional", NULL,
+};
+
 static bool valid_cluster_name(const char *v);
 static bool valid_announce_ip(const char *v);
+static bool valid_tls_protocols(const char *v);
 
 #define FIELD(f) .offset = offsetof(struct config, f), \
                  .size = sizeof(((struct config *)0)->f)
@@ -160,6 +172,34 @@ static const struct opt_def opt_table[] = {
       FIELD(admin_password) },
     { "console-port", NULL, 0, OPT_INT, 0, SEC_PROXY, FIELD(console_port),
       0, 65535 },
+    /* TLS towards clients: Redis's names, meanings and defaults */
+    { "tls-port", NULL, 0, OPT_INT, 0, SEC_PROXY, FIELD(tls_port), 0, 65535,
+      .what = "port" },
+    { "tls-cert-file", NULL, 0, OPT_STRING, 0, SEC_PROXY,
+      FIELD(tls_cert_file) },
+    { "tls-key-file", NULL, 0, OPT_STRING, 0, SEC_PROXY, FIELD(tls_key_file) },
+    { "tls-key-file-pass", NULL, 0, OPT_STRING, OPTF_SECRET, SEC_PROXY,
+      FIELD(tls_key_file_pass) },
+    { "tls-ca-cert-file", NULL, 0, OPT_STRING, 0, SEC_PROXY,
+      FIELD(tls_ca_cert_file) },
+    { "tls-ca-cert-dir", NULL, 0, OPT_STRING, 0, SEC_PROXY,
+      FIELD(tls_ca_cert_dir) },
+    { "tls-auth-clients", NULL, 0, OPT_ENUM, 0, SEC_PROXY,
+      FIELD(tls_auth_clients), .names = tls_auth_names },
+    { "tls-protocols", NULL, 0, OPT_STRING, OPTF_WORDS, SEC_PROXY,
+      FIELD(tls_protocols), .valid = valid_tls_protocols,
+      .hint = "space-separated TLSv1, TLSv1.1, TLSv1.2, TLSv1.3" },
+    { "tls-ciphers", NULL, 0, OPT_STRING, 0, SEC_PROXY, FIELD(tls_ciphers) },
+    { "tls-ciphersuites", NULL, 0, OPT_STRING, 0, SEC_PROXY,
+      FIELD(tls_ciphersuites) },
+    { "tls-prefer-server-ciphers", NULL, 0, OPT_BOOL, 0, SEC_PROXY,
+      FIELD(tls_prefer_server_ciphers) },
+    { "tls-session-caching", NULL, 0, OPT_BOOL, 0, SEC_PROXY,
+      FIELD(tls_session_caching) },
+    { "tls-session-cache-size", NULL, 0, OPT_INT, 0, SEC_PROXY,
+      FIELD(tls_session_cache_size), 1, INT_MAX },
+    { "tls-session-cache-timeout", NULL, 0, OPT_INT, 0, SEC_PROXY,
+      FIELD(tls_session_cache_timeout), 1, INT_MAX },
     { "enable-cross-slot", NULL, 0, OPT_FLAG, OPTF_RW, SEC_PROXY,
       FIELD(enable_cross_slot) },
     { "log-level", NULL, 0, OPT_ENUM, OPTF_RW, SEC_PROXY, FIELD(log_level),
@@ -207,6 +247,13 @@ static const struct opt_def opt_table[] = {
       FIELD(replica_max_lag_ms), 10, MS_MAX },
     { "replica-read-after-write", NULL, 0, OPT_INT, OPTF_RW, SEC_BACKEND,
       FIELD(replica_read_after_write_ms), 0, MS_MAX },
+    /* TLS towards the nodes: redis-cli's --tls options */
+    { "tls", NULL, 0, OPT_FLAG, 0, SEC_BACKEND, FIELD(tls) },
+    { "tls-cacert", NULL, 0, OPT_STRING, 0, SEC_BACKEND, FIELD(tls_cacert) },
+    { "tls-cert", NULL, 0, OPT_STRING, 0, SEC_BACKEND, FIELD(tls_cert) },
+    { "tls-key", NULL, 0, OPT_STRING, 0, SEC_BACKEND, FIELD(tls_key) },
+    { "tls-insecure", NULL, 0, OPT_FLAG, 0, SEC_BACKEND,
+      FIELD(tls_insecure) },
 
     /* [cluster]: ringslot processes forming a cluster of their own */
     { "cluster-mode", NULL, 0, OPT_FLAG, 0, SEC_CLUSTER, FIELD(cluster_mode) },
@@ -234,6 +281,7 @@ static const struct opt_def opt_table[] = {
       FIELD(proxy_node_timeout_ms), 1, MS_MAX },
     { "moved-mode", NULL, 0, OPT_ENUM, OPTF_RW, SEC_CLUSTER,
       FIELD(moved_mode), .names = moved_mode_names },
+    { "tls-cluster", NULL, 0, OPT_BOOL, 0, SEC_CLUSTER, FIELD(tls_cluster) },
 
     /* command line only */
     { "c", NULL, 'c', OPT_CONFIG, OPTF_CLI | OPTF_NO_LONG, SEC_NONE,
@@ -262,7 +310,8 @@ static const char usage_text[] =
 "  --check-config             Print the effective configuration (passwords\n"
 "                             hidden) and exit (ringslot)\n"
 "  -p, --port <port>          TCP port to listen on (default: 7777); 0\n"
-"                             disables TCP (needs --unixsocket)\n"
+"                             disables TCP (needs --unixsocket or\n"
+"                             --tls-port)\n"
 "  --bind <address>           Address to listen on; repeat the option for\n"
 "                             several (default: all interfaces)\n"
 "  --unixsocket <path>        Also listen on this unix socket\n"
@@ -310,6 +359,28 @@ static const char usage_text[] =
 "  --dump-buffer              Dump query buffer (log level debug only)\n"
 "  --dump-queues              Dump request queues (log level debug only)\n"
 "\n"
+"TLS towards clients (ringslot; Redis's options, names and defaults):\n"
+"  --tls-port <port>          TLS port to listen on, 0 = none (default: 0)\n"
+"  --tls-cert-file <path>     Server certificate (PEM chain)\n"
+"  --tls-key-file <path>      Its private key (PEM)\n"
+"  --tls-key-file-pass <pass> The key's passphrase\n"
+"  --tls-ca-cert-file <path>  CAs that sign client certificates\n"
+"  --tls-ca-cert-dir <path>   Directory of such CAs (c_rehash)\n"
+"  --tls-auth-clients <mode>  Client certificates: yes (required), no,\n"
+"                             optional (default: yes)\n"
+"  --tls-protocols \"<list>\"   Among TLSv1 TLSv1.1 TLSv1.2 TLSv1.3\n"
+"                             (default: \"TLSv1.2 TLSv1.3\")\n"
+"  --tls-ciphers <list>       TLS <= 1.2 ciphers (OpenSSL's syntax)\n"
+"  --tls-ciphersuites <list>  TLS 1.3 cipher suites\n"
+"  --tls-prefer-server-ciphers yes|no\n"
+"                             Server's cipher order (default: no)\n"
+"  --tls-session-caching yes|no\n"
+"                             Session cache and tickets (default: yes)\n"
+"  --tls-session-cache-size <n>\n"
+"                             Cached sessions (default: 20480)\n"
+"  --tls-session-cache-timeout <seconds>\n"
+"                             Cached sessions' lifetime (default: 300)\n"
+"\n"
 "  -a, --auth <password>      Password of the cluster's nodes\n"
 "  --auth-user <name>         ACL user of the cluster's nodes\n"
 "  --connections-pool-size <size>\n"
@@ -349,6 +420,14 @@ static const char usage_text[] =
 "                             A client's reads go to the master this long\n"
 "                             after its own write, 0 = off (default: 0)\n"
 "                             (ringslot)\n"
+"  --tls                      Reach the cluster's nodes over TLS, as\n"
+"                             redis-cli --tls (ringslot)\n"
+"  --tls-cacert <path>        CAs for the nodes' certificates (default:\n"
+"                             the system's) (ringslot)\n"
+"  --tls-cert <path>          Client certificate for the nodes (ringslot)\n"
+"  --tls-key <path>           Its private key (ringslot)\n"
+"  --tls-insecure             Do not verify the nodes' certificates\n"
+"                             (ringslot)\n"
 "\n"
 "Cluster mode (ringslot): several ringslot processes present themselves as\n"
 "one Redis Cluster.\n"
@@ -372,6 +451,8 @@ static const char usage_text[] =
 "  --heartbeat-interval <ms>  Heartbeat interval (default: 500)\n"
 "  --proxy-node-timeout <ms>  Remove a silent proxy after (default: 3000)\n"
 "  --moved-mode <mode>        hint|always|never (default: hint)\n"
+"  --tls-cluster yes|no       The cluster port over TLS, with the tls-*\n"
+"                             certificate, key and CAs (default: no)\n"
 "\n"
 "  -h, --help                 Print this help and exit\n"
 "  --version                  Print the version and exit\n"
@@ -418,6 +499,10 @@ void config_defaults(struct config *c)
     c->heartbeat_interval_ms = 500;
     c->proxy_node_timeout_ms = 3000;
     c->moved_mode = CONFIG_MOVED_HINT;
+    c->tls_auth_clients = CONFIG_TLS_AUTH_YES;
+    c->tls_session_caching = true;
+    c->tls_session_cache_size = 20480;
+    c->tls_session_cache_timeout = 300;
 }
 
 /* ---- values ------------------------------------------------------------- */
@@ -561,6 +646,25 @@ static bool valid_announce_ip(const char *v)
     /* Clients cannot connect to a wildcard address. */
     return strcmp(v, "0.0.0.0") != 0 && strcmp(v, "::") != 0 &&
            strcmp(v, "*") != 0;
+}
+
+/* Redis's tls-protocols words, case-insensitive, at least one. */
+static bool valid_tls_protocols(const char *v)
+{
+    static const char *const known[] = { "tlsv1", "tlsv1.1", "tlsv1.2",
+                                         "tlsv1.3", NULL };
+    char buf[64], *save = NULL;
+    int n = 0, dummy;
+
+    if (strlen(v) >= sizeof(buf))
+        return false;
+    strcpy(buf, v);
+    for (char *t = strtok_r(buf, " \t", &save); t != NULL;
+         t = strtok_r(NULL, " \t", &save), n++)
+        if (parse_enum(t, known, &dummy) != 0)
+            return false;
+    /* "" is the default (TLSv1.2 TLSv1.3), so a dump reads back */
+    return n > 0 || v[strspn(v, " \t")] == '\0';
 }
 
 static int copy_span(char *dst, size_t size, const char *src, size_t len)
@@ -802,7 +906,7 @@ static int set_value(struct config *c, const struct opt_def *o,
     bool b;
 
     switch (o->kind) {
-    case OPT_FLAG:
+    case OPT_FLAG: case OPT_BOOL:
         if (parse_bool(v, &b) != 0)
             return fail(err, errlen, "Invalid %s '%s' (yes|no)", what(o), v);
         *(bool *)field = b;
@@ -902,7 +1006,7 @@ static int apply_values(struct config *c, const struct opt_def *o,
         *(bool *)((char *)c + o->offset) = true;
         return 0;
     }
-    if (o->kind == OPT_OBUF && n > 0) {
+    if ((o->kind == OPT_OBUF || (o->flags & OPTF_WORDS)) && n > 0) {
         if (join_values(values, n, joined, sizeof(joined)) != 0)
             return fail(err, errlen, "Invalid %s (too long)", what(o));
         return set_value(c, o, joined, err, errlen);
@@ -1034,11 +1138,79 @@ static int check_cluster_mode(const struct config *c, char *err, size_t errlen)
     return 0;
 }
 
+/* A file option must name something this process can read now, so that
+ * --check-config catches what would stop a start. */
+static int check_readable(const char *name, const char *path, bool dir,
+                          char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (path[0] == '\0')
+        return 0;
+    if (stat(path, &st) != 0 || access(path, dir ? R_OK | X_OK : R_OK) != 0)
+        return fail(err, errlen, "%s '%s': %s", name, path, strerror(errno));
+    if (dir != S_ISDIR(st.st_mode))
+        return fail(err, errlen, "%s '%s': %s", name, path,
+                    dir ? "not a directory" : "is a directory");
+    return 0;
+}
+
+/* What the server side of TLS needs (the client port, the cluster port):
+ * Redis's rules; the files are opened for real when the TLS context is
+ * built (core/tls). */
+static int check_tls_server(const struct config *c, const char *who,
+                            char *err, size_t errlen)
+{
+    if (c->tls_cert_file[0] == '\0' || c->tls_key_file[0] == '\0')
+        return fail(err, errlen, "%s needs tls-cert-file and tls-key-file",
+                    who);
+    if ((c->tls_auth_clients != CONFIG_TLS_AUTH_NO || c->tls_cluster) &&
+        c->tls_ca_cert_file[0] == '\0' && c->tls_ca_cert_dir[0] == '\0')
+        return fail(err, errlen, "Either tls-ca-cert-file or tls-ca-cert-dir "
+                    "must be specified when tls-cluster or tls-auth-clients "
+                    "are enabled (%s)", who);
+    if (check_readable("tls-cert-file", c->tls_cert_file, false, err,
+                       errlen) != 0 ||
+        check_readable("tls-key-file", c->tls_key_file, false, err,
+                       errlen) != 0 ||
+        check_readable("tls-ca-cert-file", c->tls_ca_cert_file, false, err,
+                       errlen) != 0)
+        return -1;
+    return check_readable("tls-ca-cert-dir", c->tls_ca_cert_dir, true, err,
+                          errlen);
+}
+
+static int check_tls_backend(const struct config *c, char *err, size_t errlen)
+{
+    if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0'))
+        return fail(err, errlen, "--tls-cert and --tls-key go together");
+    if (check_readable("--tls-cacert", c->tls_cacert, false, err,
+                       errlen) != 0 ||
+        check_readable("--tls-cert", c->tls_cert, false, err, errlen) != 0)
+        return -1;
+    return check_readable("--tls-key", c->tls_key, false, err, errlen);
+}
+
+static int check_tls(const struct config *c, char *err, size_t errlen)
+{
+    if (c->tls_port != 0 && c->tls_port == c->port)
+        return fail(err, errlen, "tls-port %d is also the plain port; give "
+                    "another one, or --port 0 for TLS only", c->tls_port);
+    if (c->tls_port != 0 && check_tls_server(c, "tls-port", err, errlen) != 0)
+        return -1;
+    if (c->cluster_mode && c->tls_cluster &&
+        check_tls_server(c, "tls-cluster", err, errlen) != 0)
+        return -1;
+    return c->tls ? check_tls_backend(c, err, errlen) : 0;
+}
+
 static int finish(struct config *c, char *err, size_t errlen)
 {
-    if (c->port == 0 && c->unixsocket[0] == '\0')
+    if (c->port == 0 && c->unixsocket[0] == '\0' && c->tls_port == 0)
         return fail(err, errlen, "Invalid port '0': 0 disables TCP and "
-                    "needs --unixsocket");
+                    "needs --unixsocket or --tls-port");
+    if (check_tls(c, err, errlen) != 0)
+        return -1;
     /* redis-cluster-proxy limits these rather than refusing to start, so a
      * configuration it accepted still starts. */
     if (c->connections_pool_size > CONFIG_MAX_POOL_SIZE)
@@ -1160,7 +1332,7 @@ static void describe(const struct config *c, const struct opt_def *o,
     v->read_only = !(o->flags & OPTF_RW);
     v->kind = CONFIG_VALUE_INT;
     switch (o->kind) {
-    case OPT_FLAG: v->integer = *(const bool *)field; break;
+    case OPT_FLAG: case OPT_BOOL: v->integer = *(const bool *)field; break;
     case OPT_INT: v->integer = *(const int *)field; break;
     case OPT_INT_AUTO:
         v->integer = *(const int *)field;
@@ -1335,7 +1507,7 @@ static void dump_option(FILE *out, const struct opt_def *o,
 {
     switch (v->kind) {
     case CONFIG_VALUE_INT:
-        if (o->kind == OPT_FLAG)
+        if (o->kind == OPT_FLAG || o->kind == OPT_BOOL)
             fprintf(out, "%s %s\n", o->name, v->integer ? "yes" : "no");
         else
             fprintf(out, "%s %lld\n", o->name, v->integer);
@@ -1388,7 +1560,8 @@ int config_dump(const struct config *c, FILE *out)
 void config_redact(struct config *c)
 {
     char *secrets[] = { c->auth, c->requirepass, c->admin_password,
-                        c->cluster_password, c->lease_redis.password };
+                        c->cluster_password, c->lease_redis.password,
+                        c->tls_key_file_pass };
 
     for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
         if (secrets[i][0] != '\0')

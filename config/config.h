@@ -50,6 +50,10 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_SUCCESS, LOG_WARNING, LOG_ERROR };
  * one) or "always" (every client gets a private link). */
 enum config_multiplexing { CONFIG_MULTIPLEXING_AUTO, CONFIG_MULTIPLEXING_ALWAYS };
 
+/* tls-auth-clients, as Redis's. */
+enum config_tls_auth { CONFIG_TLS_AUTH_NO, CONFIG_TLS_AUTH_YES,
+                       CONFIG_TLS_AUTH_OPTIONAL };
+
 /* --moved-mode in cluster mode (issue 5). */
 enum config_moved_mode { CONFIG_MOVED_HINT, CONFIG_MOVED_ALWAYS, CONFIG_MOVED_NEVER };
 
@@ -93,7 +97,7 @@ struct config_redis_uri {
 struct config {
     /* --- listening and clients --- */
     int port;                     /* -p/--port, default 7777; 0 = no TCP
-                                     (needs --unixsocket) */
+                                     (needs --unixsocket or tls-port) */
     size_t nbinds;
     char binds[CONFIG_MAX_BINDS][64]; /* --bind (repeatable); none = all */
     char unixsocket[108];         /* --unixsocket path, "" = none */
@@ -117,6 +121,22 @@ struct config {
     char requirepass[CONFIG_PASSWORD_MAX];    /* clients' AUTH; "" = none */
     char admin_password[CONFIG_PASSWORD_MAX]; /* PROXY AUTH; "" = none */
     int console_port;             /* --console-port HTTP, 0 = off */
+
+    /* --- TLS for clients (issue 12), Redis's options and defaults --- */
+    int tls_port;                 /* tls-port, 0 = no TLS listener */
+    char tls_cert_file[CONFIG_PATH_MAX];   /* tls-cert-file */
+    char tls_key_file[CONFIG_PATH_MAX];    /* tls-key-file */
+    char tls_key_file_pass[CONFIG_PASSWORD_MAX]; /* tls-key-file-pass */
+    char tls_ca_cert_file[CONFIG_PATH_MAX]; /* tls-ca-cert-file */
+    char tls_ca_cert_dir[CONFIG_PATH_MAX];  /* tls-ca-cert-dir */
+    enum config_tls_auth tls_auth_clients; /* default yes */
+    char tls_protocols[64];       /* "TLSv1.2 TLSv1.3"; "" = those two */
+    char tls_ciphers[512];        /* TLS <= 1.2; "" = OpenSSL's default */
+    char tls_ciphersuites[512];   /* TLS 1.3; "" = OpenSSL's default */
+    bool tls_prefer_server_ciphers; /* default no */
+    bool tls_session_caching;     /* default yes */
+    int tls_session_cache_size;   /* default 20480 */
+    int tls_session_cache_timeout; /* seconds, default 300 */
 
     /* --- logging --- */
     enum log_level log_level;     /* --log-level, default info */
@@ -151,6 +171,11 @@ struct config {
                                      reads, default 1000 */
     int replica_read_after_write_ms; /* a client's reads go to the master
                                      this long after its write, 0 = off */
+    bool tls;                     /* --tls: reach the nodes over TLS */
+    char tls_cacert[CONFIG_PATH_MAX]; /* --tls-cacert; "" = system CAs */
+    char tls_cert[CONFIG_PATH_MAX];   /* --tls-cert: client certificate */
+    char tls_key[CONFIG_PATH_MAX];    /* --tls-key: its key */
+    bool tls_insecure;            /* --tls-insecure: no verification */
 
     /* --- cluster mode (issue 5) --- */
     bool cluster_mode;            /* --cluster-mode */
@@ -169,6 +194,8 @@ struct config {
     int heartbeat_interval_ms;    /* --heartbeat-interval, default 500 */
     int proxy_node_timeout_ms;    /* --proxy-node-timeout, default 3000 */
     enum config_moved_mode moved_mode; /* --moved-mode, default hint */
+    bool tls_cluster;             /* tls-cluster: the cluster port over TLS
+                                     with the tls-* certificate */
 
     /* --- what to do instead of running --- */
     bool check_config;            /* --check-config: print config_dump, exit */
@@ -182,7 +209,8 @@ void config_defaults(struct config *c);
 /*
  * Parse the command line into *c (which holds the defaults), in order: -c
  * FILE loads the file at its position, so options after it override the
- * file. Then checks what spans options (port 0 needs --unixsocket, cluster
+ * file. Then checks what spans options (port 0 needs --unixsocket or
+ * tls-port, tls-port needs a readable certificate and key, cluster
  * mode needs a cluster password, ...) and fills derived values (cport, the
  * daemon's pidfile). Returns 0, or -1 with a message in err (e.g. "Invalid
  * option '--foo'", "proxy.conf:3: unknown directive 'foo'"). Does not exit

@@ -339,8 +339,12 @@ class RedisCluster:
         self.startup_seconds = time.monotonic() - t0
         return self
 
+    def _cli_options(self):
+        """redis-cli options needed to reach the nodes (TLS in a subclass)."""
+        return []
+
     def _create(self):
-        args = [REDIS_CLI, "--cluster", "create"] + self.addrs() + [
+        args = [REDIS_CLI] + self._cli_options() + ["--cluster", "create"] + self.addrs() + [
             "--cluster-replicas", str(self.nreplicas), "--cluster-yes"]
         log = os.path.join(self.workdir, "cluster-create.log")
         with open(log, "wb") as f:

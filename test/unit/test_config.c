@@ -460,6 +460,13 @@ static void test_usage_lists_every_option(void **state)
         "--cluster-seeds", "--node-id-file", "--lease-redis",
         "--leader-lease", "--heartbeat-interval", "--proxy-node-timeout",
         "--moved-mode", "-h, --help", "--version",
+        "--tls-port", "--tls-cert-file", "--tls-key-file",
+        "--tls-key-file-pass", "--tls-ca-cert-file", "--tls-ca-cert-dir",
+        "--tls-auth-clients", "--tls-protocols", "--tls-ciphers",
+        "--tls-ciphersuites", "--tls-prefer-server-ciphers",
+        "--tls-session-caching", "--tls-session-cache-size",
+        "--tls-session-cache-timeout", "--tls ", "--tls-cacert", "--tls-cert ",
+        "--tls-key ", "--tls-insecure", "--tls-cluster",
         "online CPUs", "debug|info|success|warning|error", "Usage:",
         "auto|always", "hint|always|never",
     };
@@ -524,6 +531,20 @@ static void test_new_defaults(void **state)
     assert_int_equal(c.proxy_node_timeout_ms, 3000);
     assert_int_equal(c.moved_mode, CONFIG_MOVED_HINT);
     assert_false(c.check_config);
+    /* TLS: Redis's defaults; redis-cli's for the backend side */
+    assert_int_equal(c.tls_port, 0);
+    assert_string_equal(c.tls_cert_file, "");
+    assert_string_equal(c.tls_key_file_pass, "");
+    assert_int_equal(c.tls_auth_clients, CONFIG_TLS_AUTH_YES);
+    assert_string_equal(c.tls_protocols, "");
+    assert_false(c.tls_prefer_server_ciphers);
+    assert_true(c.tls_session_caching);
+    assert_int_equal(c.tls_session_cache_size, 20480);
+    assert_int_equal(c.tls_session_cache_timeout, 300);
+    assert_false(c.tls_cluster);
+    assert_false(c.tls);
+    assert_false(c.tls_insecure);
+    assert_string_equal(c.tls_cacert, "");
 }
 
 /* Every option with a non-default value; the same as ALL_RCP and ALL_INI. */
@@ -554,6 +575,15 @@ static const char *const all_args[] = {
     "--lease-redis", "redis://:leasepw@10.0.0.9:6379",
     "--leader-lease", "4000", "--heartbeat-interval", "400",
     "--proxy-node-timeout", "5000", "--moved-mode", "never",
+    "--tls-cert-file", "/etc/rs/s.crt", "--tls-key-file", "/etc/rs/s.key",
+    "--tls-key-file-pass", "keypw", "--tls-ca-cert-file", "/etc/rs/ca.crt",
+    "--tls-ca-cert-dir", "/etc/rs/ca", "--tls-auth-clients", "optional",
+    "--tls-protocols", "TLSv1.2 TLSv1.3", "--tls-ciphers", "HIGH:!aNULL",
+    "--tls-ciphersuites", "TLS_AES_256_GCM_SHA384",
+    "--tls-prefer-server-ciphers", "yes", "--tls-session-caching", "no",
+    "--tls-session-cache-size", "100", "--tls-session-cache-timeout", "60",
+    "--tls-cacert", "/etc/rs/nodes-ca.crt", "--tls-cert", "/etc/rs/c.crt",
+    "--tls-key", "/etc/rs/c.key", "--tls-insecure",
     "10.0.0.1:7000", NULL,
 };
 
@@ -582,7 +612,16 @@ static const char *const all_args[] = {
     "node-id-file /var/lib/ringslot/id\n" \
     "lease-redis redis://:leasepw@10.0.0.9:6379\n" "leader-lease 4000\n" \
     "heartbeat-interval 400\n" "proxy-node-timeout 5000\n" \
-    "moved-mode never\n" "cluster 10.0.0.1:7000\n"
+    "moved-mode never\n" "cluster 10.0.0.1:7000\n" \
+    "tls-cert-file /etc/rs/s.crt\n" "tls-key-file /etc/rs/s.key\n" \
+    "tls-key-file-pass keypw\n" "tls-ca-cert-file /etc/rs/ca.crt\n" \
+    "tls-ca-cert-dir /etc/rs/ca\n" "tls-auth-clients optional\n" \
+    "tls-protocols TLSv1.2 TLSv1.3\n" "tls-ciphers HIGH:!aNULL\n" \
+    "tls-ciphersuites TLS_AES_256_GCM_SHA384\n" \
+    "tls-prefer-server-ciphers yes\n" "tls-session-caching no\n" \
+    "tls-session-cache-size 100\n" "tls-session-cache-timeout 60\n" \
+    "tls-cacert /etc/rs/nodes-ca.crt\n" "tls-cert /etc/rs/c.crt\n" \
+    "tls-key /etc/rs/c.key\n" "tls-insecure yes\n"
 
 #define ALL_INI \
     "; ringslot.ini\n" "[proxy]\n" "port = 7001\n" "bind = 127.0.0.1\n" \
@@ -597,7 +636,16 @@ static const char *const all_args[] = {
     "log-level = warning\n" "logfile = /tmp/ringslot.log\n" \
     "disable-colors = yes\n" "dump-queries = yes\n" "dump-buffer = on\n" \
     "dump-queues = 1\n" \
-    "[backend]\n" "entry-point = 10.0.0.1:7000\n" "auth = backendpw\n" \
+    "tls-cert-file = /etc/rs/s.crt\n" "tls-key-file = /etc/rs/s.key\n" \
+    "tls-key-file-pass = keypw\n" "tls-ca-cert-file = /etc/rs/ca.crt\n" \
+    "tls-ca-cert-dir = /etc/rs/ca\n" "tls-auth-clients = optional\n" \
+    "tls-protocols = \"TLSv1.2 TLSv1.3\"\n" "tls-ciphers = HIGH:!aNULL\n" \
+    "tls-ciphersuites = TLS_AES_256_GCM_SHA384\n" \
+    "tls-prefer-server-ciphers = yes\n" "tls-session-caching = no\n" \
+    "tls-session-cache-size = 100\n" "tls-session-cache-timeout = 60\n" \
+    "[backend]\n" \
+    "tls-cacert = /etc/rs/nodes-ca.crt\n" "tls-cert = /etc/rs/c.crt\n" \
+    "tls-key = /etc/rs/c.key\n" "tls-insecure = on\n" "entry-point = 10.0.0.1:7000\n" "auth = backendpw\n" \
     "auth-user = proxyuser\n" "connections-pool-size = 20\n" \
     "connections-pool-min-size = 15\n" \
     "connections-pool-spawn-every = 500\n" \
@@ -685,6 +733,23 @@ static void assert_all_new_options_set(const struct config *c)
     assert_int_equal(c->nentry_points, 1);
     assert_string_equal(c->entry_points[0].host, "10.0.0.1");
     assert_int_equal(c->entry_points[0].port, 7000);
+    assert_string_equal(c->tls_cert_file, "/etc/rs/s.crt");
+    assert_string_equal(c->tls_key_file, "/etc/rs/s.key");
+    assert_string_equal(c->tls_key_file_pass, "keypw");
+    assert_string_equal(c->tls_ca_cert_file, "/etc/rs/ca.crt");
+    assert_string_equal(c->tls_ca_cert_dir, "/etc/rs/ca");
+    assert_int_equal(c->tls_auth_clients, CONFIG_TLS_AUTH_OPTIONAL);
+    assert_string_equal(c->tls_protocols, "TLSv1.2 TLSv1.3");
+    assert_string_equal(c->tls_ciphers, "HIGH:!aNULL");
+    assert_string_equal(c->tls_ciphersuites, "TLS_AES_256_GCM_SHA384");
+    assert_true(c->tls_prefer_server_ciphers);
+    assert_false(c->tls_session_caching);
+    assert_int_equal(c->tls_session_cache_size, 100);
+    assert_int_equal(c->tls_session_cache_timeout, 60);
+    assert_string_equal(c->tls_cacert, "/etc/rs/nodes-ca.crt");
+    assert_string_equal(c->tls_cert, "/etc/rs/c.crt");
+    assert_string_equal(c->tls_key, "/etc/rs/c.key");
+    assert_true(c->tls_insecure);
 }
 
 static void test_every_new_option(void **state)
@@ -898,7 +963,7 @@ static void test_port_zero_needs_unixsocket(void **state)
     /* redis-cluster-proxy: "-p 0" disables TCP, serving the unix socket. */
     assert_parse_error((const char *[]){ "-p", "0", NULL },
                        "Invalid port '0': 0 disables TCP and needs "
-                       "--unixsocket");
+                       "--unixsocket or --tls-port");
     assert_parse_ok(&c, (const char *[]){ "-p", "0", "--unixsocket",
                                            "/tmp/rs.sock", NULL });
     assert_int_equal(c.port, 0);
@@ -1480,6 +1545,11 @@ static void test_dump_redacts(void **state)
     assert_non_null(strstr(text, "\nadmin-password ********\n"));
     assert_non_null(strstr(text, "\nauth ********\n"));
     assert_non_null(strstr(text, "\ncluster-password ********\n"));
+    assert_non_null(strstr(text, "\ntls-key-file-pass ********\n"));
+    assert_non_null(strstr(text, "\ntls-protocols \"TLSv1.2 TLSv1.3\"\n"));
+    assert_non_null(strstr(text, "\ntls-auth-clients optional\n"));
+    assert_non_null(strstr(text, "\ntls-session-caching no\n"));
+    assert_non_null(strstr(text, "\ntls-insecure yes\n"));
     assert_non_null(strstr(text,
                     "\nlease-redis redis://:********@10.0.0.9:6379\n"));
     assert_non_null(strstr(text, "\nport 7001\n"));
@@ -1545,6 +1615,7 @@ static void test_redact(void **state)
     assert_string_equal(c.auth, CONFIG_REDACTED);
     assert_string_equal(c.cluster_password, CONFIG_REDACTED);
     assert_string_equal(c.lease_redis.password, CONFIG_REDACTED);
+    assert_string_equal(c.tls_key_file_pass, CONFIG_REDACTED);
     assert_string_equal(c.auth_user, "proxyuser");
 }
 
@@ -1565,12 +1636,19 @@ static const char *const rw_options[] = {
 static const char *const ro_options[] = {
     "port", "bind", "unixsocket", "unixsocketperm", "threads", "tcpkeepalive",
     "tcp-backlog", "daemonize", "pidfile", "proto-max-bulk-len",
-    "client-query-buffer-limit", "admin-password",
+    "client-query-buffer-limit", "admin-password", "io-backend",
     "console-port", "logfile", "disable-colors", "entry-point", "auth",
     "auth-user", "disable-multiplexing", "cluster-mode", "cport",
     "cluster-name", "cluster-password", "announce-ip", "announce-port",
     "cluster-seeds", "node-id-file", "lease-redis", "leader-lease",
     "heartbeat-interval", "proxy-node-timeout",
+    /* TLS: a reload is PROXY CONFIG SET's job once TLS is wired in */
+    "tls-port", "tls-cert-file", "tls-key-file", "tls-key-file-pass",
+    "tls-ca-cert-file", "tls-ca-cert-dir", "tls-auth-clients",
+    "tls-protocols", "tls-ciphers", "tls-ciphersuites",
+    "tls-prefer-server-ciphers", "tls-session-caching",
+    "tls-session-cache-size", "tls-session-cache-timeout", "tls",
+    "tls-cacert", "tls-cert", "tls-key", "tls-insecure", "tls-cluster",
 };
 
 #define N_RW (sizeof(rw_options) / sizeof(rw_options[0]))
@@ -1690,8 +1768,10 @@ static void test_config_get_patterns(void **state)
     assert_string_equal(g->names[0], "connections-pool-size");
     g = get(&c, "dump-*");
     assert_int_equal(g->n, 3);
-    g = get(&c, "*timeout*");
-    assert_int_equal(g->n, 6);
+    g = get(&c, "*timeout*"); /* with tls-session-cache-timeout */
+    assert_int_equal(g->n, 7);
+    g = get(&c, "tls-*");
+    assert_int_equal(g->n, 19);
     g = get(&c, "nothing");
     assert_int_equal(g->n, 0);
     /* redis-cluster-proxy's names, reported as asked */
@@ -1867,6 +1947,237 @@ static void test_config_apply(void **state)
     assert_string_equal(err, "unknown directive 'help'");
 }
 
+/* ---- TLS (issue 12) ------------------------------------------------------ */
+
+/* tmpdir/tls/<name>, a file that exists (its contents are core/tls's
+ * business; config checks only that it can be read). "cadir/" gives the
+ * directory tmpdir/tls/cadir. */
+static const char *tls_file(const char *name)
+{
+    static char paths[8][PATH_MAX];
+    static int next;
+    char *p = paths[next++ % 8], rel[128];
+    bool dir = name[strlen(name) - 1] == '/';
+
+    snprintf(rel, sizeof(rel), "tls/%s%s", name, dir ? "x.pem" : "");
+    write_file(rel, "pem\n", p, PATH_MAX);
+    if (dir)
+        *strrchr(p, '/') = '\0';
+    return p;
+}
+
+#define CERT "--tls-cert-file", tls_file("s.crt"), \
+             "--tls-key-file", tls_file("s.key")
+
+static void test_tls_port_checks(void **state)
+{
+    struct config c;
+    char want[PATH_MAX + 128], none[PATH_MAX];
+
+    assert_parse_error((const char *[]){ "--tls-port", "7443", NULL },
+                       "tls-port needs tls-cert-file and tls-key-file");
+    assert_parse_error((const char *[]){ "--tls-port", "7443",
+                                         "--tls-cert-file", tls_file("s.crt"),
+                                         NULL },
+                       "tls-port needs tls-cert-file and tls-key-file");
+    /* auth-clients yes (the default) needs CAs, as Redis */
+    assert_parse_error((const char *[]){ "--tls-port", "7443", CERT, NULL },
+                       "Either tls-ca-cert-file or tls-ca-cert-dir must be "
+                       "specified");
+    assert_parse_ok(&c, (const char *[]){ "--tls-port", "7443", CERT,
+                                          "--tls-auth-clients", "no", NULL });
+    assert_int_equal(c.tls_port, 7443);
+    assert_int_equal(c.port, 7777);
+    assert_parse_ok(&c, (const char *[]){ "--tls-port", "7443", CERT,
+                                          "--tls-ca-cert-file",
+                                          tls_file("ca.crt"), NULL });
+    assert_parse_ok(&c, (const char *[]){ "--tls-port", "7443", CERT,
+                                          "--tls-ca-cert-dir",
+                                          tls_file("cadir/"), NULL });
+    /* files that cannot be read now fail now (--check-config too) */
+    snprintf(none, sizeof(none), "%s/tls/none.key", tmpdir);
+    snprintf(want, sizeof(want), "tls-key-file '%s': No such file or "
+             "directory", none);
+    assert_parse_error((const char *[]){ "--tls-port", "7443",
+                                         "--tls-cert-file", tls_file("s.crt"),
+                                         "--tls-key-file", none,
+                                         "--tls-auth-clients", "no", NULL },
+                       want);
+    assert_parse_error((const char *[]){ "--tls-port", "7443", CERT,
+                                         "--tls-ca-cert-dir",
+                                         tls_file("ca.crt"), NULL },
+                       "tls-ca-cert-dir '");
+    assert_parse_error((const char *[]){ "--tls-port", "7443",
+                                         "--tls-cert-file",
+                                         tls_file("cadir/"),
+                                         "--tls-key-file", tls_file("s.key"),
+                                         "--tls-auth-clients", "no", NULL },
+                       "tls-cert-file '");
+    assert_parse_error((const char *[]){ "--tls-port", "7777", CERT,
+                                         "--tls-auth-clients", "no", NULL },
+                       "tls-port 7777 is also the plain port");
+    assert_parse_error((const char *[]){ "--tls-port", "70000", NULL },
+                       "Invalid port '70000'");
+    /* the files are not checked while TLS is off */
+    assert_parse_ok(&c, (const char *[]){ "--tls-cert-file", "/nonexistent",
+                                          NULL });
+}
+
+static void test_port_zero_with_tls_port(void **state)
+{
+    struct config c;
+
+    assert_parse_error((const char *[]){ "-p", "0", NULL },
+                       "Invalid port '0': 0 disables TCP and needs "
+                       "--unixsocket or --tls-port");
+    assert_parse_ok(&c, (const char *[]){ "-p", "0", "--tls-port", "7443",
+                                          CERT, "--tls-auth-clients", "no",
+                                          NULL });
+    assert_int_equal(c.port, 0);
+    assert_int_equal(c.tls_port, 7443);
+}
+
+static void test_tls_backend_checks(void **state)
+{
+    struct config c;
+
+    assert_parse_ok(&c, (const char *[]){ "--tls", "10.0.0.1:7000", NULL });
+    assert_true(c.tls);
+    assert_false(c.tls_insecure);
+    assert_parse_error((const char *[]){ "--tls", "--tls-cert",
+                                         tls_file("c.crt"), NULL },
+                       "--tls-cert and --tls-key go together");
+    assert_parse_error((const char *[]){ "--tls", "--tls-cacert",
+                                         "/nonexistent/ca.crt", NULL },
+                       "--tls-cacert '/nonexistent/ca.crt': No such file");
+    assert_parse_ok(&c, (const char *[]){ "--tls", "--tls-insecure",
+                                          "--tls-cacert", tls_file("ca.crt"),
+                                          "--tls-cert", tls_file("c.crt"),
+                                          "--tls-key", tls_file("c.key"),
+                                          NULL });
+    assert_true(c.tls_insecure);
+    /* without --tls they are not used, so not checked */
+    assert_parse_ok(&c, (const char *[]){ "--tls-cacert", "/nonexistent",
+                                          NULL });
+    assert_parse_error((const char *[]){ "--tls=yes", NULL },
+                       "Option '--tls' takes no value");
+}
+
+static void test_tls_cluster_checks(void **state)
+{
+    struct config c;
+
+    assert_parse_error((const char *[]){ "--cluster-mode",
+                                         "--cluster-password", "x",
+                                         "--tls-cluster", "yes", NULL },
+                       "tls-cluster needs tls-cert-file and tls-key-file");
+    assert_parse_error((const char *[]){ "--cluster-mode",
+                                         "--cluster-password", "x",
+                                         "--tls-cluster", "yes", CERT,
+                                         "--tls-auth-clients", "no", NULL },
+                       "Either tls-ca-cert-file or tls-ca-cert-dir");
+    assert_parse_ok(&c, (const char *[]){ "--cluster-mode",
+                                          "--cluster-password", "x",
+                                          "--tls-cluster", "yes", CERT,
+                                          "--tls-ca-cert-file",
+                                          tls_file("ca.crt"), NULL });
+    assert_true(c.tls_cluster);
+    /* outside cluster mode it is not used */
+    assert_parse_ok(&c, (const char *[]){ "--tls-cluster", "yes", NULL });
+}
+
+static void test_tls_values(void **state)
+{
+    struct config c;
+
+    assert_parse_error((const char *[]){ "--tls-protocols", "TLSv1.4", NULL },
+                       "Invalid tls-protocols 'TLSv1.4' (space-separated "
+                       "TLSv1, TLSv1.1, TLSv1.2, TLSv1.3)");
+    assert_parse_error((const char *[]){ "--tls-protocols", "SSLv3 TLSv1.3",
+                                         NULL }, "Invalid tls-protocols");
+    assert_parse_ok(&c, (const char *[]){ "--tls-protocols", "tlsv1.2  TLSv1",
+                                          NULL });
+    assert_string_equal(c.tls_protocols, "tlsv1.2  TLSv1");
+    assert_parse_error((const char *[]){ "--tls-auth-clients", "maybe", NULL },
+                       "Invalid tls-auth-clients 'maybe' (no|yes|optional)");
+    assert_parse_error((const char *[]){ "--tls-session-caching", "maybe",
+                                         NULL },
+                       "Invalid tls-session-caching 'maybe' (yes|no)");
+    /* Redis's booleans take a value on the command line too */
+    assert_parse_ok(&c, (const char *[]){ "--tls-session-caching=no",
+                                          "--tls-prefer-server-ciphers", "yes",
+                                          NULL });
+    assert_false(c.tls_session_caching);
+    assert_true(c.tls_prefer_server_ciphers);
+    assert_parse_error((const char *[]){ "--tls-session-cache-size", "0",
+                                         NULL },
+                       "Invalid tls-session-cache-size '0' (1..");
+    assert_parse_error((const char *[]){ "--tls-session-cache-timeout", "-1",
+                                         NULL },
+                       "Invalid tls-session-cache-timeout '-1'");
+}
+
+/* Both file formats, then the command line's checks over them. */
+static void test_tls_files(void **state)
+{
+    struct config c;
+    char text[4096], path[PATH_MAX], err[512];
+    const char *crt = tls_file("s.crt"), *key = tls_file("s.key");
+    const char *ca = tls_file("ca.crt");
+
+    snprintf(text, sizeof(text),
+             "port 0\n" "tls-port 7443\n" "tls-cert-file %s\n"
+             "tls-key-file %s\n" "tls-key-file-pass \"pass word\"\n"
+             "tls-ca-cert-file %s\n" "tls-protocols \"TLSv1.3\"\n"
+             "tls-auth-clients optional\n" "tls yes\n" "tls-cacert %s\n"
+             "cluster 10.0.0.1:7000\n", crt, key, ca, ca);
+    write_file("tls.conf", text, path, sizeof(path));
+    assert_parse_ok(&c, (const char *[]){ "-c", path, NULL });
+    assert_int_equal(c.port, 0);
+    assert_int_equal(c.tls_port, 7443);
+    assert_string_equal(c.tls_key_file_pass, "pass word");
+    assert_string_equal(c.tls_protocols, "TLSv1.3");
+    assert_true(c.tls);
+    assert_string_equal(c.tls_cacert, ca);
+    /* the dump reads back, the passphrase hidden */
+    char *d = dump_text(&c);
+    assert_non_null(strstr(d, "\ntls-port 7443\n"));
+    assert_non_null(strstr(d, "\ntls-key-file-pass ********\n"));
+    assert_non_null(strstr(d, "\ntls yes\n"));
+    assert_null(strstr(d, "pass word"));
+    free(d);
+
+    snprintf(text, sizeof(text),
+             "[proxy]\n" "port = 0\n" "tls-port = 7443\n"
+             "tls-cert-file = %s\n" "tls-key-file = %s\n"
+             "tls-ca-cert-file = %s\n" "tls-protocols = TLSv1.2 TLSv1.3\n"
+             "[backend]\n" "entry-point = 10.0.0.1:7000\n" "tls = yes\n"
+             "tls-insecure = yes\n"
+             "[cluster]\n" "cluster-mode = yes\n" "cluster-password = x\n"
+             "port-note-unused = 1\n", crt, key, ca);
+    /* an unknown directive names its line */
+    write_file("tls.ini", text, path, sizeof(path));
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, path, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, ":15: unknown directive 'port-note-unused'"));
+    *strstr(text, "port-note-unused") = '\0';
+    strcat(text, "tls-cluster = yes\n");
+    write_file("tls.ini", text, path, sizeof(path));
+    assert_parse_ok(&c, (const char *[]){ "-c", path, "--port", "7001",
+                                          NULL });
+    assert_string_equal(c.tls_protocols, "TLSv1.2 TLSv1.3");
+    assert_true(c.tls && c.tls_insecure && c.tls_cluster);
+    assert_int_equal(c.port, 7001);
+
+    assert_load_error("tls2.ini", "[backend]\ntls-port = 7443\n",
+                      "2: 'tls-port' belongs in section [proxy]");
+    assert_load_error("tls3.ini", "[proxy]\ntls = yes\n",
+                      "2: 'tls' belongs in section [backend]");
+    assert_load_error("tls4.conf", "tls-session-caching\n",
+                      "1: wrong number of arguments for "
+                      "'tls-session-caching'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1932,6 +2243,12 @@ int main(void)
         cmocka_unit_test(test_config_set_values),
         cmocka_unit_test(test_config_set_pool),
         cmocka_unit_test(test_config_apply),
+        cmocka_unit_test(test_tls_port_checks),
+        cmocka_unit_test(test_port_zero_with_tls_port),
+        cmocka_unit_test(test_tls_backend_checks),
+        cmocka_unit_test(test_tls_cluster_checks),
+        cmocka_unit_test(test_tls_values),
+        cmocka_unit_test(test_tls_files),
     };
     return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }

@@ -351,6 +351,8 @@ static const char usage_text[] =
 "  --enable-cross-slot        Enable cross-slot queries (warning: cross-slot\n"
 "                             queries routed to multiple nodes cannot be\n"
 "                             atomic)\n"
+"  --io-backend <kind>        auto|uring|epoll: io_uring if usable, else\n"
+"                             epoll (default: auto) (ringslot)\n"
 "  --log-level <level>        Minimum log level (default: info)\n"
 "                             (debug|info|success|warning|error)\n"
 "  --logfile <path>           Log to this file (default: stdout)\n"

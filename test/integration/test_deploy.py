@@ -338,11 +338,10 @@ def check_pod(spec, source):
     pod = spec["template"]["spec"]
     sc = pod["securityContext"]
     assert sc["runAsNonRoot"] is True
-    # io_uring is denied under RuntimeDefault: the manifests say so, and say
-    # what to switch to once the epoll fallback lands.
-    assert sc["seccompProfile"]["type"] in ("RuntimeDefault", "Localhost", "Unconfined")
-    if sc["seccompProfile"]["type"] != "RuntimeDefault":
-        assert "RuntimeDefault" in source and "epoll fallback" in source
+    # the default profile: io_uring is denied there and ringslot runs on
+    # epoll (test_io_backend.py starts it under such a filter)
+    assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+    assert "epoll" in source
     assert pod["terminationGracePeriodSeconds"] >= 15
     (c,) = pod["containers"]
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"

@@ -622,7 +622,7 @@ class Ringslot:
             a += ["--threads", str(self.threads)]
         # make test runs part of the suite a second time on epoll
         io = os.environ.get("RINGSLOT_TEST_IO")
-        if io and not any(x.startswith("--io-backend") for x in self.extra_args):
+        if io and not any(str(x).startswith("--io-backend") for x in self.extra_args):
             a += ["--io-backend", io]
         return a + self.entry_points + self.extra_args
 

@@ -51,7 +51,7 @@ enum io_op_type {
  * to); everything else belongs to the backend while the op is armed.
  */
 struct io_op {
-    int tag;
+    uint16_t tag;          /* small: every client embeds two ops */
     uint8_t type;          /* enum io_op_type; IO_OP_IDLE once finished */
     uint8_t cancelled;     /* io_cancel() was asked for it */
     int fd;

@@ -42,10 +42,11 @@ acknowledged write is read back through the proxies.
     2  the whole tier at once: all three get SIGTERM, exit, come back with
        new addresses: the client, knowing only the Service name, recovers;
        the time it takes is printed
-    3  a proxy's eth0 goes down (the process lives on): it is removed, its
-       slots (only its) move, operations started later than the node
-       timeout plus one heartbeat after the cut succeed; link up: it rejoins
-       without a restart, as the same process
+    3  a proxy's eth0 goes down (the process lives on), a follower and then
+       the leader: it is removed, its slots (only its) move, operations
+       started later than the node timeout plus one heartbeat after the cut
+       (for the leader: plus the lease) succeed and are not held up; link
+       up: it rejoins without a restart, as the same process
 
 The figures (errors, recovery times, slots moved) are printed: run with -s.
 Timings as in test_cluster_mode.py: lease 2000 ms, heartbeat 250 ms, node
@@ -671,14 +672,17 @@ def test_whole_tier_restart_with_new_addresses(tier):
 
 # --- 3 ------------------------------------------------------------------------
 
-def test_network_cut_then_rejoin(tier):
+@pytest.mark.parametrize("role", ["follower", "leader"])
+def test_network_cut_then_rejoin(tier, role):
     tier.launch(range(TIER))
     before = wait_converged(tier.pods)
     leader = wait_until(lambda: find_leader(tier.pods), 10, what="one leader")
-    victim = next(p for p in tier.pods if p is not leader)
+    victim = leader if role == "leader" else next(p for p in tier.pods if p is not leader)
     rest = [p for p in tier.pods if p is not victim]
     pid = victim.proc.pid
-    bound = (NODE_TIMEOUT_MS + HB_MS) / 1000
+    # a follower is removed by the leader after the node timeout; a cut
+    # leader's lease must expire first, then its successor removes it
+    bound = (NODE_TIMEOUT_MS + HB_MS + (LEASE_MS if role == "leader" else 0)) / 1000
     with Load(tier, "cut") as load:
         load.wait_ops(200)
         t0 = time.monotonic()
@@ -704,13 +708,15 @@ def test_network_cut_then_rejoin(tier):
     back = moved(after, final)
     late = [e for e in cut_errors if e[0] > t0 + bound + SLACK_S]
     last_err = max((e[1] - t0 for e in cut_errors), default=None)
-    log("network cut of a follower (%s): removed and its slots moved after %.2fs (%d slots "
+    log("network cut of the %s (%s): removed and its slots moved after %.2fs (%d slots "
         "moved, all its own); longest client stall %.2fs; client errors during the cut: %d, "
-        "the last one ended at +%s (bound: node timeout + heartbeat = %.2fs); link up: rejoined as the same "
+        "the last one ended at +%s (bound: %s = %.2fs); link up: rejoined as the same "
         "process after %.2fs (%d slots moved back); errors after the link came back: %d; "
         "%s; %d acknowledged writes read back"
-        % (victim.ip, removed_s, out, stall, len(cut_errors),
-           "%.2fs" % last_err if last_err is not None else "-", bound, rejoin_s, back,
+        % (role, victim.ip, removed_s, out, stall, len(cut_errors),
+           "%.2fs" % last_err if last_err is not None else "-",
+           "lease + node timeout + heartbeat" if role == "leader" else
+           "node timeout + heartbeat", bound, rejoin_s, back,
            len(errors) - len(cut_errors), load.summary(), checked))
     for a, b in slow:
         log("  slow operation (redis-py retrying inside it): started +%.2fs, done +%.2fs"

@@ -628,7 +628,7 @@ def test_rolling_restart_with_new_addresses(tier):
 
 def test_whole_tier_restart_with_new_addresses(tier):
     tier.launch(range(TIER))
-    wait_converged(tier.pods)
+    before = wait_converged(tier.pods)
     with Load(tier, "tier") as load:
         load.wait_ops(200)
         old = list(tier.pods)
@@ -643,7 +643,7 @@ def test_whole_tier_restart_with_new_addresses(tier):
         assert codes == [0] * TIER, codes
         tier.launch(range(TIER))
         t_ready = time.monotonic()
-        wait_converged(tier.pods)
+        after = wait_converged(tier.pods)
         t_conv = time.monotonic()
         wait_until(lambda: load.first_ok_after(t_conv) is not None, 60, interval=0.05,
                    what="the client to recover")
@@ -653,14 +653,18 @@ def test_whole_tier_restart_with_new_addresses(tier):
     last_ok = load.last_ok_before(t0)
     checked = verify_acked(tier, load)
     old_ips = {p.ip for p in old}
+    # slots whose pod (ordinal, same node id) changed across the restart
+    changed = moved(before, after, {o.ip: n.ip for o, n in zip(old, tier.pods)})
     for p in tier.pods:
         assert not nodes_ips(p) & old_ips
     log("whole tier restart: SIGTERM to all exited after %.2fs; new pods served %.2fs later, "
         "converged %.2fs after that; the client's first success %.2fs after the old tier "
         "was gone (%.2fs after the new one served), client outage (last success before to "
-        "first success after) %.2fs; %d errors; %s; %d acknowledged writes read back"
+        "first success after) %.2fs; %d slots changed pod; %d errors; %s; %d acknowledged "
+        "writes read back"
         % (t_down - t0, t_ready - t_down, t_conv - t_ready, first_ok - t_down,
-           first_ok - t_ready, first_ok - last_ok, len(errors), load.summary(), checked))
+           first_ok - t_ready, first_ok - last_ok, changed, len(errors), load.summary(),
+           checked))
     for e in errors[:5]:
         log("  error at +%.2fs (started +%.2fs): %s" % (e[1] - t0, e[0] - t0, e[2]))
     # while the old tier drains, before any proxy has exited, nothing fails

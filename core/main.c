@@ -244,11 +244,17 @@ struct main_loop {
 
 /* Cluster mode: hand our slots over, then keep answering MOVED for them
  * for a grace period so clients move before we close. A second signal
- * still exits at once. */
+ * still exits at once. `leaving` (MOVED for every call of a slot not ours)
+ * is raised only once the hand-off is over: while it runs our map may be
+ * older than a peer's, and when the whole tier stops at once that peer is
+ * leaving too, so two proxies answering MOVED without exception would
+ * bounce a client between them until its redirection limit (seen as
+ * redis-py's "TTL exhausted" in test_netns.py); in hint mode the one with
+ * the older map serves the call instead. */
 static void leave_cluster(struct runtime *rt, int sfd)
 {
-    atomic_store(&rt->leaving, true);
     clustermode_leave(rt);
+    atomic_store(&rt->leaving, true);
     struct pollfd pfd = {.fd = sfd, .events = POLLIN};
     if (poll(&pfd, 1, CLUSTER_LEAVE_GRACE_MS) == 1) {
         log_warn("second signal: exiting now");

@@ -89,7 +89,8 @@ struct runtime {
     struct mq ctl_queue;                  /* workers → control */
     int ctl_wakeup_fd;                    /* eventfd for the queue */
     _Atomic bool stopping;                /* set by main on SIGTERM/SIGINT */
-    _Atomic bool leaving;                 /* cluster mode: handing slots over */
+    _Atomic bool leaving;                 /* cluster mode: slots handed over,
+                                             MOVED for all (main.c) */
     _Atomic bool topology_ready;          /* a topology was published once */
     _Atomic bool readonly_seen;           /* a client sent READONLY: replica
                                              health is checked from now on */

@@ -22,6 +22,8 @@ on loopback, with short timings so a failover takes seconds:
        frame): a new proxy still joins, they are closed after 1–2 s
    10  per-proxy DBSIZE / KEYS / SCAN / RANDOMKEY cover the proxy's own
        slots: summed or merged over the proxies, every key once
+   11  a proxy leaving serves as before until its slots are handed over
+       (MOVED for everything only afterwards)
 
 Every proxy's view is read through the cport (PROXY CLUSTER MEMBERS /
 LEADER / MAP) and through what clients see (CLUSTER SLOTS). Each test uses
@@ -550,3 +552,49 @@ def test_each_proxy_sees_its_own_slots(start_proxies, cluster, name):
     info = subprocess.run(["redis-cli", "--cluster", "info", "%s:%d" % (HOST, proxies[0].port)],
                           capture_output=True, text=True, timeout=60)
     assert "[OK] %d keys in 3 masters." % total in info.stdout, info.stdout + info.stderr
+
+
+# --- 11 (issue 15) ------------------------------------------------------------
+
+def sigterm_pending(pid):
+    """SIGTERM is pending for the process (ringslot blocks it and reads it
+    from a signalfd, so it stays pending until read)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(("ShdPnd:", "SigPnd:")) and int(line.split()[1], 16) & (
+                    1 << (signal.SIGTERM - 1)):
+                return True
+    return False
+
+
+def test_leaving_proxy_serves_until_its_slots_are_handed_over(start_proxies, name):
+    """SIGTERM while the hand-off cannot finish (the leader is stopped):
+    until its slots have moved, the leaving proxy serves as before (a call
+    for another proxy's slot on a new connection is served, hint mode), and
+    answers MOVED to everything only after the hand-off. When the whole tier
+    stops at once, two leaving proxies whose maps are a heartbeat apart
+    would otherwise send a client back and forth between them until its
+    redirection limit (test_netns.py's whole tier restart met that)."""
+    a, b = start_proxies(2, name)
+    table = wait_converged([a, b])
+    leader = wait_until(lambda: find_leader([a, b]), 10, what="one leader")
+    follower = b if leader is a else a
+    foreign = next(s for s in range(SLOTS) if table[s] == leader.port)
+    key = "{%s}leaving" % helpers.tag_for_slot(foreign)
+    assert client_cmd(follower, "SET", key, "v") == "OK"
+    leader.proc.send_signal(signal.SIGSTOP)
+    try:
+        follower.stopped_by_us = True
+        follower.proc.send_signal(signal.SIGTERM)
+        # its main thread blocks in the hand-off, log lines wait meanwhile:
+        # what shows it began is the signal read from its signalfd
+        wait_until(lambda: not sigterm_pending(follower.proc.pid), 5,
+                   what="the follower to read SIGTERM")
+        for _ in range(5):  # each on a new connection
+            assert client_cmd(follower, "GET", key) == b"v"
+        assert follower.running()
+    finally:
+        leader.proc.send_signal(signal.SIGCONT)
+    # nobody took its slots: it stops waiting after its bound and exits 0
+    follower.exit_code = follower.proc.wait(30)
+    assert follower.exit_code == 0

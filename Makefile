@@ -29,6 +29,9 @@ LIB_SRC := $(wildcard resp/*.c cluster/*.c config/*.c consensus/*.c) \
 MAIN_SRC := core/main.c
 UNIT_SRC := $(wildcard test/unit/test_*.c)
 UNIT_NAMES := $(patsubst test/unit/%.c,%,$(UNIT_SRC))
+# Unit tests that drive a worker on the fake io backend link the harness too.
+HARNESS_TESTS := test_client_link test_routing_core
+HARNESS_SRC := test/unit/harness_core.c
 
 # The tsan build runs only what exercises threads: the snapshot/queue stress.
 TSAN_TESTS := test_snapshot
@@ -56,6 +59,8 @@ build/$(1)/ringslot: $$(patsubst %.c,build/$(1)/%.o,$$(LIB_SRC) $$(MAIN_SRC))
 
 build/$(1)/test/unit/%: build/$(1)/test/unit/%.o $$(patsubst %.c,build/$(1)/%.o,$$(LIB_SRC))
 	$$(CC) $$(CFLAGS) $(2) -o $$@ $$^ $$(LIBS) -lcmocka $(3)
+
+$$(addprefix build/$(1)/test/unit/,$$(HARNESS_TESTS)): $$(patsubst %.c,build/$(1)/%.o,$$(HARNESS_SRC))
 endef
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -DRINGSLOT_SANITIZED

@@ -138,6 +138,12 @@ void h_teardown(struct harness *h)
     }
     for (int fd = 0; fd < H_MAX_FDS; fd++)
         nconn_reset(&h->nconns[fd]);
+    while (h->canned) {
+        struct h_script *s = h->canned;
+        h->canned = s->next;
+        free(s->reply);
+        free(s);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -245,6 +251,21 @@ static bool list_pop(struct h_node *n, const char *key, size_t klen, struct resp
     return true;
 }
 
+static bool canned_reply(struct harness *h, const struct call *c, struct resp_buf *out)
+{
+    for (const struct h_script *s = h->canned; s; s = s->next) {
+        char name[32];
+        const char *sp = strchr(s->cmd, ' ');
+        size_t n = sp ? (size_t)(sp - s->cmd) : strlen(s->cmd);
+        snprintf(name, sizeof name, "%.*s", (int)n, s->cmd);
+        if (is(c, 0, name) && (!sp || is(c, 1, sp + 1))) {
+            resp_buf_append(out, s->reply, s->len);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* One command on node nc->node; its reply appended to out (nothing when it
  * blocks). */
 static void node_exec(struct harness *h, int fd, struct h_nconn *nc, const struct call *c,
@@ -276,8 +297,12 @@ static void node_exec(struct harness *h, int fd, struct h_nconn *nc, const struc
     } else {
         nc->asking = asking; /* the key commands below see it */
         size_t key = 1;
-        if (!is(c, 0, "dbsize") && !is(c, 0, "keys") && !is(c, 0, "info") &&
-            !is(c, 0, "exec") && redirected(h, nc, c, key, out)) {
+        bool keyed = is(c, 0, "get") || is(c, 0, "set") || is(c, 0, "del") ||
+                     is(c, 0, "unlink") || is(c, 0, "exists") || is(c, 0, "touch") ||
+                     is(c, 0, "mget") || is(c, 0, "mset") || is(c, 0, "lpush") ||
+                     is(c, 0, "rpush") || is(c, 0, "lpop") || is(c, 0, "blpop") ||
+                     is(c, 0, "brpop") || is(c, 0, "incr");
+        if (keyed && redirected(h, nc, c, key, out)) {
             nc->asking = false;
             return;
         }
@@ -352,6 +377,7 @@ static void node_exec(struct harness *h, int fd, struct h_nconn *nc, const struc
             kv->val = xstrndup(num, (size_t)len);
             kv->vlen = (size_t)len;
             resp_write_integer(out, v);
+        } else if (canned_reply(h, c, out)) {
         } else {
             char err[128];
             snprintf(err, sizeof err, "ERR unknown command '%.*s'", (int)c->lens[0], c->argv[0]);
@@ -417,6 +443,9 @@ static void node_call(struct harness *h, int fd, struct h_nconn *nc, const char 
 {
     struct h_node *n = &h->nodes[nc->node];
     n->requests++;
+    if (getenv("RINGSLOT_HDEBUG"))
+        fprintf(stderr, "node %d fd %d: %.*s %.*s\n", nc->node, fd, (int)c->lens[0], c->argv[0],
+                c->argc > 1 ? (int)c->lens[1] : 0, c->argc > 1 ? c->argv[1] : "");
     struct h_script *s = script_for(n, c);
     if (s) {
         if (nc->multi && s->reply[0] == '-')
@@ -593,6 +622,31 @@ void h_mute(struct harness *h, int node, bool muted)
     }
 }
 
+void h_canned(struct harness *h, const char *cmd, const char *reply)
+{
+    struct h_script *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    snprintf(s->cmd, sizeof s->cmd, "%s", cmd);
+    s->len = strlen(reply);
+    s->reply = xstrndup(reply, s->len);
+    s->next = h->canned;
+    h->canned = s;
+}
+
+void h_forget(struct harness *h, int node)
+{
+    for (int fd = 0; fd < H_MAX_FDS; fd++)
+        if (h->nconns[fd].used && h->nconns[fd].node == node)
+            resp_buf_free(&h->nconns[fd].muted_in);
+}
+
+void h_link_feed(struct harness *h, int node, const char *bytes, size_t len)
+{
+    int fd;
+    H_CHECK(h, h_node_fds(h, node, &fd, 1) == 1);
+    io_fake_feed(h->io, fd, bytes, len);
+}
+
 int h_node_fds(struct harness *h, int node, int *fds, int max)
 {
     return io_fake_conns(h->io, h->nodes[node].addr, fds, max);
@@ -608,9 +662,11 @@ void h_node_reset(struct harness *h, int node, int err)
 
 const char *h_key_on(struct harness *h, int node, int nth)
 {
-    static char key[32];
+    static char keys[64][32]; /* callers keep a few at once */
+    static unsigned next;
+    char *key = keys[next++ % 64];
     for (int i = 0;; i++) {
-        snprintf(key, sizeof key, "key:%d", i);
+        snprintf(key, 32, "key:%d", i);
         if (h->owner[cluster_keyslot(key, strlen(key))] == node && nth-- == 0)
             return key;
     }

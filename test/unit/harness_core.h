@@ -75,6 +75,7 @@ struct harness {
     uint16_t owner[CLUSTER_SLOTS]; /* which node really serves a slot */
     struct h_nconn nconns[H_MAX_FDS];
     uint64_t topo_version;
+    struct h_script *canned;
 };
 
 /* RINGSLOT_SEED, else `seed`. */
@@ -107,6 +108,13 @@ size_t h_pending(struct harness *h, int fd);
 /* The node's next reply to cmd (lower case; "" any) is `reply` verbatim. */
 void h_script(struct harness *h, int node, const char *cmd, const char *reply, size_t len);
 #define h_script_s(h, node, cmd, reply) h_script(h, node, cmd, reply, strlen(reply))
+/* Every node answers cmd ("name" or "name sub", lower case) with reply,
+ * for the rest of the test (commands the fake does not implement). */
+void h_canned(struct harness *h, const char *cmd, const char *reply);
+/* Forget what a muted node read (never answered). */
+void h_forget(struct harness *h, int node);
+/* Bytes from node i on the proxy's first connection to it. */
+void h_link_feed(struct harness *h, int node, const char *bytes, size_t len);
 /* Muted: the node reads requests but answers none until unmuted (then all,
  * in order). */
 void h_mute(struct harness *h, int node, bool muted);
@@ -114,7 +122,8 @@ void h_mute(struct harness *h, int node, bool muted);
 int h_node_fds(struct harness *h, int node, int *fds, int max);
 /* Reset every connection to node i (the next recv fails with err). */
 void h_node_reset(struct harness *h, int node, int err);
-/* A key whose slot node i owns (from a fixed list, the nth such). */
+/* A key whose slot node i owns (from a fixed list, the nth such); the
+ * string stays valid for the next 63 calls. */
 const char *h_key_on(struct harness *h, int node, int nth);
 /* Set/get a string directly in a node. */
 void h_node_set(struct harness *h, int node, const char *key, const char *val);

@@ -1566,7 +1566,7 @@ static const char *const ro_options[] = {
     "port", "bind", "unixsocket", "unixsocketperm", "threads", "tcpkeepalive",
     "tcp-backlog", "daemonize", "pidfile", "proto-max-bulk-len",
     "client-query-buffer-limit", "admin-password",
-    "console-port", "logfile", "disable-colors", "entry-point", "auth",
+    "console-port", "logfile", "disable-colors", "io-backend", "entry-point", "auth",
     "auth-user", "disable-multiplexing", "cluster-mode", "cport",
     "cluster-name", "cluster-password", "announce-ip", "announce-port",
     "cluster-seeds", "node-id-file", "lease-redis", "leader-lease",

@@ -70,7 +70,19 @@ void h_publish(struct harness *h)
     atomic_store(&h->rt.topology_ready, true);
 }
 
+static void setup(struct harness *h, uint64_t seed, void (*tune)(struct config *), bool publish);
+
 void h_setup(struct harness *h, uint64_t seed, void (*tune)(struct config *))
+{
+    setup(h, seed, tune, true);
+}
+
+void h_setup_bare(struct harness *h, uint64_t seed, void (*tune)(struct config *))
+{
+    setup(h, seed, tune, false);
+}
+
+static void setup(struct harness *h, uint64_t seed, void (*tune)(struct config *), bool publish)
 {
     memset(h, 0, sizeof *h);
     h->seed = h_seed(seed);
@@ -85,7 +97,8 @@ void h_setup(struct harness *h, uint64_t seed, void (*tune)(struct config *))
     for (int s = 0; s < CLUSTER_SLOTS; s++)
         h->owner[s] = (uint16_t)(s * H_NODES / CLUSTER_SLOTS);
     assert_int_equal(runtime_init(&h->rt, &h->cfg, IO_BACKEND_FAKE), 0);
-    h_publish(h);
+    if (publish)
+        h_publish(h);
     assert_int_equal(worker_create(&h->rt, 0, &h->w), 0);
     h->rt.workers[0] = h->w;
     h->io = h->w->io;
@@ -123,19 +136,13 @@ void h_teardown(struct harness *h)
 {
     worker_finish(h->w);
     runtime_destroy(&h->rt);
-    for (int i = 0; i < H_NODES; i++) {
+    for (int i = 0; i < H_NODES; i++)
         while (h->nodes[i].kv) {
             struct h_kv *kv = h->nodes[i].kv;
             h->nodes[i].kv = kv->next;
             kv_free(kv);
         }
-        while (h->nodes[i].scripts) {
-            struct h_script *s = h->nodes[i].scripts;
-            h->nodes[i].scripts = s->next;
-            free(s->reply);
-            free(s);
-        }
-    }
+    h_script_clear(h);
     for (int fd = 0; fd < H_MAX_FDS; fd++)
         nconn_reset(&h->nconns[fd]);
     while (h->canned) {
@@ -387,6 +394,71 @@ static void node_exec(struct harness *h, int fd, struct h_nconn *nc, const struc
     (void)fd;
 }
 
+static void sub_reply(struct resp_buf *out, const char *kind, const char *ch, size_t len, int n)
+{
+    resp_write_push_head(out, 2, 3);
+    resp_write_bulk(out, kind, strlen(kind));
+    if (ch)
+        resp_write_bulk(out, ch, len);
+    else
+        resp_buf_append(out, "$-1\r\n", 5);
+    resp_write_integer(out, n);
+}
+
+/* SUBSCRIBE / UNSUBSCRIBE / PUBLISH (to every node's subscribers, as a
+ * cluster propagates it); false for other commands. */
+static bool node_pubsub(struct harness *h, struct h_nconn *nc, const struct call *c,
+                        struct resp_buf *out)
+{
+    if (is(c, 0, "subscribe")) {
+        for (size_t i = 1; i < c->argc && nc->nchans < 16; i++) {
+            snprintf(nc->chans[nc->nchans++], 32, "%.*s", (int)c->lens[i], c->argv[i]);
+            sub_reply(out, "subscribe", c->argv[i], c->lens[i], nc->nchans);
+        }
+        return true;
+    }
+    if (is(c, 0, "unsubscribe")) {
+        if (c->argc == 1 && nc->nchans == 0)
+            sub_reply(out, "unsubscribe", NULL, 0, 0);
+        while (c->argc == 1 && nc->nchans > 0) {
+            nc->nchans--;
+            sub_reply(out, "unsubscribe", nc->chans[nc->nchans], strlen(nc->chans[nc->nchans]),
+                      nc->nchans);
+        }
+        for (size_t i = 1; i < c->argc; i++) {
+            for (int j = 0; j < nc->nchans; j++)
+                if (strlen(nc->chans[j]) == c->lens[i] &&
+                    memcmp(nc->chans[j], c->argv[i], c->lens[i]) == 0) {
+                    memmove(nc->chans[j], nc->chans[j + 1], (size_t)(nc->nchans - j - 1) * 32);
+                    nc->nchans--;
+                    break;
+                }
+            sub_reply(out, "unsubscribe", c->argv[i], c->lens[i], nc->nchans);
+        }
+        return true;
+    }
+    if (!is(c, 0, "publish") || c->argc != 3)
+        return false;
+    long long n = 0;
+    for (int fd = 0; fd < H_MAX_FDS; fd++) {
+        struct h_nconn *o = &h->nconns[fd];
+        for (int j = 0; o->used && j < o->nchans; j++) {
+            if (strlen(o->chans[j]) != c->lens[1] || memcmp(o->chans[j], c->argv[1], c->lens[1]))
+                continue;
+            struct resp_buf m = {0};
+            resp_write_push_head(&m, 2, 3);
+            resp_write_bulk(&m, "message", 7);
+            resp_write_bulk(&m, c->argv[1], c->lens[1]);
+            resp_write_bulk(&m, c->argv[2], c->lens[2]);
+            io_fake_feed(h->io, fd, m.data, m.len);
+            resp_buf_free(&m);
+            n++;
+        }
+    }
+    resp_write_integer(out, n);
+    return true;
+}
+
 static void parse_call(const struct resp_req_parser *p, const char *buf, struct call *c)
 {
     c->argc = p->argc < 64 ? p->argc : 64;
@@ -467,6 +539,7 @@ static void node_call(struct harness *h, int fd, struct h_nconn *nc, const char 
         resp_write_simple(out, "QUEUED");
     } else if (is(c, 0, "exec")) {
         resp_write_error(out, "ERR EXEC without MULTI");
+    } else if (node_pubsub(h, nc, c, out)) {
     } else {
         node_exec(h, fd, nc, c, out);
     }
@@ -620,6 +693,17 @@ void h_mute(struct harness *h, int node, bool muted)
         resp_buf_free(&out);
         resp_buf_free(&all);
     }
+}
+
+void h_script_clear(struct harness *h)
+{
+    for (int i = 0; i < H_NODES; i++)
+        while (h->nodes[i].scripts) {
+            struct h_script *s = h->nodes[i].scripts;
+            h->nodes[i].scripts = s->next;
+            free(s->reply);
+            free(s);
+        }
 }
 
 void h_canned(struct harness *h, const char *cmd, const char *reply)

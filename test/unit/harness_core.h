@@ -62,6 +62,8 @@ struct h_nconn {
     unsigned nqueued;
     char blocked[64];         /* BLPOP waiting on this key ("" = none) */
     struct resp_buf muted_in; /* requests read while the node was muted */
+    char chans[16][32];       /* SUBSCRIBE: channels of this connection */
+    int nchans;
 };
 
 struct harness {
@@ -83,6 +85,8 @@ uint64_t h_seed(uint64_t seed);
 /* Build runtime + worker (fake io, seeded), publish the 3-master topology.
  * tune (may be NULL) adjusts the config first. */
 void h_setup(struct harness *h, uint64_t seed, void (*tune)(struct config *));
+/* The same with no topology published yet (h_publish later). */
+void h_setup_bare(struct harness *h, uint64_t seed, void (*tune)(struct config *));
 void h_teardown(struct harness *h);
 /* Publish a topology from h->owner (slot → node; CLUSTER_NO_NODE for none). */
 void h_publish(struct harness *h);
@@ -108,6 +112,8 @@ size_t h_pending(struct harness *h, int fd);
 /* The node's next reply to cmd (lower case; "" any) is `reply` verbatim. */
 void h_script(struct harness *h, int node, const char *cmd, const char *reply, size_t len);
 #define h_script_s(h, node, cmd, reply) h_script(h, node, cmd, reply, strlen(reply))
+/* Forget every node's scripted replies not used yet. */
+void h_script_clear(struct harness *h);
 /* Every node answers cmd ("name" or "name sub", lower case) with reply,
  * for the rest of the test (commands the fake does not implement). */
 void h_canned(struct harness *h, const char *cmd, const char *reply);

@@ -141,7 +141,9 @@ int64_t io_clock_us(const struct io *io);
  * connected); the proxy's io_shutdown/io_close end a fake connection.
  * Nothing happens until io_wait, which never blocks: it completes what is
  * ready now (fed bytes for an armed receive, sends not stalled, connects
- * and timers whose virtual time has come) in a seeded order.
+ * and timers whose virtual time has come) in a seeded order. A read on an
+ * fd that is no fake connection (the worker's inbox eventfd) is done for
+ * real, without blocking.
  *
  * Defaults: seed 1, receives split at seeded points, 30% of sends partial,
  * completions of different ops reordered.

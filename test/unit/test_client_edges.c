@@ -245,6 +245,31 @@ static void test_private_redirect_and_loss(void **state)
     h_teardown(&h);
 }
 
+/* Questions about every worker's clients go through the worker's inbox
+ * (one worker here): CLIENT LIST, CLIENT KILL; a client that leaves before
+ * its answer. */
+static void test_client_list_and_kill(void **state)
+{
+    struct harness h;
+    h_setup(&h, 48, NULL);
+    int a = h_client(&h), b = h_client(&h);
+    h_cmd(&h, b, "CLIENT", "SETNAME", "victim");
+    h_cmd(&h, a, "CLIENT", "LIST");
+    h_run(&h);
+    H_EXPECT(&h, b, "+OK\r\n");
+    char *r = h_reply(&h, a);
+    H_CHECK(&h, r && r[0] == '$' && strstr(r, "name=victim") != NULL);
+    free(r);
+    h_cmd(&h, a, "CLIENT", "KILL", "ID", "2");
+    h_run(&h);
+    H_EXPECT(&h, a, ":1\r\n");
+    H_CHECK(&h, io_fake_closed(h.io, b));
+    h_cmd(&h, a, "CLIENT", "LIST");
+    io_fake_feed_eof(h.io, a);
+    h_run(&h);
+    h_teardown(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_pubsub),
         cmocka_unit_test(test_multi_refusals),
         cmocka_unit_test(test_private_redirect_and_loss),
+        cmocka_unit_test(test_client_list_and_kill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -451,6 +451,41 @@ static void test_replies_to_partly_written(void **state)
     h_teardown(&h);
 }
 
+/* Merges over replies that differ per node: the smallest LASTSAVE, the
+ * newest SLOWLOG entries first, a reply that is not what the merge
+ * expects passed on as it is. */
+static void test_merge_edges(void **state)
+{
+    struct harness h;
+    h_setup(&h, 30, NULL);
+    int c = h_client(&h);
+    static const char *const saves[] = {":300\r\n", ":100\r\n", ":200\r\n"};
+    for (int i = 0; i < H_NODES; i++) {
+        char entry[160];
+        snprintf(entry, sizeof entry, "*1\r\n*6\r\n:%d\r\n:%d\r\n:5\r\n*1\r\n$3\r\nGET\r\n"
+                 "$9\r\n127.0.0.1\r\n$0\r\n\r\n", i, 1000 - i * 100);
+        h_script_s(&h, i, "slowlog", entry);
+        h_script_s(&h, i, "lastsave", saves[i]);
+        h_script_s(&h, i, "acl", i == 1 ? ":7\r\n" : ":2\r\n");
+    }
+    h_script_s(&h, 2, "dbsize", "+notanumber\r\n");
+    h_script_s(&h, 1, "keys", "+notanarray\r\n");
+    h_cmd(&h, c, "SLOWLOG", "GET", "2");
+    h_cmd(&h, c, "LASTSAVE");
+    h_cmd(&h, c, "ACL", "DELUSER", "x");
+    h_cmd(&h, c, "DBSIZE");
+    h_cmd(&h, c, "KEYS", "*");
+    h_run(&h);
+    char *r = h_reply(&h, c);
+    H_CHECK(&h, r && strncmp(r, "*2\r\n*6\r\n:0\r\n:1000\r\n", 19) == 0);
+    free(r);
+    H_EXPECT(&h, c, ":100\r\n");
+    H_EXPECT(&h, c, ":7\r\n");
+    H_EXPECT(&h, c, "+notanumber\r\n");
+    H_EXPECT(&h, c, "+notanarray\r\n");
+    h_teardown(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -465,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_local_errors),
         cmocka_unit_test(test_replies_to_partly_written),
         cmocka_unit_test(test_scan_and_text),
+        cmocka_unit_test(test_merge_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -372,9 +372,13 @@ static void test_scan_and_text(void **state)
     } while (strcmp(cursor, "0") != 0 && ++pages < 10);
     H_CHECK(&h, pages == 2 && keys == 3);
     h_cmd(&h, c, "SCAN", "notanumber");
+    h_cmd(&h, c, "SCAN", " 1");
+    h_cmd(&h, c, "SCAN", "18446744073709551615");
     h_cmd(&h, c, "SCAN", "99999999999999");
     h_run(&h);
     H_EXPECT(&h, c, "-ERR invalid cursor\r\n");
+    H_EXPECT(&h, c, "-ERR invalid cursor\r\n");
+    H_EXPECT(&h, c, "*2\r\n$1\r\n0\r\n*0\r\n");
     H_EXPECT(&h, c, "*2\r\n$1\r\n0\r\n*0\r\n"); /* a shard past the last: done */
     char *r;
     h_script_s(&h, 0, "randomkey", "$-1\r\n");

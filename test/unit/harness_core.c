@@ -17,6 +17,20 @@
 
 #include "harness_core.h"
 
+#ifdef RINGSLOT_SANITIZED
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+/* The seed of the harness running now, for a sanitizer's report (a crash
+ * never reaches the H_* assertions that print it). */
+static uint64_t running_seed;
+
+static void print_seed(void)
+{
+    fprintf(stderr, "harness seed %llu (RINGSLOT_SEED=%llu repeats it)\n",
+            (unsigned long long)running_seed, (unsigned long long)running_seed);
+}
+
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -85,7 +99,13 @@ void h_setup_bare(struct harness *h, uint64_t seed, void (*tune)(struct config *
 static void setup(struct harness *h, uint64_t seed, void (*tune)(struct config *), bool publish)
 {
     memset(h, 0, sizeof *h);
-    h->seed = h_seed(seed);
+    h->seed = running_seed = h_seed(seed);
+#ifdef RINGSLOT_SANITIZED
+    __sanitizer_set_death_callback(print_seed);
+#else
+    (void)print_seed;
+#endif
+    log_set_level(getenv("RINGSLOT_HDEBUG") ? LOG_DEBUG : LOG_ERROR);
     config_defaults(&h->cfg);
     h->cfg.port = 0;
     h->cfg.unixsocket[0] = '\0';

@@ -14,7 +14,9 @@
  * pushes, large bulks), or mute a node (requests stay unanswered).
  *
  * Seeds: every harness takes one (RINGSLOT_SEED overrides it); the H_*
- * assertions print it on failure so a run can be repeated exactly.
+ * assertions print it on failure, and so does a sanitizer's report, so a
+ * run can be repeated exactly. RINGSLOT_HDEBUG=1 prints the proxy's log
+ * and every command a fake node runs.
  */
 #ifndef RINGSLOT_TEST_HARNESS_CORE_H
 #define RINGSLOT_TEST_HARNESS_CORE_H

@@ -9,6 +9,9 @@
 #   make fuzz       FUZZ_SECONDS=60: fuzz each libFuzzer target that long
 #   make demo       3 masters + 3 replicas on loopback, ringslot on :7777
 #   make asan|tsan  sanitizer builds in build/asan, build/tsan
+#   make coverage   line coverage (gcov, build/coverage) of client, link,
+#                   dispatch, fan-out and hold from the unit tests that run
+#                   them on the fake io backend
 #   make install    PREFIX=/usr/local: ringslot + redis-cluster-proxy link
 #   make deb        build/ringslot_<version>-1_<arch>.deb (dpkg-deb; see
 #                   deploy/debian/build-deb.sh)

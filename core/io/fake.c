@@ -37,6 +37,7 @@ enum conn_kind { CONN_OTHER, CONN_CLIENT, CONN_OUT, CONN_LISTENER };
 
 struct fake_conn {
     int fd;
+    uint64_t id;            /* unique per connection: fds are reused */
     enum conn_kind kind;
     bool closed;            /* io_close'd: kept for the test to inspect */
     bool shut;              /* io_shutdown'd */
@@ -80,6 +81,7 @@ struct fake_io {
     struct connect_rule *rules;
     struct io_evq q;
     struct io_bufpool pool;
+    uint64_t next_id;
     struct io_event *batch; /* one wait's new completions, before shuffling */
     size_t nbatch, batch_cap;
 };
@@ -143,6 +145,7 @@ static struct fake_conn *conn_of(struct fake_io *f, int fd)
     if (!c)
         abort();
     c->fd = fd;
+    c->id = ++f->next_id;
     f->conns[fd] = c;
     return c;
 }
@@ -781,6 +784,12 @@ const char *io_fake_conn_addr(struct io *io, int fd)
 {
     struct fake_conn *c = conn_find(F(io), fd);
     return c && c->kind == CONN_OUT ? c->addr : NULL;
+}
+
+uint64_t io_fake_conn_id(struct io *io, int fd)
+{
+    struct fake_conn *c = conn_find(F(io), fd);
+    return c ? c->id : 0;
 }
 
 bool io_fake_closed(struct io *io, int fd)

@@ -192,6 +192,8 @@ void io_fake_connect_rule(struct io *io, const char *addr, int res, int delay_ms
 void io_fake_connect_clear(struct io *io, const char *addr);
 /* The proxy's connected outgoing fds (to addr, or all for NULL). */
 int io_fake_conns(struct io *io, const char *addr, int *fds, int max);
+/* A number unique to the connection now on fd (fd numbers are reused). */
+uint64_t io_fake_conn_id(struct io *io, int fd);
 /* The address an outgoing fd connected to, or NULL. */
 const char *io_fake_conn_addr(struct io *io, int fd);
 

@@ -593,8 +593,11 @@ static int node_of(struct harness *h, const char *addr)
 static bool serve_conn(struct harness *h, int fd)
 {
     struct h_nconn *nc = &h->nconns[fd];
+    if (nc->used && nc->conn != io_fake_conn_id(h->io, fd))
+        nconn_reset(nc); /* the number was closed and reused meanwhile */
     if (!nc->used) {
         nc->used = true;
+        nc->conn = io_fake_conn_id(h->io, fd);
         nc->node = node_of(h, io_fake_conn_addr(h->io, fd));
         assert_true(nc->node >= 0);
         resp_req_init(&nc->p);

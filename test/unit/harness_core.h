@@ -57,6 +57,7 @@ struct h_node {
 /* A node's view of one connection from the proxy. */
 struct h_nconn {
     bool used;
+    uint64_t conn;            /* io_fake_conn_id: a new one on the fd resets */
     int node;
     struct resp_req_parser p;
     bool asking, multi, multi_err;

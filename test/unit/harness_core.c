@@ -315,9 +315,10 @@ static void node_exec(struct harness *h, int fd, struct h_nconn *nc, const struc
         resp_write_simple(out, "OK");
     } else if (is(c, 0, "multi")) {
         nc->multi = true;
+        nc->multi_asking = asking;
         resp_write_simple(out, "OK");
     } else if (is(c, 0, "discard")) {
-        nc->multi = nc->multi_err = false;
+        nc->multi = nc->multi_err = nc->multi_asking = false;
         resp_buf_free(&nc->queued);
         nc->nqueued = 0;
         resp_write_simple(out, "OK");
@@ -495,7 +496,8 @@ static void node_exec_multi(struct harness *h, int fd, struct h_nconn *nc, struc
     unsigned nq = nc->nqueued;
     memset(&nc->queued, 0, sizeof nc->queued);
     nc->nqueued = 0;
-    nc->multi = nc->multi_err = false;
+    bool asking = nc->multi_asking;
+    nc->multi = nc->multi_err = nc->multi_asking = false;
     if (err) {
         resp_write_error(out, "EXECABORT Transaction discarded because of previous errors.");
         resp_buf_free(&q);
@@ -508,6 +510,7 @@ static void node_exec_multi(struct harness *h, int fd, struct h_nconn *nc, struc
     while (off < q.len && resp_parse_request(&p, q.data + off, q.len - off) == RESP_OK) {
         struct call c;
         parse_call(&p, q.data + off, &c);
+        nc->asking = asking;
         node_exec(h, fd, nc, &c, out);
         off += p.len;
         resp_req_next(&p);
@@ -522,7 +525,11 @@ static struct h_script *script_for(struct h_node *n, const struct call *c)
     for (struct h_script **p = &n->scripts; *p; p = &(*p)->next) {
         struct h_script *s = *p;
         bool any = s->cmd[0] == '\0' && !is(c, 0, "asking");
-        if (any || is(c, 0, s->cmd)) {
+        char name[32];
+        const char *sp = strchr(s->cmd, ' '); /* "get key": that key only */
+        snprintf(name, sizeof name, "%.*s", (int)(sp ? sp - s->cmd : (long)strlen(s->cmd)),
+                 s->cmd);
+        if (any || (is(c, 0, name) && (!sp || is(c, 1, sp + 1)))) {
             *p = s->next;
             return s;
         }
@@ -550,7 +557,10 @@ static void node_call(struct harness *h, int fd, struct h_nconn *nc, const char 
     if (nc->multi && is(c, 0, "exec")) {
         node_exec_multi(h, fd, nc, out);
     } else if (nc->multi && !is(c, 0, "multi") && !is(c, 0, "discard") && !is(c, 0, "watch")) {
-        if (redirected(h, nc, c, 1, out)) {
+        nc->asking = nc->multi_asking;
+        bool moved = redirected(h, nc, c, 1, out);
+        nc->asking = false;
+        if (moved) {
             nc->multi_err = true;
             return;
         }

@@ -61,6 +61,8 @@ struct h_nconn {
     int node;
     struct resp_req_parser p;
     bool asking, multi, multi_err;
+    bool multi_asking;        /* ASKING came before MULTI: it holds for the
+                                 block, as in Redis (resetClient) */
     struct resp_buf queued;   /* MULTI: the commands, to run at EXEC */
     unsigned nqueued;
     char blocked[64];         /* BLPOP waiting on this key ("" = none) */
@@ -112,7 +114,8 @@ char *h_reply(struct harness *h, int fd);
 /* Unread output bytes of a client. */
 size_t h_pending(struct harness *h, int fd);
 
-/* The node's next reply to cmd (lower case; "" any) is `reply` verbatim. */
+/* The node's next reply to cmd (lower case; "" any; "get k": GET of k
+ * only) is `reply` verbatim. */
 void h_script(struct harness *h, int node, const char *cmd, const char *reply, size_t len);
 #define h_script_s(h, node, cmd, reply) h_script(h, node, cmd, reply, strlen(reply))
 /* Forget every node's scripted replies not used yet. */

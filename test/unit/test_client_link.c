@@ -368,8 +368,8 @@ static void test_resp3_and_timeout(void **state)
 
 /* Seeded chaos: clients pipeline GETs, SETs, cross-slot MGETs and MULTI
  * blocks over keys whose value is their own name, while links reset (on
- * receive or send, with any error), nodes go quiet, clients stop reading
- * or leave, and time passes. Every client gets exactly one reply per call,
+ * receive or send, with any error), nodes go quiet, slots move (MOVED,
+ * ASK), clients stop reading or leave, and time passes. Every client gets exactly one reply per call,
  * in order: the right one, or an error. */
 #define CHAOS_CLIENTS 4
 #define CHAOS_CALLS 400
@@ -472,6 +472,34 @@ static void chaos_check(struct harness *h, int fd, const struct chaos_call *c, i
     }
 }
 
+/* A key's slot moves to another node (MOVED from the old one; the new
+ * topology published or not), or its owner answers the next GET with ASK
+ * to another node that has the key too. */
+static void chaos_move(struct harness *h, uint64_t *rs)
+{
+    char key[16];
+    snprintf(key, sizeof key, "c:%d", (int)(chaos_rnd(rs) % CHAOS_KEYS));
+    unsigned slot = cluster_keyslot(key, strlen(key));
+    int from = h->owner[slot], to = (from + 1 + (int)(chaos_rnd(rs) % 2)) % H_NODES;
+    for (int k = 0; k < CHAOS_KEYS; k++) { /* every key of the slot goes along */
+        char other[16];
+        snprintf(other, sizeof other, "c:%d", k);
+        if (cluster_keyslot(other, strlen(other)) == slot)
+            h_node_set(h, to, other, other);
+    }
+    if (chaos_rnd(rs) % 2) {
+        char ask[64];
+        snprintf(ask, sizeof ask, "-ASK %u %s\r\n", slot, h->nodes[to].addr);
+        char cmd[32];
+        snprintf(cmd, sizeof cmd, "get %s", key);
+        h_script_s(h, from, cmd, ask);
+        return;
+    }
+    h->owner[slot] = (uint16_t)to;
+    if (chaos_rnd(rs) % 2)
+        h_publish(h);
+}
+
 static void chaos_once(uint64_t seed)
 {
     struct harness h;
@@ -489,7 +517,7 @@ static void chaos_once(uint64_t seed)
         fds[i] = h_client(&h);
     for (int round = 0; round < 60; round++) {
         int i = (int)(chaos_rnd(&rs) % CHAOS_CLIENTS);
-        switch (chaos_rnd(&rs) % 11) {
+        switch (chaos_rnd(&rs) % 12) {
         case 5: /* a client leaves with calls in flight; another comes */
             io_fake_feed_eof(h.io, fds[i]);
             fds[i] = h_client(&h);
@@ -517,6 +545,9 @@ static void chaos_once(uint64_t seed)
             break;
         case 9:
             h_advance(&h, (int64_t)(chaos_rnd(&rs) % 300));
+            break;
+        case 10:
+            chaos_move(&h, &rs);
             break;
         default:
             for (int n = (int)(chaos_rnd(&rs) % 6); n > 0 && ncalls[i] < CHAOS_CALLS; n--)

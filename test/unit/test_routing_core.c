@@ -190,6 +190,21 @@ static void test_multi(void **state)
     H_EXPECT(&h, c, "+QUEUED\r\n");
     H_EXPECT(&h, c, "*1\r\n+OK\r\n");
     H_CHECK(&h, h_node_get(&h, 1, k) && strcmp(h_node_get(&h, 1, k), "n") == 0);
+    /* an ASK for a command inside the block: the block goes there whole,
+     * after ASKING (the slot is being imported there) */
+    char ask[64];
+    snprintf(ask, sizeof ask, "-ASK %u 127.0.0.1:7003\r\n", slot);
+    char cmd[48];
+    snprintf(cmd, sizeof cmd, "set %s", k);
+    h_script_s(&h, 1, cmd, ask);
+    h_cmd(&h, c, "MULTI");
+    h_cmd(&h, c, "SET", k, "asked");
+    h_cmd(&h, c, "EXEC");
+    h_run(&h);
+    H_EXPECT(&h, c, "+OK\r\n");
+    H_EXPECT(&h, c, "+QUEUED\r\n");
+    H_EXPECT(&h, c, "*1\r\n+OK\r\n");
+    H_CHECK(&h, h_node_get(&h, 2, k) && strcmp(h_node_get(&h, 2, k), "asked") == 0);
     h_cmd(&h, c, "MULTI");
     h_cmd(&h, c, "SET", "a", "1");
     h_cmd(&h, c, "SET", "b", "1");

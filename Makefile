@@ -33,7 +33,7 @@ MAIN_SRC := core/main.c
 UNIT_SRC := $(wildcard test/unit/test_*.c)
 UNIT_NAMES := $(patsubst test/unit/%.c,%,$(UNIT_SRC))
 # Unit tests that drive a worker on the fake io backend link the harness too.
-HARNESS_TESTS := test_client_link test_routing_core test_client_edges
+HARNESS_TESTS := test_client_link test_routing_core test_client_edges test_chaos_core
 HARNESS_SRC := test/unit/harness_core.c
 
 # The tsan build runs only what exercises threads: the snapshot/queue stress.

@@ -10,6 +10,9 @@
 #   make fuzz       FUZZ_SECONDS=60: fuzz each libFuzzer target that long
 #   make demo       3 masters + 3 replicas on loopback, ringslot on :7777
 #   make asan|tsan  sanitizer builds in build/asan, build/tsan
+#   make coverage   line coverage (gcov, build/coverage) of client, link,
+#                   dispatch, fan-out and hold from the unit tests that run
+#                   them on the fake io backend
 #   make install    PREFIX=/usr/local: ringslot + redis-cluster-proxy link
 #   make deb        build/ringslot_<version>-1_<arch>.deb (dpkg-deb; see
 #                   deploy/debian/build-deb.sh)
@@ -30,6 +33,9 @@ LIB_SRC := $(wildcard resp/*.c cluster/*.c config/*.c consensus/*.c) \
 MAIN_SRC := core/main.c
 UNIT_SRC := $(wildcard test/unit/test_*.c)
 UNIT_NAMES := $(patsubst test/unit/%.c,%,$(UNIT_SRC))
+# Unit tests that drive a worker on the fake io backend link the harness too.
+HARNESS_TESTS := test_client_link test_routing_core test_client_edges test_chaos_core
+HARNESS_SRC := test/unit/harness_core.c
 
 # The tsan build runs only what exercises threads: the snapshot/queue stress.
 TSAN_TESTS := test_snapshot
@@ -41,7 +47,7 @@ DEPS_DEB := build-essential pkg-config liburing-dev libinih-dev libjemalloc-dev 
             python3-seccomp iproute2
 
 .PHONY: all release asan tsan deps test unit-test tsan-test integration-test \
-        demo install clean bench fuzz fuzz-test deb py-lint
+        demo install clean bench fuzz fuzz-test deb py-lint coverage
 
 all: release
 
@@ -58,12 +64,16 @@ build/$(1)/ringslot: $$(patsubst %.c,build/$(1)/%.o,$$(LIB_SRC) $$(MAIN_SRC))
 
 build/$(1)/test/unit/%: build/$(1)/test/unit/%.o $$(patsubst %.c,build/$(1)/%.o,$$(LIB_SRC))
 	$$(CC) $$(CFLAGS) $(2) -o $$@ $$^ $$(LIBS) -lcmocka $(3)
+
+$$(addprefix build/$(1)/test/unit/,$$(HARNESS_TESTS)): $$(patsubst %.c,build/$(1)/%.o,$$(HARNESS_SRC))
 endef
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -DRINGSLOT_SANITIZED
 $(eval $(call build_variant,release,,-ljemalloc))
 $(eval $(call build_variant,asan,$(SAN_FLAGS) -fsanitize=address$(COMMA)undefined -fno-sanitize-recover=undefined,))
 $(eval $(call build_variant,tsan,$(SAN_FLAGS) -fsanitize=thread,))
+# Line coverage (gcov) of the unit tests on the fake io backend.
+$(eval $(call build_variant,coverage,-O0 -g --coverage,--coverage))
 # The Debian package's binary: the release build plus Debian's hardening
 # flags (dpkg-buildflags: fortify, stack protector, full RELRO).
 DEB_FLAGS := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -ffile-prefix-map=$(CURDIR)=.
@@ -109,6 +119,21 @@ py-lint:
 unit-test: asan
 	@set -e; for t in $(UNIT_NAMES); do echo "== $$t (asan)"; \
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/test/unit/$$t; done
+
+# The files the fake-backend unit tests are meant to cover (goal: 80% of
+# their lines); `make coverage` prints each one's and their total.
+COVERAGE_FILES := core/client.c core/link.c core/dispatch.c core/fanout.c core/hold.c
+
+coverage: $(addprefix build/coverage/test/unit/,$(HARNESS_TESTS))
+	@find build/coverage -name '*.gcda' -delete
+	@set -e; for t in $(HARNESS_TESTS); do build/coverage/test/unit/$$t >/dev/null; done
+	@for f in $(COVERAGE_FILES); do \
+	  gcov -n -o build/coverage/$$(dirname $$f) $$f 2>/dev/null | \
+	    awk -v f=$$f '/^File/ {keep = index($$0, "'"'"'" f "'"'"'") > 0} \
+	      keep && /^Lines executed/ {split($$2, a, ":"); sub("%", "", a[2]); \
+	        printf "%-20s %6.2f%% of %d lines\n", f, a[2], $$4; keep = 0}'; \
+	done | awk '{print; n += $$4; hit += $$2 * $$4 / 100} \
+	  END {printf "%-20s %6.2f%% of %d lines\n", "total", n ? 100 * hit / n : 0, n}'
 
 tsan-test: tsan
 	@set -e; for t in $(TSAN_TESTS); do echo "== $$t (tsan)"; \

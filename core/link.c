@@ -660,7 +660,11 @@ static void one_reply(struct link *l, const char *data, size_t len, char first,
     if (first == '>')
         return; /* RESP3 push on a shared link: nobody asked for it */
     struct request *r = l->head;
-    if (!r || r == l->unsent) {
+    /* A request written in part may already have replies for its prefix
+     * (ASKING's +OK, MULTI's +OK and +QUEUED for each complete command):
+     * the node answers each command as soon as it has it whole. */
+    bool prefix = r && r == l->unsent && l->unsent_off > 0 && r->skip_replies;
+    if (!r || (r == l->unsent && !prefix)) {
         link_lost(l, "reply without a request");
         return;
     }

@@ -113,6 +113,12 @@ struct runtime {
 
 int64_t clock_ms(void);
 
+/* runtime.c: set rt up for cfg (no threads, no workers yet: rt->workers is
+ * [threads] NULLs) with this io backend; 0 or -errno. runtime_destroy
+ * frees it, and the workers it holds. */
+int runtime_init(struct runtime *rt, const struct config *cfg, enum io_backend io);
+void runtime_destroy(struct runtime *rt);
+
 /* Ask the control thread to refresh the topology (any thread). */
 void control_request_refresh(struct runtime *rt, int worker, const char *reason_addr);
 /* Set the snapshot slots' destructors (before any publish). */

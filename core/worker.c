@@ -401,7 +401,7 @@ int worker_step(struct worker *w, int timeout_ms)
         log_error("waiting for I/O (%s): %s", io_backend_name(io_kind(w->io)), strerror(-n));
         return n;
     }
-    w->now_us = consensus_clock_us(); /* once per batch: time, metrics */
+    w->now_us = io_clock_us(w->io); /* once per batch: time, metrics */
     w->now_ms = w->now_us / 1000;
     load_snapshots(w);
     for (int i = 0; i < n; i++)

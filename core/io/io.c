@@ -18,6 +18,13 @@ int64_t io_now_us(void)
     return consensus_clock_us(); /* the one clock */
 }
 
+int64_t io_clock_us(const struct io *io)
+{
+    if (io->kind == IO_BACKEND_FAKE) /* a predictable branch, once per batch */
+        return io_fake_now_us(io);
+    return consensus_clock_us();
+}
+
 static const char *const backend_names[] = {
     [IO_BACKEND_AUTO] = "auto",
     [IO_BACKEND_URING] = "uring",

@@ -11,7 +11,7 @@
  *           profiles, kernel.io_uring_disabled)
  *   fake    deterministic from a seed, no kernel sockets: splits receives,
  *           completes sends partially, injects errors, reorders completions
- *           (io_fake.h; unit tests only)
+ *           (the last section of this header; unit tests only)
  *
  * Model: an operation (struct io_op) is embedded in its owner — a client, a
  * link, a listener, the worker — and stays owned by it; the owner must keep
@@ -128,5 +128,73 @@ void io_close(struct io *io, int fd);
  * timeout_ms; -1 forever) and copies up to max of them to ev. Returns the
  * count (0 on timeout), or -errno on a fatal backend error. */
 int io_wait(struct io *io, struct io_event *ev, int max, int timeout_ms);
+
+/* The worker's batch clock in microseconds: the process's monotonic clock
+ * (consensus_clock_us), or the fake backend's virtual one. */
+int64_t io_clock_us(const struct io *io);
+
+/* ------------------------------------------------------------------------ */
+/* fake backend (tests only)                                                 */
+/*
+ * IO_BACKEND_FAKE: every call below takes an io of that kind. An fd is a
+ * real descriptor used only as a unique number (socket(2), never
+ * connected); the proxy's io_shutdown/io_close end a fake connection.
+ * Nothing happens until io_wait, which never blocks: it completes what is
+ * ready now (fed bytes for an armed receive, sends not stalled, connects
+ * and timers whose virtual time has come) in a seeded order. A read on an
+ * fd that is no fake connection (the worker's inbox eventfd) is done for
+ * real, without blocking.
+ *
+ * Defaults: seed 1, receives split at seeded points, 30% of sends partial,
+ * completions of different ops reordered.
+ */
+void io_fake_seed(struct io *io, uint64_t seed);
+/* Receives take at most max_bytes each (1: byte by byte); 0: seeded. */
+void io_fake_set_split(struct io *io, int max_bytes);
+/* Percent of sends (of more than one byte) that complete partially. */
+void io_fake_set_partial(struct io *io, int percent);
+void io_fake_set_reorder(struct io *io, bool on);
+/* Virtual time: timers, connect deadlines, io_clock_us. */
+void io_fake_advance(struct io *io, int64_t ms);
+int64_t io_fake_now_us(const struct io *io);
+/* ms until the next timer or connect deadline, -1 if none. */
+int64_t io_fake_next_timer_ms(struct io *io);
+/* Is there anything the next io_wait would complete? */
+bool io_fake_busy(struct io *io);
+
+/* A listening socket (give it to io_accept), and a client connecting to
+ * it: the fd the proxy will accept. */
+int io_fake_listener(struct io *io);
+int io_fake_conn_new(struct io *io, int listener);
+/* Bytes the proxy will receive on fd; then EOF once they are read. */
+void io_fake_feed(struct io *io, int fd, const void *data, size_t len);
+void io_fake_feed_eof(struct io *io, int fd);
+/* What the proxy sent on fd so far (not consumed), and consuming it. */
+const char *io_fake_sent(struct io *io, int fd, size_t *len);
+void io_fake_consume(struct io *io, int fd, size_t n);
+/* The proxy shut fd down or closed it. */
+bool io_fake_closed(struct io *io, int fd);
+
+enum io_fake_point { IO_FAKE_RECV, IO_FAKE_SEND };
+/* The next receive (or send) on fd completes with err (-ECONNRESET, -EPIPE,
+ * -ENOBUFS, …) and ends. */
+void io_fake_fail(struct io *io, int fd, enum io_fake_point at, int err);
+/* While stalled, sends on fd do not complete (a peer that does not read). */
+void io_fake_stall(struct io *io, int fd, bool stalled);
+/* Sends on fd complete with at most max bytes (0: seeded). */
+void io_fake_max_send(struct io *io, int fd, size_t max);
+
+/* Connects to addr ("ip:port") complete with res (0 or -errno) after
+ * delay_ms of virtual time (< 0: never, so they time out), for the next
+ * count of them (< 0: all). The newest rule for an address wins. */
+void io_fake_connect_rule(struct io *io, const char *addr, int res, int delay_ms, int count);
+/* Forget the rules for addr (NULL: every address). */
+void io_fake_connect_clear(struct io *io, const char *addr);
+/* The proxy's connected outgoing fds (to addr, or all for NULL). */
+int io_fake_conns(struct io *io, const char *addr, int *fds, int max);
+/* A number unique to the connection now on fd (fd numbers are reused). */
+uint64_t io_fake_conn_id(struct io *io, int fd);
+/* The address an outgoing fd connected to, or NULL. */
+const char *io_fake_conn_addr(struct io *io, int fd);
 
 #endif

@@ -1,0 +1,388 @@
+/*
+ * test_client_link.c — client.c and link.c on the fake io backend
+ * (harness_core.h): replies and requests split at every byte, partial
+ * sends both ways, resets with requests in flight, orphans, backpressure,
+ * connect failures, injected errors. RINGSLOT_SEED overrides the seeds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness_core.h"
+
+static void test_get_set(void **state)
+{
+    struct harness h;
+    h_setup(&h, 1, NULL);
+    int c = h_client(&h);
+    h_cmd(&h, c, "SET", "foo", "bar");
+    h_cmd(&h, c, "GET", "foo");
+    h_cmd(&h, c, "PING");
+    h_run(&h);
+    H_EXPECT(&h, c, "+OK\r\n");
+    H_EXPECT(&h, c, "$3\r\nbar\r\n");
+    H_EXPECT(&h, c, "+PONG\r\n");
+    h_teardown(&h);
+}
+
+/* A reply as the node sends it, cut at byte k: nothing reaches the client
+ * before the last byte, then exactly the reply. */
+static void reply_split_at_every_byte(const char *reply, size_t len)
+{
+    struct harness h;
+    h_setup(&h, 2, NULL);
+    int c = h_client(&h);
+    const char *key = h_key_on(&h, 0, 0);
+    for (size_t k = 1; k < len; k++) {
+        h_mute(&h, 0, true);
+        h_cmd(&h, c, "GET", key);
+        h_run(&h);
+        h_forget(&h, 0);
+        h_link_feed(&h, 0, reply, k);
+        h_run(&h);
+        H_CHECK(&h, h_pending(&h, c) == 0);
+        h_link_feed(&h, 0, reply + k, len - k);
+        h_mute(&h, 0, false);
+        h_run(&h);
+        char *got = h_reply(&h, c);
+        H_CHECK(&h, got && strlen(got) == len && memcmp(got, reply, len) == 0);
+        free(got);
+    }
+    h_teardown(&h);
+}
+
+static void test_reply_split(void **state)
+{
+    static const char *const replies[] = {
+        "$5\r\nhello\r\n", "$-1\r\n", ":42\r\n", "-ERR wrong\r\n", "+OK\r\n",
+        "*3\r\n$1\r\na\r\n:1\r\n*1\r\n$-1\r\n", "*0\r\n",
+    };
+    for (size_t i = 0; i < sizeof replies / sizeof *replies; i++)
+        reply_split_at_every_byte(replies[i], strlen(replies[i]));
+}
+
+/* A large bulk (several receive buffers, the link's input grows). */
+static void test_large_bulk(void **state)
+{
+    struct harness h;
+    h_setup(&h, 3, NULL);
+    int c = h_client(&h);
+    size_t n = 100000;
+    char *val = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        val[i] = (char)('a' + i % 26);
+    val[n] = '\0';
+    h_cmd(&h, c, "SET", "big", val);
+    h_cmd(&h, c, "GET", "big");
+    h_run(&h);
+    H_EXPECT(&h, c, "+OK\r\n");
+    char *got = h_reply(&h, c);
+    H_CHECK(&h, got && strlen(got) == n + 11 && memcmp(got + 9, val, n) == 0);
+    free(got);
+    free(val);
+    h_teardown(&h);
+}
+
+/* The client's command cut at every byte. */
+static void test_request_split(void **state)
+{
+    static const char req[] = "*3\r\n$3\r\nSET\r\n$2\r\nkk\r\n$5\r\nvalue\r\n";
+    struct harness h;
+    h_setup(&h, 4, NULL);
+    int c = h_client(&h);
+    for (size_t k = 1; k < sizeof req - 1; k++) {
+        h_raw(&h, c, req, k);
+        h_run(&h);
+        H_CHECK(&h, h_pending(&h, c) == 0);
+        h_raw(&h, c, req + k, sizeof req - 1 - k);
+        h_run(&h);
+        H_EXPECT(&h, c, "+OK\r\n");
+    }
+    h_raw(&h, c, "PING\r\n", 6); /* inline */
+    h_run(&h);
+    H_EXPECT(&h, c, "+PONG\r\n");
+    h_teardown(&h);
+}
+
+/* Sends that complete a byte (client) or three (link) at a time, and
+ * receives of one byte. */
+static void test_partial_sends(void **state)
+{
+    struct harness h;
+    h_setup(&h, 5, NULL);
+    io_fake_set_split(h.io, 1);
+    int c = h_client(&h);
+    io_fake_max_send(h.io, c, 1);
+    h_cmd(&h, c, "SET", "a", "1");
+    h_run(&h);
+    H_EXPECT(&h, c, "+OK\r\n");
+    for (int i = 0; i < H_NODES; i++) {
+        int fds[4];
+        int n = h_node_fds(&h, i, fds, 4);
+        for (int j = 0; j < n; j++)
+            io_fake_max_send(h.io, fds[j], 3);
+    }
+    for (int i = 0; i < 30; i++) {
+        char key[16], val[16];
+        snprintf(key, sizeof key, "k%d", i);
+        snprintf(val, sizeof val, "v%d", i);
+        h_cmd(&h, c, "SET", key, val);
+        h_cmd(&h, c, "GET", key);
+    }
+    h_run(&h);
+    for (int i = 0; i < 30; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "$%zu\r\nv%d\r\n", strlen("v") + (i < 10 ? 1 : 2), i);
+        H_EXPECT(&h, c, "+OK\r\n");
+        H_EXPECT(&h, c, want);
+    }
+    h_teardown(&h);
+}
+
+/* The link to node 0 resets with a GET and a SET written: the GET (read
+ * only) is held and sent again once the node answers, the SET fails. */
+static void hold_3s(struct config *cfg)
+{
+    cfg->cluster_down_timeout_ms = 3000;
+}
+
+static void test_link_reset_in_flight(void **state)
+{
+    struct harness h;
+    h_setup(&h, 6, hold_3s);
+    int c = h_client(&h);
+    const char *k0 = h_key_on(&h, 0, 0);
+    h_node_set(&h, 0, k0, "v0");
+    h_cmd(&h, c, "PING");
+    h_run(&h);
+    H_EXPECT(&h, c, "+PONG\r\n");
+    h_mute(&h, 0, true);
+    h_cmd(&h, c, "GET", k0);
+    h_cmd(&h, c, "SET", k0, "new");
+    h_cmd(&h, c, "GET", h_key_on(&h, 1, 0));
+    h_run(&h);
+    h_forget(&h, 0);
+    h_mute(&h, 0, false);
+    h_node_reset(&h, 0, -ECONNRESET);
+    h_run(&h);
+    h_advance(&h, 300);
+    H_EXPECT(&h, c, "$2\r\nv0\r\n");
+    H_EXPECT(&h, c, "-ERR connection to node 127.0.0.1:7001 lost\r\n");
+    H_EXPECT(&h, c, "$-1\r\n");
+    h_cmd(&h, c, "GET", k0);
+    h_run(&h);
+    H_EXPECT(&h, c, "$2\r\nv0\r\n");
+    h_teardown(&h);
+}
+
+/* A client leaves with replies in flight: its requests become orphans the
+ * link frees when their replies come; the shared link stays in step. */
+static void test_orphans(void **state)
+{
+    struct harness h;
+    h_setup(&h, 7, NULL);
+    int a = h_client(&h), b = h_client(&h);
+    const char *k0 = h_key_on(&h, 0, 0);
+    h_node_set(&h, 0, k0, "zz");
+    h_mute(&h, 0, true);
+    for (int i = 0; i < 5; i++)
+        h_cmd(&h, a, "GET", k0);
+    h_run(&h);
+    io_fake_feed_eof(h.io, a);
+    h_run(&h);
+    H_CHECK(&h, io_fake_closed(h.io, a));
+    h_cmd(&h, b, "GET", k0);
+    h_run(&h);
+    h_mute(&h, 0, false);
+    h_run(&h);
+    H_EXPECT(&h, b, "$2\r\nzz\r\n");
+    H_CHECK(&h, h_pending(&h, b) == 0);
+    h_teardown(&h);
+}
+
+static void small_budget(struct config *cfg)
+{
+    cfg->client_reply_budget = 2000;
+}
+
+/* Backpressure: a client that does not read stops being read past the
+ * budget, and is read again once its replies drained below half. */
+static void test_backpressure(void **state)
+{
+    struct harness h;
+    h_setup(&h, 8, small_budget);
+    int c = h_client(&h);
+    char val[300];
+    memset(val, 'x', sizeof val - 1);
+    val[sizeof val - 1] = '\0';
+    h_cmd(&h, c, "SET", "v", val);
+    h_run(&h);
+    H_EXPECT(&h, c, "+OK\r\n");
+    io_fake_stall(h.io, c, true);
+    for (int i = 0; i < 40; i++)
+        h_cmd(&h, c, "GET", "v");
+    h_run(&h);
+    struct client *cl = h.w->clients;
+    H_CHECK(&h, cl && cl->paused);
+    io_fake_stall(h.io, c, false);
+    h_run(&h);
+    H_CHECK(&h, !h.w->clients->paused);
+    for (int i = 0; i < 40; i++) {
+        char *r = h_reply(&h, c);
+        H_CHECK(&h, r && r[0] == '$');
+        free(r);
+    }
+    h_teardown(&h);
+}
+
+static void test_connect_refused(void **state)
+{
+    struct harness h;
+    h_setup(&h, 9, NULL);
+    int c = h_client(&h);
+    io_fake_connect_rule(h.io, "127.0.0.1:7001", -ECONNREFUSED, 0, -1);
+    h_cmd(&h, c, "GET", h_key_on(&h, 0, 0));
+    h_run(&h);
+    H_EXPECT(&h, c, "-CLUSTERDOWN Could not connect to node 127.0.0.1:7001\r\n");
+    io_fake_connect_clear(h.io, NULL);
+    h_advance(&h, 3000); /* the link reconnects by itself, and answers */
+    h_cmd(&h, c, "GET", h_key_on(&h, 0, 0));
+    h_run(&h);
+    H_EXPECT(&h, c, "$-1\r\n");
+    h_teardown(&h);
+}
+
+static void test_connect_timeout(void **state)
+{
+    struct harness h;
+    h_setup(&h, 10, NULL);
+    int c = h_client(&h);
+    io_fake_connect_rule(h.io, "127.0.0.1:7002", 0, -1, -1);
+    h_cmd(&h, c, "GET", h_key_on(&h, 1, 0));
+    h_advance(&h, 5000);
+    H_EXPECT(&h, c, "-CLUSTERDOWN Could not connect to node 127.0.0.1:7002\r\n");
+    h_teardown(&h);
+}
+
+/* -ENOBUFS on a client's receive: it is armed again once some buffer went
+ * back (another client's input here). */
+static void test_enobufs(void **state)
+{
+    struct harness h;
+    h_setup(&h, 11, NULL);
+    int a = h_client(&h), b = h_client(&h);
+    io_fake_fail(h.io, a, IO_FAKE_RECV, -ENOBUFS);
+    h_run(&h);
+    h_cmd(&h, a, "PING");
+    h_run(&h);
+    H_CHECK(&h, h_pending(&h, a) == 0);
+    h_cmd(&h, b, "PING");
+    h_run(&h);
+    H_EXPECT(&h, b, "+PONG\r\n");
+    H_EXPECT(&h, a, "+PONG\r\n");
+    h_teardown(&h);
+}
+
+/* Errors on the client's socket close it; a protocol error is answered
+ * first. */
+static void test_client_errors(void **state)
+{
+    struct harness h;
+    h_setup(&h, 12, NULL);
+    int a = h_client(&h), b = h_client(&h), d = h_client(&h);
+    io_fake_fail(h.io, a, IO_FAKE_RECV, -ECONNRESET);
+    h_cmd(&h, b, "PING");
+    io_fake_fail(h.io, b, IO_FAKE_SEND, -EPIPE);
+    h_raw(&h, d, "*1\r\n$x\r\n", 8);
+    h_run(&h);
+    H_CHECK(&h, io_fake_closed(h.io, a));
+    H_CHECK(&h, io_fake_closed(h.io, b));
+    char *r = h_reply(&h, d);
+    H_CHECK(&h, r && strncmp(r, "-ERR Protocol error", 19) == 0);
+    free(r);
+    H_CHECK(&h, io_fake_closed(h.io, d));
+    h_teardown(&h);
+}
+
+/* The node closes the link (EOF), and sends a reply nobody asked for. */
+static void test_link_eof_and_stray_reply(void **state)
+{
+    struct harness h;
+    h_setup(&h, 13, NULL);
+    int c = h_client(&h);
+    const char *k = h_key_on(&h, 2, 0);
+    h_cmd(&h, c, "GET", k);
+    h_run(&h);
+    H_EXPECT(&h, c, "$-1\r\n");
+    int fd;
+    H_CHECK(&h, h_node_fds(&h, 2, &fd, 1) == 1);
+    io_fake_feed_eof(h.io, fd);
+    h_run(&h);
+    h_cmd(&h, c, "GET", k);
+    h_advance(&h, 200);
+    H_EXPECT(&h, c, "$-1\r\n");
+    h_link_feed(&h, 2, "+STRAY\r\n", 8);
+    h_run(&h);
+    h_cmd(&h, c, "GET", k);
+    h_advance(&h, 200);
+    H_EXPECT(&h, c, "$-1\r\n");
+    h_teardown(&h);
+}
+
+static void resp3(struct config *cfg)
+{
+    cfg->backend_timeout_ms = 500;
+}
+
+/* RESP3 clients get RESP3 links (HELLO 3 first); a push on a shared link
+ * is dropped; a node that stops answering times out. */
+static void test_resp3_and_timeout(void **state)
+{
+    struct harness h;
+    h_setup(&h, 14, resp3);
+    int c = h_client(&h);
+    h_cmd(&h, c, "HELLO", "3");
+    h_run(&h);
+    char *r = h_reply(&h, c);
+    H_CHECK(&h, r && r[0] == '%');
+    free(r);
+    const char *k = h_key_on(&h, 1, 0);
+    h_script_s(&h, 1, "get", ">2\r\n+invalidate\r\n*0\r\n$1\r\nx\r\n");
+    h_cmd(&h, c, "GET", k);
+    h_run(&h);
+    H_EXPECT(&h, c, "$1\r\nx\r\n");
+    h_mute(&h, 1, true);
+    h_cmd(&h, c, "GET", k);
+    h_advance(&h, 2000);
+    r = h_reply(&h, c);
+    H_CHECK(&h, r && r[0] == '-');
+    free(r);
+    h_teardown(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_get_set),
+        cmocka_unit_test(test_reply_split),
+        cmocka_unit_test(test_large_bulk),
+        cmocka_unit_test(test_request_split),
+        cmocka_unit_test(test_partial_sends),
+        cmocka_unit_test(test_link_reset_in_flight),
+        cmocka_unit_test(test_orphans),
+        cmocka_unit_test(test_backpressure),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_connect_timeout),
+        cmocka_unit_test(test_enobufs),
+        cmocka_unit_test(test_client_errors),
+        cmocka_unit_test(test_link_eof_and_stray_reply),
+        cmocka_unit_test(test_resp3_and_timeout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -465,21 +465,17 @@ def resolve_service(monkeypatch, tier):
     monkeypatch.setattr(redis.connection.Connection, "_connect", service_connect)
 
 
-def cluster_client(dynamic=False):
-    """dynamic: redis-py's default, the proxies it learnt become its
-    startup nodes (a long-running client that has seen the tier); else only
-    the Service name, as a client that must survive new addresses."""
-    return PyRedisCluster(host=SERVICE, port=PORT, dynamic_startup_nodes=dynamic,
+def cluster_client():
+    return PyRedisCluster(host=SERVICE, port=PORT, dynamic_startup_nodes=False,
                           socket_timeout=2, socket_connect_timeout=1)
 
 
 class Load:
     """SET a new key, GET it back, in a thread in the client namespace."""
 
-    def __init__(self, tier, prefix, dynamic=False):
+    def __init__(self, tier, prefix):
         self.tier = tier
         self.prefix = prefix
-        self.dynamic = dynamic
         self.acked = {}             # key -> value, every SET answered OK
         self.errors = []            # (started, ended, repr)
         self.ok_times = []          # end time of each verified SET+GET
@@ -492,7 +488,7 @@ class Load:
     def run(self):
         netns.enter_for_good(self.tier.net.client)
         try:
-            rc = cluster_client(self.dynamic)
+            rc = cluster_client()
         except Exception as exc:  # noqa: BLE001 - reported by __enter__
             self.init_error = exc
             self.started.set()
@@ -699,10 +695,7 @@ def test_network_cut_then_rejoin(tier, role):
     # a follower is removed by the leader after the node timeout; a cut
     # leader's lease must expire first, then its successor removes it
     bound = (NODE_TIMEOUT_MS + HB_MS + (LEASE_MS if role == "leader" else 0)) / 1000
-    # The client knows the proxies it learnt (redis-py's default): its
-    # connection to the Service name may be pinned to the pod that is cut,
-    # and with the name alone it would wait on that connection's timeouts.
-    with Load(tier, "cut", dynamic=True) as load:
+    with Load(tier, "cut") as load:
         load.wait_ops(200)
         t0 = time.monotonic()
         tier.net.link(victim.ns, False)
@@ -754,7 +747,12 @@ def test_network_cut_then_rejoin(tier, role):
     assert victim.running() and victim.proc.pid == pid
     assert not late, late[:5]
     # once out of the operation that met the cut, the client is never held up
-    # by the cut proxy again: its map no longer names it
-    assert not [o for o in slow if o[0] > t0 + bound + SLACK_S], slow
+    # by the cut proxy again: its map no longer names it. One exception is
+    # redis-py's own: when its connection to the Service name was the cut
+    # pod's, the refresh inside the failing operation failed too, and the
+    # next operation still uses the stale map once (it starts as that error
+    # ends).
+    recovered = max((e[1] for e in cut_errors), default=t0) + 0.5
+    assert not [o for o in slow if o[0] > max(t0 + bound + SLACK_S, recovered)], slow
     assert len(errors) == len(cut_errors), errors[len(cut_errors):][:5]
     assert checked == len(load.acked) > 0

@@ -52,6 +52,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../cluster/cluster.h"
 #include "../config/config.h"
@@ -175,6 +176,27 @@ bool consensus_read_id_file(const char *path, char out[PROXY_ID_LEN + 1]);
 
 struct consensus;
 
+/*
+ * How the cluster port's connections carry bytes when it is not plain TCP
+ * (core installs TLS for tls-cluster yes). A session belongs to one
+ * non-blocking socket; recv and send behave as recv(2)/send(2) (bytes, 0
+ * at the peer's close, -1 with errno, EAGAIN when it would block) and may
+ * move bytes the other way themselves (a handshake); events gives the poll
+ * events the session waits for (have_output: plaintext is queued). Only
+ * proxy-to-proxy connections use it; the lease store is a Redis reached
+ * as configured for the backend.
+ */
+struct consensus_transport {
+    /* host NULL: an accepted connection; else the peer dialled. NULL on
+     * failure (the connection is closed). */
+    void *(*open)(void *arg, int fd, const char *host, int port);
+    ssize_t (*recv)(void *session, int fd, void *buf, size_t cap);
+    ssize_t (*send)(void *session, int fd, const void *buf, size_t len);
+    short (*events)(const void *session, bool have_output);
+    void (*close)(void *session, int fd);
+    void *arg;
+};
+
 /* What core hands to consensus_start. Every hook runs on the consensus
  * thread. */
 struct consensus_hooks {
@@ -187,6 +209,11 @@ struct consensus_hooks {
     /* Called first on the new thread (e.g. to name it for the log). */
     void (*thread_init)(void *arg);
     void *arg;
+    /* The cluster port's transport, and the lease store's (a Redis of
+     * the backend, reached as the backend is: --tls); NULL = plain TCP.
+     * Both must outlive the consensus (consensus_stop). */
+    const struct consensus_transport *transport;
+    const struct consensus_transport *lease_transport;
 };
 
 /*

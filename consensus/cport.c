@@ -75,6 +75,8 @@ int cport_listen(struct consensus *c, char *err, size_t errlen)
 static void sconn_free(struct consensus *c, int i)
 {
     struct sconn *s = c->conns[i];
+    if (s->xs)
+        c->hooks.transport->close(s->xs, s->fd);
     close(s->fd);
     free(s->in);
     resp_buf_free(&s->out);
@@ -141,6 +143,14 @@ void cport_accept(struct consensus *c)
         }
         s->fd = fd;
         s->poll_index = -1;
+        if (c->hooks.transport) {
+            s->xs = c->hooks.transport->open(c->hooks.transport->arg, fd, NULL, 0);
+            if (!s->xs) {
+                close(fd);
+                free(s);
+                continue;
+            }
+        }
         s->authed = c->cfg->cluster_password[0] == '\0';
         s->auth_deadline = consensus_clock_ms() + auth_window_ms(c);
         resp_req_init(&s->parser);
@@ -150,9 +160,10 @@ void cport_accept(struct consensus *c)
     }
 }
 
-short cport_events(const struct sconn *s)
+short cport_events(const struct consensus *c, const struct sconn *s)
 {
-    return (short)((s->closing ? 0 : POLLIN) | (s->out_off < s->out.len ? POLLOUT : 0));
+    short ev = consensus_events(c->hooks.transport, s->xs, s->out_off < s->out.len);
+    return s->closing ? (short)(ev & ~POLLIN) : ev;
 }
 
 static bool arg_is(const char *a, size_t len, const char *s)
@@ -325,7 +336,8 @@ static bool read_input(struct consensus *c, struct sconn *s)
 {
     for (;;) {
         size_t max = s->auth_deadline ? SCONN_UNAUTH_IN : SCONN_MAX_IN;
-        ssize_t n = consensus_recv_more(s->fd, &s->in, &s->in_len, &s->in_cap, max);
+        ssize_t n = consensus_recv_more(c->hooks.transport, s->xs, s->fd, &s->in, &s->in_len,
+                                        &s->in_cap, max);
         if (n == 0)
             return false;
         if (n < 0)
@@ -335,11 +347,11 @@ static bool read_input(struct consensus *c, struct sconn *s)
     }
 }
 
-static bool write_output(struct sconn *s)
+static bool write_output(const struct consensus *c, struct sconn *s)
 {
     while (s->out_off < s->out.len) {
-        ssize_t n = send(s->fd, s->out.data + s->out_off, s->out.len - s->out_off,
-                         MSG_NOSIGNAL);
+        ssize_t n = consensus_send(c->hooks.transport, s->xs, s->fd, s->out.data + s->out_off,
+                                   s->out.len - s->out_off);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR;
         s->out_off += (size_t)n;
@@ -366,7 +378,7 @@ void cport_handle(struct consensus *c, struct sconn *s, short revents)
     if (revents & (POLLIN | POLLHUP | POLLERR))
         ok = read_input(c, s);
     if (ok)
-        ok = write_output(s);
+        ok = write_output(c, s);
     if (!ok || (s->closing && s->out_off == s->out.len))
         sconn_free(c, i);
 }

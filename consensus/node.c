@@ -173,6 +173,7 @@ static struct member_state *member_add(struct consensus *c, const struct proxy_m
         ms->last_seen = seen;
         int timeout = c->hb_ms < 200 ? 200 : c->hb_ms;
         rconn_init(&ms->probe, on_reply, ms, timeout);
+        ms->probe.xport = c->hooks.transport;
         ms->probe.pass = c->cfg->cluster_password;
         rconn_target(&ms->probe, m->ip, m->cport);
         return ms;
@@ -765,7 +766,7 @@ static void build_pollset(struct consensus *c, struct pollset *ps)
     for (int i = 0; i < SCONN_MAX; i++) {
         if (!c->conns[i])
             continue;
-        ps->fds[ps->n] = (struct pollfd){.fd = c->conns[i]->fd, .events = cport_events(c->conns[i])};
+        ps->fds[ps->n] = (struct pollfd){.fd = c->conns[i]->fd, .events = cport_events(c, c->conns[i])};
         ps->rcs[ps->n] = NULL;
         ps->scs[ps->n++] = c->conns[i];
     }
@@ -885,6 +886,7 @@ static void setup_conns(struct consensus *c)
 {
     const struct config *cfg = c->cfg;
     rconn_init(&c->lease, on_reply, NULL, c->lease_ms / 4 > 250 ? c->lease_ms / 4 : 250);
+    c->lease.xport = c->hooks.lease_transport;
     if (cfg->lease_redis.set) {
         c->lease.user = cfg->lease_redis.user;
         c->lease.pass = cfg->lease_redis.password;
@@ -894,8 +896,10 @@ static void setup_conns(struct consensus *c)
     }
     lease_retarget_default(c);
     rconn_init(&c->to_leader, on_reply, NULL, c->hb_ms < 250 ? 250 : c->hb_ms);
+    c->to_leader.xport = c->hooks.transport;
     c->to_leader.pass = cfg->cluster_password;
     rconn_init(&c->to_seed, on_reply, NULL, c->hb_ms < 250 ? 250 : c->hb_ms);
+    c->to_seed.xport = c->hooks.transport;
     c->to_seed.pass = cfg->cluster_password;
 }
 

@@ -58,6 +58,9 @@ bool rconn_idle(const struct rconn *rc)
 
 void rconn_close(struct consensus *c, struct rconn *rc)
 {
+    if (rc->xs)
+        rc->xport->close(rc->xs, rc->fd);
+    rc->xs = NULL;
     if (rc->fd >= 0)
         close(rc->fd);
     rc->fd = -1;
@@ -133,14 +136,29 @@ short rconn_events(const struct rconn *rc)
         return 0;
     if (rc->state == RCONN_CONNECTING)
         return POLLOUT;
-    return (short)(POLLIN | (rc->out_off < rc->out.len ? POLLOUT : 0));
+    return consensus_events(rc->xport, rc->xs, rc->out_off < rc->out.len);
+}
+
+ssize_t consensus_send(const struct consensus_transport *x, void *xs, int fd, const void *buf,
+                       size_t len)
+{
+    if (xs)
+        return x->send(xs, fd, buf, len);
+    return send(fd, buf, len, MSG_NOSIGNAL);
+}
+
+short consensus_events(const struct consensus_transport *x, const void *xs, bool have_output)
+{
+    if (xs)
+        return x->events(xs, have_output);
+    return (short)(POLLIN | (have_output ? POLLOUT : 0));
 }
 
 static bool write_some(struct rconn *rc)
 {
     while (rc->out_off < rc->out.len) {
-        ssize_t n = send(rc->fd, rc->out.data + rc->out_off, rc->out.len - rc->out_off,
-                         MSG_NOSIGNAL);
+        ssize_t n = consensus_send(rc->xport, rc->xs, rc->fd, rc->out.data + rc->out_off,
+                                   rc->out.len - rc->out_off);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR;
         rc->out_off += (size_t)n;
@@ -177,7 +195,8 @@ static bool deliver(struct consensus *c, struct rconn *rc)
     return rc->npend > 0 || rc->in_len == 0;
 }
 
-ssize_t consensus_recv_more(int fd, char **buf, size_t *len, size_t *cap, size_t max)
+ssize_t consensus_recv_more(const struct consensus_transport *x, void *xs, int fd, char **buf,
+                            size_t *len, size_t *cap, size_t max)
 {
     if (*cap - *len < 4096) {
         size_t want = *cap ? *cap * 2 : 16384;
@@ -189,7 +208,8 @@ ssize_t consensus_recv_more(int fd, char **buf, size_t *len, size_t *cap, size_t
         *buf = p;
         *cap = want;
     }
-    ssize_t n = recv(fd, *buf + *len, *cap - *len, 0);
+    ssize_t n = xs ? x->recv(xs, fd, *buf + *len, *cap - *len)
+                   : recv(fd, *buf + *len, *cap - *len, 0);
     if (n > 0)
         *len += (size_t)n;
     return n;
@@ -198,7 +218,8 @@ ssize_t consensus_recv_more(int fd, char **buf, size_t *len, size_t *cap, size_t
 static bool read_some(struct consensus *c, struct rconn *rc)
 {
     for (;;) {
-        ssize_t n = consensus_recv_more(rc->fd, &rc->in, &rc->in_len, &rc->in_cap, RCONN_MAX_IN);
+        ssize_t n = consensus_recv_more(rc->xport, rc->xs, rc->fd, &rc->in, &rc->in_len,
+                                        &rc->in_cap, RCONN_MAX_IN);
         if (n == 0)
             return false;
         if (n < 0)
@@ -224,6 +245,13 @@ void rconn_handle(struct consensus *c, struct rconn *rc, short revents, int64_t 
             return;
         }
         rc->state = RCONN_READY;
+        if (rc->xport) { /* connected: the transport's session starts */
+            rc->xs = rc->xport->open(rc->xport->arg, rc->fd, rc->host, rc->port);
+            if (!rc->xs) {
+                rconn_close(c, rc);
+                return;
+            }
+        }
     }
     if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLIN)) {
         rconn_close(c, rc);

@@ -6,7 +6,8 @@
  *   poll ─┬─ signalfd  SIGTERM/SIGINT  stop accepting, let workers finish
  *         │                            what is in flight (bounded), exit 0
  *         │            second signal   exit at once
- *         │            SIGHUP          reopen the log file (logrotate)
+ *         │            SIGHUP          reopen the log file (logrotate), reload
+ *         │                            the cluster port's certificates
  *         ├─ log ring  write the lines the other threads queued (log.h)
  *         ├─ console   --console-port HTTP: /metrics /healthz /readyz /info
  *         └─ systemd   $NOTIFY_SOCKET (sdnotify.h): READY=1 once the first
@@ -232,6 +233,12 @@ static void on_signal(struct main_loop *m)
             log_warn("Could not reopen the log file %s: %s", rt->cfg->logfile, strerror(-ret));
         else
             log_info("SIGHUP: log file reopened");
+        char err[256];
+        if (clustermode_tls_reload(rt, err, sizeof err) < 0)
+            log_warn("SIGHUP: cluster port certificates not reloaded (the old ones stay): %s",
+                     err);
+        else if (rt->cluster_tls)
+            log_info("SIGHUP: cluster port certificates reloaded");
         return;
     }
     if (++m->signals > 1 || admin_shutdown_asap(rt)) {

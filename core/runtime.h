@@ -101,6 +101,8 @@ struct runtime {
     int64_t start_ms;
     _Atomic(struct proxy_map *) pending_map; /* consensus → control hand-over */
     struct consensus *consensus;          /* cluster mode only */
+    struct cluster_tls *cluster_tls;      /* tls-cluster yes (clustermode.c) */
+    struct cluster_tls *lease_tls;        /* --tls: the lease store's side */
     enum io_backend io_backend;           /* chosen by main: uring or epoll */
     int nworkers;
     struct worker **workers;
@@ -746,6 +748,9 @@ const char *info_redis_version(const struct cluster_topology *t);
 #define CLUSTER_LEAVE_GRACE_MS 1000
 int clustermode_start(struct runtime *rt);       /* main, before threads */
 void clustermode_publish_pending(struct runtime *rt); /* control thread */
+/* tls-cluster: new cport connections use the certificate files as they
+ * are now (SIGHUP; any thread). 0, or -1 with err (old ones kept). */
+int clustermode_tls_reload(struct runtime *rt, char *err, size_t errlen);
 void clustermode_leave(struct runtime *rt);      /* SIGTERM: slots move first */
 void clustermode_stop(struct runtime *rt);
 void clustermode_command(struct client *c, size_t argc); /* CLUSTER … */

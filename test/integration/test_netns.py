@@ -730,12 +730,13 @@ def test_network_cut_then_rejoin(tier, role):
     log("network cut of the %s (%s): removed and its slots moved after %.2fs (%d slots "
         "moved, all its own); longest client stall %.2fs; client errors during the cut: %d, "
         "the last one ended at +%s (bound: %s = %.2fs); link up: rejoined as the same "
-        "process after %.2fs (%d slots moved back); errors after the link came back: %d; "
+        "process after %.2fs (%d slots moved back, %d differ from before the cut); errors "
+        "after the link came back: %d; "
         "%s; %d acknowledged writes read back"
         % (role, victim.ip, removed_s, out, stall, len(cut_errors),
            "%.2fs" % last_err if last_err is not None else "-",
            "lease + node timeout + heartbeat" if role == "leader" else
-           "node timeout + heartbeat", bound, rejoin_s, back,
+           "node timeout + heartbeat", bound, rejoin_s, back, moved(before, final),
            len(errors) - len(cut_errors), load.summary(), checked))
     for a, b in slow:
         log("  slow operation (redis-py retrying inside it): started +%.2fs, done +%.2fs"

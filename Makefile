@@ -44,7 +44,7 @@ DEPS_DEB := build-essential pkg-config liburing-dev libinih-dev libjemalloc-dev 
             libcmocka-dev redis-server redis-tools python3-pytest python3-redis \
             clang libclang-rt-14-dev procps gnuplot-nox \
             python3-yaml dpkg-dev lintian python3-pyflakes libssl-dev openssl \
-            python3-seccomp iproute2
+            python3-seccomp iproute2 stunnel4
 
 .PHONY: all release asan tsan deps test unit-test tsan-test integration-test \
         demo install clean bench fuzz fuzz-test deb py-lint coverage

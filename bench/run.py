@@ -516,6 +516,21 @@ class Bench:
         self.replica_reads = ReplicaReads(self)
         self.replica_reads.run()
 
+    def run_tls_rows(self):
+        """The TLS rows (issue 12), after the main cases."""
+        if "--tls-port" not in self.help or not shutil.which("stunnel4"):
+            self.note("no --tls-port in ringslot --help, or no stunnel4: TLS rows skipped")
+            return
+        self.tls_rows = TlsRows(self)
+        self.tls_rows.run()
+
+    def run_tls_only(self):
+        self.workdir = tempfile.mkdtemp(prefix="ringslot-bench-")
+        self.binary = os.path.join(self.workdir, "ringslot")
+        shutil.copy2(self.opts.ringslot, self.binary)
+        self.help = ringslot_help(self.binary)
+        self.run_tls_rows()
+
     def run_replica_reads_only(self):
         self.workdir = tempfile.mkdtemp(prefix="ringslot-bench-")
         self.binary = os.path.join(self.workdir, "ringslot")
@@ -584,6 +599,7 @@ class Bench:
                           (rs.name, rs.proc.returncode, rs.log_tail(TAIL)))
             self.scan_log(rs)
         self.run_replica_reads()
+        self.run_tls_rows()
         self.load_after = open("/proc/loadavg").read().split()[:3]
         self.elapsed = time.monotonic() - self.t_start
 
@@ -682,6 +698,167 @@ class ReplicaReads:
                 med([r["masters"] for r in rows]), med([r["replicas"] for r in rows])))
         L.append("")
         return L
+
+
+class TlsRows:
+    """TLS through ringslot (issue 12), on a cluster of its own per backend
+    kind, P1 and P16 GET/SET (50 clients), interleaved per round:
+
+        plain    redis-benchmark ─► ringslot port ─► plain nodes  (reference)
+        tls      redis-benchmark --tls ─► ringslot tls-port ─► plain nodes
+        tls-tls  redis-benchmark --tls ─► ringslot tls-port --tls ─► TLS nodes
+        stunnel  redis-benchmark --tls ─► stunnel4 ─► ringslot port ─► plain
+                 nodes (what users run today in front of a TLS-less proxy)
+
+    CPU per request is ringslot's, plus stunnel's for the last row. The
+    client does not present a certificate (tls-auth-clients no): the rows
+    compare the encryption, not the verification of client certificates."""
+
+    SETTINGS = ("plain", "tls", "tls-tls", "stunnel")
+
+    def __init__(self, bench):
+        self.b = bench
+        quick = bench.opts.quick
+        self.cases = [("P1", ["-t", "set,get", "-r", "100000", "-c", "50", "-P", "1",
+                              "-n", "20000" if quick else "200000"]),
+                      ("P16", ["-t", "set,get", "-r", "100000", "-c", "50", "-P", "16",
+                               "-n", "200000" if quick else "2000000"])]
+        self.rows = []   # round, setting, case, test, rps, p50, cpu (ringslot [+ stunnel])
+        self.procs = []
+
+    def _ringslot(self, entry_port, extra, tls_port):
+        cert, key = self.certs.pair("server")
+        rs = Ringslot(self.b.binary, 2, entry_port, self.b.workdir, False)
+        rs.tls_port = tls_port
+        base_args = rs.args
+
+        def args():
+            a = base_args()
+            return a[:-1] + ["--tls-port", str(tls_port), "--tls-cert-file", cert,
+                             "--tls-key-file", key, "--tls-ca-cert-file", self.certs.ca,
+                             "--tls-auth-clients", "no"] + extra + a[-1:]
+        rs.args = args
+        rs.start()
+        return rs
+
+    def _stunnel(self, accept_port, to_port):
+        cert, key = self.certs.pair("server")
+        conf = os.path.join(self.b.workdir, "stunnel-%d.conf" % accept_port)
+        with open(conf, "w") as f:
+            f.write("foreground = yes\npid =\n[redis]\naccept = %s:%d\nconnect = %s:%d\n"
+                    "cert = %s\nkey = %s\n" % (HOST, accept_port, HOST, to_port, cert, key))
+        p = _tracked_popen(["stunnel4", conf], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        helpers.wait_until(lambda: _port_open(accept_port), 10, what="stunnel to listen")
+        return p
+
+    def start(self):
+        import tls_certs
+        b = self.b
+        self.certs = tls_certs.make_certs(os.path.join(b.workdir, "certs"))
+        self.plain_cluster = RedisCluster(os.path.join(b.workdir, "cluster-tls-plain"),
+                                          masters=3, replicas=0, node_timeout=5000)
+        self.tls_cluster = tls_certs.TlsRedisCluster(os.path.join(b.workdir, "cluster-tls"),
+                                                     self.certs, masters=3, replicas=0,
+                                                     node_timeout=5000)
+        print("starting a plain and a TLS-only 3-master cluster ...", flush=True)
+        self.plain_cluster.start()
+        self.tls_cluster.start()
+        client_cert, client_key = self.certs.pair("client")
+        self.rs = self._ringslot(self.plain_cluster.ports[0], [], helpers.free_port())
+        self.rs_tls = self._ringslot(self.tls_cluster.ports[0],
+                                     ["--tls", "--tls-cacert", self.certs.ca, "--tls-cert",
+                                      client_cert, "--tls-key", client_key],
+                                     helpers.free_port())
+        self.stunnel_port = helpers.free_port()
+        self.stunnel = self._stunnel(self.stunnel_port, self.rs.port)
+
+    def target(self, setting):
+        """(port, tls?, [(pid source)...]) of a setting's run."""
+        if setting == "plain":
+            return self.rs.port, False, [self.rs.proc.pid]
+        if setting == "tls":
+            return self.rs.tls_port, True, [self.rs.proc.pid]
+        if setting == "tls-tls":
+            return self.rs_tls.tls_port, True, [self.rs_tls.proc.pid]
+        return self.stunnel_port, True, [self.rs.proc.pid, self.stunnel.pid]
+
+    def run_one(self, rnd, setting, case, args):
+        port, tls, pids = self.target(setting)
+        cmd = ["redis-benchmark", "-h", HOST, "-p", str(port), "--csv"] + args
+        if tls:
+            cmd[1:1] = ["--tls", "--cacert", self.certs.ca]
+        t0 = [proc_ticks(pid) for pid in pids]
+        rc, out, err, wall = run_cmd(cmd, 300)
+        cpu = sum(proc_ticks(pid) - t for pid, t in zip(pids, t0)) / CLK_TCK
+        rows = parse_csv(out)
+        if rc != 0 or len(rows) != 2:
+            self.b.note("TLS %s %s: rc %s, %d CSV rows %s" % (setting, case, rc, len(rows),
+                                                             (err or out)[:300]), rnd)
+            return
+        n = int(args[args.index("-n") + 1])
+        for label, row in zip(("SET", "GET"), rows):
+            self.rows.append(dict(round=rnd, setting=setting, case=case, test=label,
+                                  rps=row["rps"], p50=row["p50"], cpu=cpu, requests=2 * n))
+        print("  r%d TLS %-4s %-8s SET=%.0f GET=%.0f cpu=%.2fs" % (
+            rnd, case, setting, rows[0]["rps"], rows[1]["rps"], cpu), flush=True)
+
+    def run(self):
+        try:
+            self.start()
+            for rnd in range(1, self.b.opts.rounds + 1):
+                order = self.SETTINGS if rnd % 2 else tuple(reversed(self.SETTINGS))
+                for case, args in self.cases:
+                    for setting in order:
+                        self.run_one(rnd, setting, case, args)
+        finally:
+            for rs in (getattr(self, "rs", None), getattr(self, "rs_tls", None)):
+                if rs is not None:
+                    rs.stop()
+            if getattr(self, "stunnel", None) is not None:
+                stop_process(self.stunnel, 5.0)
+            for c in (getattr(self, "plain_cluster", None), getattr(self, "tls_cluster", None)):
+                if c is not None:
+                    c.stop()
+
+    def render(self):
+        L = ["## TLS (issue 12)", "",
+             "One ringslot (`--threads 2`, `--tls-port`, `tls-auth-clients no`) per backend kind, "
+             "redis-benchmark `-t set,get -r 100000 -c 50` (`--tls --cacert` on the TLS rows), "
+             "medians over %d round(s). *plain*: ringslot's plain port; *tls*: its TLS port, "
+             "plain nodes; *tls-tls*: its TLS port and `--tls` to TLS-only nodes; *stunnel*: "
+             "stunnel4 terminating TLS in front of the plain port. Requests per CPU-second "
+             "count ringslot's CPU, plus stunnel's on the stunnel row." % self.b.opts.rounds, "",
+             "| case | setting | SET rps | GET rps | GET p50 ms | requests / CPU-second | "
+             "vs plain |", "|---|---|---:|---:|---:|---:|---:|"]
+        for case, _args in self.cases:
+            eff = {}
+            for setting in self.SETTINGS:
+                rows = [r for r in self.rows if r["setting"] == setting and r["case"] == case]
+                sets = [r for r in rows if r["test"] == "SET"]
+                gets = [r for r in rows if r["test"] == "GET"]
+                eff[setting] = med([r["requests"] / r["cpu"] for r in sets if r["cpu"]])
+            for setting in self.SETTINGS:
+                rows = [r for r in self.rows if r["setting"] == setting and r["case"] == case]
+                sets = [r for r in rows if r["test"] == "SET"]
+                gets = [r for r in rows if r["test"] == "GET"]
+                ratio = (eff[setting] / eff["plain"]) if eff.get(setting) and eff.get("plain") \
+                    else None
+                L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                    case, setting, fmt_rps(med([r["rps"] for r in sets])),
+                    fmt_rps(med([r["rps"] for r in gets])),
+                    "%.3f" % med([r["p50"] for r in gets]) if gets else "n/a",
+                    fmt_rps(eff[setting]), fmt_ratio(ratio) if ratio else "n/a"))
+        L.append("")
+        return L
+
+
+def _port_open(port):
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _quote(a):
@@ -983,6 +1160,8 @@ def render(b, m, chart_name):
 
     if getattr(b, "replica_reads", None):
         L += b.replica_reads.render()
+    if getattr(b, "tls_rows", None):
+        L += b.tls_rows.render()
 
     # anomalies
     L.append("## Anomalies")
@@ -1183,6 +1362,8 @@ def main(argv=None):
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     ap.add_argument("--no-chart", action="store_true", help="skip the gnuplot PNG")
     ap.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    ap.add_argument("--tls-only", action="store_true",
+                    help="run only the TLS rows and print them (no files)")
     ap.add_argument("--replica-reads-only", action="store_true",
                     help="run only the reads-from-replicas rows and print them (no files)")
     opts = ap.parse_args(argv)
@@ -1220,6 +1401,8 @@ def main(argv=None):
     try:
         if opts.replica_reads_only:
             b.run_replica_reads_only()
+        elif opts.tls_only:
+            b.run_tls_only()
         else:
             b.run()
         ok = True
@@ -1245,6 +1428,11 @@ def main(argv=None):
         if getattr(b, "workdir", None):
             print("bench: logs kept in %s" % b.workdir, file=sys.stderr)
         return 1
+    if opts.tls_only:
+        print("\n".join(b.tls_rows.render() if getattr(b, "tls_rows", None) else []))
+        print("\n".join("!! " + a[0] for a in b.anomalies))
+        shutil.rmtree(b.workdir, ignore_errors=True)
+        return 0
     if opts.replica_reads_only:
         print("\n".join(b.replica_reads.render() if getattr(b, "replica_reads", None) else []))
         print("\n".join("!! " + a[0] for a in b.anomalies))

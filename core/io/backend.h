@@ -52,9 +52,13 @@ void io_evq_push_buf(struct io_evq *q, struct io_op *op, int res, char *data, ui
 int io_evq_take(struct io_evq *q, struct io_event *ev, int max);
 void io_evq_free(struct io_evq *q);
 
-/* A stack of free provided-buffer ids (epoll, fake, uring single shot). */
+/* Provided buffers: IO_BUF_COUNT at first, in one block (the uring buffer
+ * ring registers their addresses); io_bufpool_grow adds blocks of as many
+ * again, for receives that hold a buffer while they wait (uring's
+ * single-shot fallback arms one per idle client). A stack of free ids. */
 struct io_bufpool {
-    char *mem;
+    char **blocks;
+    uint32_t nblocks;
     uint32_t *free_ids;
     uint32_t nfree;
 };
@@ -63,9 +67,11 @@ void io_bufpool_free(struct io_bufpool *p);
 /* Takes a free buffer: its id, or UINT32_MAX if none. */
 uint32_t io_bufpool_take(struct io_bufpool *p);
 void io_bufpool_put(struct io_bufpool *p, uint32_t id);
+/* Another IO_BUF_COUNT buffers; 0 or -ENOMEM. */
+int io_bufpool_grow(struct io_bufpool *p);
 static inline char *io_bufpool_data(const struct io_bufpool *p, uint32_t id)
 {
-    return p->mem + (size_t)id * IO_BUF_SIZE;
+    return p->blocks[id / IO_BUF_COUNT] + (size_t)(id % IO_BUF_COUNT) * IO_BUF_SIZE;
 }
 
 int64_t io_now_us(void);

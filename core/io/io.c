@@ -147,21 +147,35 @@ void io_evq_free(struct io_evq *q)
 
 int io_bufpool_init(struct io_bufpool *p)
 {
-    p->mem = malloc((size_t)IO_BUF_COUNT * IO_BUF_SIZE);
-    p->free_ids = malloc(IO_BUF_COUNT * sizeof *p->free_ids);
-    if (!p->mem || !p->free_ids) {
-        io_bufpool_free(p);
+    memset(p, 0, sizeof *p);
+    return io_bufpool_grow(p);
+}
+
+int io_bufpool_grow(struct io_bufpool *p)
+{
+    uint32_t total = (p->nblocks + 1) * IO_BUF_COUNT;
+    char **blocks = realloc(p->blocks, (p->nblocks + 1) * sizeof *blocks);
+    if (!blocks)
         return -ENOMEM;
-    }
-    for (uint32_t i = 0; i < IO_BUF_COUNT; i++)
-        p->free_ids[i] = IO_BUF_COUNT - 1 - i;
-    p->nfree = IO_BUF_COUNT;
+    p->blocks = blocks;
+    uint32_t *ids = realloc(p->free_ids, total * sizeof *ids);
+    if (!ids)
+        return -ENOMEM;
+    p->free_ids = ids;
+    char *mem = malloc((size_t)IO_BUF_COUNT * IO_BUF_SIZE);
+    if (!mem)
+        return -ENOMEM;
+    p->blocks[p->nblocks++] = mem;
+    for (uint32_t i = total; i-- > total - IO_BUF_COUNT;) /* lowest ids on top */
+        p->free_ids[p->nfree++] = i;
     return 0;
 }
 
 void io_bufpool_free(struct io_bufpool *p)
 {
-    free(p->mem);
+    for (uint32_t i = 0; i < p->nblocks; i++)
+        free(p->blocks[i]);
+    free(p->blocks);
     free(p->free_ids);
     memset(p, 0, sizeof *p);
 }

@@ -281,7 +281,11 @@ static void uring_recv(struct io *io, struct io_op *op, int fd)
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = BUF_GROUP;
     } else {
+        /* a single-shot recv holds its buffer while it waits (an idle
+         * client holds one for good): the pool grows rather than refuse */
         uint32_t bid = io_bufpool_take(&u->pool);
+        if (bid == UINT32_MAX && io_bufpool_grow(&u->pool) == 0)
+            bid = io_bufpool_take(&u->pool);
         op->u.recv.bid = bid;
         if (bid == UINT32_MAX) /* completes at once with -ENOBUFS */
             io_uring_prep_nop(sqe);

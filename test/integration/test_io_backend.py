@@ -95,3 +95,35 @@ def test_io_backend_in_both_config_formats(tmp_path):
     out = subprocess.run([helpers.ringslot_binary(), "--check-config", "-c", str(bad),
                           "127.0.0.1:7000"], capture_output=True, text=True, timeout=30)
     assert out.returncode != 0 and "kqueue" in out.stdout + out.stderr
+
+
+def test_single_shot_fallback_serves_past_the_buffer_count(cluster, make_ringslot):
+    """io_uring without multishot receive (kernels before 6.0; forced here
+    with RINGSLOT_IO=single) arms one receive per client, and each holds a
+    buffer while it waits: more idle clients than the 1024 first buffers
+    must not starve the next one (the pool grows)."""
+    import resource
+    import socket
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1300
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip("RLIMIT_NOFILE hard limit %d < %d" % (hard, want))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    rs = make_ringslot(threads=1, env={"RINGSLOT_IO": "single"},
+                       extra_args=["--io-backend", "uring"])
+    idle = []
+    try:
+        for _ in range(1100):
+            idle.append(socket.create_connection((helpers.HOST, rs.port), timeout=5))
+        # every idle one is accepted and armed before the last one speaks
+        helpers.wait_until(lambda: rs.proxy_info()["connected_clients"] >= 1100, 20,
+                           what="1100 idle clients")
+        with rs.raw() as c:
+            assert c.command("PING") == "PONG"
+        for s in idle[:50]:
+            s.sendall(b"PING\r\n")
+            assert s.recv(16) == b"+PONG\r\n"
+    finally:
+        for s in idle:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

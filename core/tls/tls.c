@@ -126,19 +126,15 @@ void tls_options_backend(const struct config *c, struct tls_options *o)
 void tls_options_cluster_client(const struct config *c, struct tls_options *o)
 {
     /* Redis's tls-cluster: the node's own certificate is its client
-     * certificate towards the other nodes, verified against the same CAs. */
-    *o = (struct tls_options){
-        .cert_file = given(c->tls_cert_file),
-        .key_file = given(c->tls_key_file),
-        .key_pass = given(c->tls_key_file_pass),
-        .ca_file = given(c->tls_ca_cert_file),
-        .ca_dir = given(c->tls_ca_cert_dir),
-        .protocols = given(c->tls_protocols),
-        .ciphers = given(c->tls_ciphers),
-        .ciphersuites = given(c->tls_ciphersuites),
-        .session_caching = c->tls_session_caching,
-        .check_host = true,
-    };
+     * certificate towards the other nodes, verified against the same CAs,
+     * with the same protocols and ciphers. */
+    tls_options_server(c, o);
+    o->server = false;
+    o->auth_clients = TLS_AUTH_CLIENTS_NO;
+    o->prefer_server_ciphers = false;
+    o->session_cache_size = 0;
+    o->session_cache_timeout = 0;
+    o->check_host = true;
 }
 
 /* ---- contexts ------------------------------------------------------------- */

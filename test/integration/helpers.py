@@ -745,6 +745,19 @@ class Ringslot:
 
 # --- ringslot processes owned by the test fixtures ----------------------------
 
+def authed_command(client, password, *args):
+    """AUTH password, then args, on an open client; a RespError from
+    either is raised."""
+    with client as c:
+        r = c.command("AUTH", password)
+        if isinstance(r, RespError):
+            raise r
+        reply = c.command(*args)
+    if isinstance(reply, RespError):
+        raise reply
+    return reply
+
+
 def unique(name):
     """A fresh key prefix (no braces, no glob characters)."""
     return "%s:%d:%s:" % (name, os.getpid(), os.urandom(4).hex())

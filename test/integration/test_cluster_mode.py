@@ -67,11 +67,10 @@ def cport(rs):
 
 
 def cport_cmd(rs, *args, password=PASSWORD, timeout=5.0):
-    with RespClient(HOST, cport(rs), timeout=timeout) as c:
-        if password is not None:
-            r = c.command("AUTH", password)
-            if isinstance(r, RespError):
-                raise r
+    client = RespClient(HOST, cport(rs), timeout=timeout)
+    if password is not None:
+        return helpers.authed_command(client, password, *args)
+    with client as c:
         reply = c.command(*args)
     if isinstance(reply, RespError):
         raise reply

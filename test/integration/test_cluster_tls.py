@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from helpers import HOST, RespError, wait_until
+from helpers import HOST, authed_command, wait_until
 from test_cluster_mode import PASSWORD, SLOTS, cluster_args, cport, slot_table
 import tls_certs
 
@@ -34,14 +34,8 @@ def certs(tmp_path):
 
 
 def tls_cport_cmd(rs, certs, *args, client="client"):
-    with tls_certs.tls_resp_client(cport(rs), certs, client=client, timeout=5) as c:
-        r = c.command("AUTH", PASSWORD)
-        if isinstance(r, RespError):
-            raise r
-        reply = c.command(*args)
-    if isinstance(reply, RespError):
-        raise reply
-    return reply
+    return authed_command(tls_certs.tls_resp_client(cport(rs), certs, client=client, timeout=5),
+                          PASSWORD, *args)
 
 
 def tls_members(rs, certs):

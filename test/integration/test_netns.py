@@ -368,14 +368,7 @@ def pod_cmd(pod, *args):
 
 
 def cport_cmd(pod, *args):
-    with RespClient(pod.ip, CPORT, timeout=5) as c:
-        r = c.command("AUTH", PASSWORD)
-        if isinstance(r, RespError):
-            raise r
-        reply = c.command(*args)
-    if isinstance(reply, RespError):
-        raise reply
-    return reply
+    return helpers.authed_command(RespClient(pod.ip, CPORT, timeout=5), PASSWORD, *args)
 
 
 def map_header(pod):

@@ -47,8 +47,9 @@
 
 static void link_drain(struct link *l, const char *err, bool park);
 
-/* "1.2.3.4:6379" or "[::1]:6379" → sockaddr. A bare IPv6 address (no
- * brackets) is refused, as the IPv4 reading of it fails. */
+/* "1.2.3.4:6379", "[::1]:6379" or "::1:6379" → sockaddr. The last form is
+ * how Redis writes an IPv6 node in MOVED and ASK (no brackets): the last
+ * ':' ends the host. */
 static int parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *len)
 {
     char host[CLUSTER_ADDR_MAX];
@@ -56,7 +57,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *sa, socklen_t *
     if (!cluster_addr_split(addr, host, sizeof host, &port))
         return -1;
     memset(sa, 0, sizeof *sa);
-    if (addr[0] == '[') {
+    if (strchr(host, ':')) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
         s6->sin6_family = AF_INET6;
         s6->sin6_port = htons((uint16_t)port);

@@ -50,6 +50,31 @@ static void test_pipeline_order(void **state)
     }
 }
 
+/* Redis writes an IPv6 node without brackets in MOVED ("::1:7999"): the
+ * proxy tries to connect there. Refused here, so the call is held and then
+ * goes where the topology says (node 0: the key is unset) instead of
+ * failing at once with "invalid backend node address". */
+static void test_moved_to_bare_ipv6(void **state)
+{
+    struct harness h;
+    h_setup(&h, 21, NULL);
+    int c = h_client(&h);
+    const char *k = h_key_on(&h, 0, 3);
+    char moved[64];
+    snprintf(moved, sizeof moved, "-MOVED %u ::1:7999\r\n", cluster_keyslot(k, strlen(k)));
+    h_script_s(&h, 0, "get", moved);
+    io_fake_connect_rule(h.io, "[::1]:7999", -ECONNREFUSED, 0, -1);
+    h_cmd(&h, c, "GET", k);
+    h_run(&h);
+    h_advance(&h, 10000); /* past the hold of a node that refuses */
+    char *got = h_reply(&h, c);
+    assert_non_null(got);
+    if (strcmp(got, "$-1\r\n") != 0)
+        fail_msg("reply: %s", got);
+    free(got);
+    h_teardown(&h);
+}
+
 /* A slot moved from node 0 to node 1 (not yet in the topology): node 0
  * answers MOVED and the call goes there. ASK: once, with ASKING first. */
 static void test_moved_ask(void **state)
@@ -510,6 +535,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline_order),
         cmocka_unit_test(test_moved_ask),
+        cmocka_unit_test(test_moved_to_bare_ipv6),
         cmocka_unit_test(test_retry),
         cmocka_unit_test(test_hold_and_failover),
         cmocka_unit_test(test_multi),

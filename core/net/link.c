@@ -35,8 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pubsub.h"
-#include "runtime.h"
+#include "net.h"
 
 #define LINK_IN_MIN_FREE 16384
 #define ASKING_CMD "*1\r\n$6\r\nASKING\r\n"
@@ -201,7 +200,7 @@ static void mark_dirty(struct link *l)
 
 void link_enqueue(struct link *l, struct request *r)
 {
-    if (l->kind == LINK_SHARED && hold_behind_retry(l, r))
+    if (l->kind == LINK_SHARED && l->w->net_hooks->hold_behind_retry(l, r))
         return;
     link_enqueue_retried(l, r);
 }
@@ -210,9 +209,9 @@ void link_enqueue_retried(struct link *l, struct request *r)
 {
     if (l->kind == LINK_SHARED && l->down_since) {
         if (l->reader)
-            replica_fallback(l, r); /* read-only: its master answers */
+            l->w->net_hooks->replica_fallback(l, r); /* read-only: its master answers */
         else
-            hold_request(l, r); /* until the node answers again (or failed over) */
+            l->w->net_hooks->hold_request(l, r); /* until the node answers again (or failed over) */
         return;
     }
     r->link = l;
@@ -332,7 +331,7 @@ static void say_auth(struct link *l)
         return;
     }
     size_t len;
-    const char *auth = admin_backend_auth(l->w->rt, &len);
+    const char *auth = l->w->net_hooks->admin_backend_auth(l->w->rt, &len);
     if (!auth)
         return;
     link_send_first(l, auth, len);
@@ -377,9 +376,9 @@ static void link_drain(struct link *l, const char *err, bool park)
         r->link = NULL;
         l->nqueued--;
         if (park && l->reader)
-            replica_fallback(l, r); /* all read-only: the master answers */
+            l->w->net_hooks->replica_fallback(l, r); /* all read-only: the master answers */
         else if (park && (!written || request_readonly(l->w, r, &slot)))
-            hold_request(l, r);
+            l->w->net_hooks->hold_request(l, r);
         else
             request_fail(r, err);
     }
@@ -588,7 +587,7 @@ static void subscriber_reply(struct link *l, const char *data, size_t len, char 
 {
     struct client *c = l->owner;
     struct request *r = l->head;
-    if (pubsub_is_message(data, len)) {
+    if (l->w->net_hooks->pubsub_is_message(data, len)) {
         if (r && r->client)
             request_reply_part(r, data, len);
         else if (c)
@@ -599,9 +598,9 @@ static void subscriber_reply(struct link *l, const char *data, size_t len, char 
         link_lost(l, "reply without a request");
         return;
     }
-    bool last = pubsub_reply_is_last(l, r, data, len, first);
+    bool last = l->w->net_hooks->pubsub_reply_is_last(l, r, data, len, first);
     struct resp_buf count = {0};
-    if (pubsub_client_count(l, r, data, len, &count)) {
+    if (l->w->net_hooks->pubsub_client_count(l, r, data, len, &count)) {
         data = count.data;
         len = count.len;
     }
@@ -613,7 +612,7 @@ static void subscriber_reply(struct link *l, const char *data, size_t len, char 
     }
     resp_buf_free(&count);
     if (last && c && l->nqueued == 0)
-        pubsub_settle(c);
+        l->w->net_hooks->pubsub_settle(c);
 }
 
 /* The reply to the link's own AUTH: dropped, unless it is an error, which
@@ -674,14 +673,14 @@ static void one_reply(struct link *l, const char *data, size_t len, char first,
          * must go to that node whole. */
         r->skip_replies--;
         if (r->is_block && first == '-' && !r->block_redirect[0])
-            dispatch_note_block_redirect(r, data, len);
+            l->w->net_hooks->dispatch_note_block_redirect(r, data, len);
         return;
     }
     pop_head(l);
     if (first != '-')
         request_reply(r, data, len);
-    else if (!hold_retry(l, r, data + first_off, len - first_off))
-        dispatch_redirect(l, r, data, len); /* MOVED, ASK, or the error */
+    else if (!l->w->net_hooks->hold_retry(l, r, data + first_off, len - first_off))
+        l->w->net_hooks->dispatch_redirect(l, r, data, len); /* MOVED, ASK, or the error */
     if (l->kind == LINK_PRIVATE && l->owner && l->nqueued == 0)
         client_private_idle(l->owner, l);
 }
@@ -799,7 +798,7 @@ void link_revive_all(struct worker *w)
         l->down_since = 0;
         l->failures = 0;
     }
-    hold_pass(w);
+    w->net_hooks->hold_pass(w);
 }
 
 void link_shutdown_all(struct worker *w)

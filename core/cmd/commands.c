@@ -19,17 +19,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "pubsub.h"
-#include "runtime.h"
+#include "cmd.h"
 
 #define NAME_MAX_LEN 32
-
-bool arg_is(const struct worker *w, size_t i, const char *lower)
-{
-    size_t n = strlen(lower);
-    return w->args.lens[i] == n && strncasecmp(w->args.argv[i], lower, n) == 0;
-}
-
 
 /* ASKING: the proxy follows redirections itself, so it is accepted and
  * changes nothing (READONLY / READWRITE: replica.c). */

@@ -114,8 +114,10 @@ test: include-check deps
 
 # core/ in layers (io <- net <- route <- cmd <- root): every #include under
 # core/ points to its own folder, a lower layer's public header or a leaf
-# header; each one that does not is named with file and line.
+# header; each one that does not is named with file and line. The self-test
+# first plants one include of each forbidden kind in a copy of core/.
 include-check:
+	$(PYTHON) test/include_check.py --self-test $(CURDIR)
 	$(PYTHON) test/include_check.py $(CURDIR)
 
 # The Python tests and tools: names that are undefined or unused (a test

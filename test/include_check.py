@@ -21,8 +21,9 @@ Anything else is an upward include (or a reach into another folder's
 private header): reported as file:line with the include and the rule, and
 the exit status is 1.
 
-Usage: include_check.py [repo root]   (default: the parent of this file's
-folder)
+Usage: include_check.py [--self-test] [repo root]   (default root: the
+parent of this file's folder). --self-test checks a copy of core/ with one
+include of each forbidden kind planted, and fails unless each is caught.
 """
 import os
 import re
@@ -105,17 +106,77 @@ def check_file(root, core, rel):
     return errors
 
 
-def main():
-    root = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(
-        os.path.dirname(os.path.abspath(__file__)))
+def check_tree(root):
+    """Every error under root/core/, and how many files were read."""
     core = os.path.join(root, 'core')
     errors = []
     nfiles = 0
-    for dirpath, _, files in os.walk(core):
+    for dirpath, _, files in sorted(os.walk(core)):
         for name in sorted(files):
             if name.endswith(('.c', '.h')):
                 nfiles += 1
                 errors += check_file(root, core, os.path.relpath(os.path.join(dirpath, name), core))
+    return errors, nfiles
+
+
+# --self-test: a copy of core/ with one include of each forbidden kind
+# planted (file, line after which it goes, the include, a word of the
+# message); the check must name each, at its line, and nothing else.
+PLANTS = [
+    ('net/link.c', '../route/route.h', 'upward'),
+    ('route/dispatch.c', '../io/backend.h', 'private'),
+    ('net/client.c', '../runtime.h', "root's own header"),
+    ('base.c', 'net/net.h', 'upward'),
+    ('io/io.c', '../tls/tls.h', 'sideways'),
+    ('cmd/cmd.h', '../worker.c', "root's own header"),
+]
+
+
+def self_test(root):
+    import shutil
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(os.path.join(root, 'core'), os.path.join(tmp, 'core'),
+                        ignore=shutil.ignore_patterns('*.o', '*.d'))
+        errors, _ = check_tree(tmp)
+        if errors:
+            print('include-check self-test: the copy of core/ fails before planting:',
+                  *errors, sep='\n', file=sys.stderr)
+            return 1
+        expect = []
+        for rel, inc, word in PLANTS:
+            path = os.path.join(tmp, 'core', rel)
+            with open(path) as f:
+                lines = f.readlines()
+            at = max(k for k, line in enumerate(lines) if INCLUDE.match(line)) + 1
+            lines.insert(at, '#include "%s"\n' % inc)
+            with open(path, 'w') as f:
+                f.writelines(lines)
+            expect.append(('core/%s:%d: #include "%s"' % (rel, at + 1, inc), word))
+        errors, _ = check_tree(tmp)
+        bad = len(errors) != len(expect)
+        for prefix, word in expect:
+            hits = [e for e in errors if e.startswith(prefix + ':')]
+            if len(hits) != 1 or word not in hits[0]:
+                print('include-check self-test: no "%s" error for %s' % (word, prefix),
+                      file=sys.stderr)
+                bad = True
+        if bad:
+            print('include-check self-test failed; the check said:', *errors, sep='\n',
+                  file=sys.stderr)
+            return 1
+    print('include-check self-test: %d planted includes caught, each at its line' % len(PLANTS))
+    return 0
+
+
+def main():
+    args = sys.argv[1:]
+    selftest = '--self-test' in args
+    args = [a for a in args if a != '--self-test']
+    root = args[0] if args else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if selftest:
+        return self_test(root)
+    errors, nfiles = check_tree(root)
     for e in errors:
         print(e, file=sys.stderr)
     if errors:

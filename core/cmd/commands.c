@@ -269,13 +269,13 @@ static void client_reply_mode(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     if (arg_is(w, 2, "on")) {
-        c->reply_off = c->reply_skip = false;
+        c->reply_mode = CLIENT_REPLY_ON;
         reply_ok(c, argc);
     } else if (arg_is(w, 2, "off")) {
-        c->reply_off = true;
+        c->reply_mode = CLIENT_REPLY_OFF;
     } else if (arg_is(w, 2, "skip")) {
-        if (!c->reply_off)
-            c->reply_skip = true;
+        if (c->reply_mode != CLIENT_REPLY_OFF)
+            c->reply_mode = CLIENT_REPLY_SKIP;
     } else {
         client_reply_error(c, "ERR syntax error");
     }
@@ -922,7 +922,7 @@ static void cmd_reset(struct client *c, size_t argc)
     auth_put(c->auth); /* back to the configured backend identity */
     c->auth = NULL;
     client_set_name(c, NULL, 0);
-    c->reply_off = c->reply_skip = false;
+    c->reply_mode = CLIENT_REPLY_ON;
     c->reads = CLIENT_READS_DEFAULT; /* as Redis's RESET: READWRITE's state */
     client_reply_bytes(c, "+RESET\r\n", 8);
 }

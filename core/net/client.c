@@ -462,9 +462,10 @@ void client_append(struct client *c, struct request *r)
 {
     r->client = c;
     metrics_request(c->w, r);
-    if (c->reply_off || c->reply_skip) { /* CLIENT REPLY: answered, not sent */
+    if (c->reply_mode != CLIENT_REPLY_ON) { /* CLIENT REPLY: answered, not sent */
         r->silent = true;
-        c->reply_skip = false;
+        if (c->reply_mode == CLIENT_REPLY_SKIP)
+            c->reply_mode = CLIENT_REPLY_ON;
     }
     if (c->rtail)
         c->rtail->cnext = r;

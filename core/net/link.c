@@ -140,7 +140,7 @@ struct link *link_lend(struct worker *w, const char *addr, struct client *c)
         if (l->kind != LINK_PRIVATE)
             continue;
         nprivate++;
-        if (!found && l->pooled && l->state == LINK_READY && l->proto == c->proto &&
+        if (!found && l->pool == LINK_POOLED && l->state == LINK_READY && l->proto == c->proto &&
             l->auth == c->auth &&
             strcmp(l->addr, addr) == 0)
             found = l;
@@ -148,7 +148,7 @@ struct link *link_lend(struct worker *w, const char *addr, struct client *c)
     if (!found && nprivate >= PRIVATE_LINKS_MAX)
         return NULL;
     struct link *l = found ? found : link_new(w, addr, LINK_PRIVATE, client_key(c));
-    l->pooled = false;
+    l->pool = LINK_IN_USE;
     l->owner = c;
     l->owner_next = c->plinks;
     c->plinks = l;
@@ -159,7 +159,7 @@ static unsigned pooled_for(const struct worker *w, const char *addr)
 {
     unsigned n = 0;
     for (const struct link *l = w->links; l; l = l->next)
-        n += l->pooled && strcmp(l->addr, addr) == 0;
+        n += l->pool == LINK_POOLED && strcmp(l->addr, addr) == 0;
     return n;
 }
 
@@ -184,7 +184,7 @@ void link_giveback(struct link *l)
     l->owner_next = NULL;
     int pool_size = l->w->cfg->connections_pool_size;
     if (clean && pooled_for(l->w, l->addr) < (unsigned)(pool_size > 0 ? pool_size : 10))
-        l->pooled = true;
+        l->pool = LINK_POOLED;
     else
         link_doom(l);
 }
@@ -409,14 +409,14 @@ static void link_unlist_and_free(struct link *l)
  * not touch l afterwards). */
 static void link_maybe_idle(struct link *l)
 {
-    if ((l->state != LINK_CLOSING && !(l->doomed && l->state == LINK_IDLE)) || l->ops)
+    if ((l->state != LINK_CLOSING && !(l->pool == LINK_DOOMED && l->state == LINK_IDLE)) || l->ops)
         return;
     if (l->fd >= 0)
         io_close(l->w->io, l->fd);
     l->fd = -1;
     l->state = LINK_IDLE;
     l->recv_armed = l->send_armed = false;
-    if (l->doomed) {
+    if (l->pool == LINK_DOOMED) {
         assert(!l->head);
         link_unlist_and_free(l);
         return;
@@ -429,8 +429,7 @@ static void link_maybe_idle(struct link *l)
  * gone or gave it up), close it, free it when its ops are done. */
 static void link_doom(struct link *l)
 {
-    l->doomed = true;
-    l->pooled = false;
+    l->pool = LINK_DOOMED;
     if (l->state == LINK_READY || l->state == LINK_CONNECTING) {
         io_shutdown(l->w->io, l->fd);
         l->state = LINK_CLOSING;
@@ -444,7 +443,7 @@ void link_reap(struct worker *w)
     w->reap_links = false;
     for (struct link *l = w->links, *next; l; l = next) {
         next = l->next;
-        if (l->doomed)
+        if (l->pool == LINK_DOOMED)
             link_maybe_idle(l);
     }
 }
@@ -701,7 +700,7 @@ static void replies(struct link *l)
         resp_reply_next(&l->rp);
         l->in_off += len;
         one_reply(l, p, len, first, first_off);
-        if (l->doomed)
+        if (l->pool == LINK_DOOMED)
             return; /* given back while handling the reply */
     }
 }

@@ -192,6 +192,15 @@ enum link_state {
  */
 enum link_kind { LINK_SHARED, LINK_PRIVATE };
 
+/* A private link's place in its worker (a shared link stays LINK_IN_USE):
+ *
+ *   IN_USE  lent to a client (link_lend: a new link, or one from the pool)
+ *   POOLED  given back clean and ready (link_giveback); link_lend takes it
+ *   DOOMED  given back otherwise, or lost without an owner: closed, and
+ *           freed once no op is in flight (link_reap). Never left.
+ */
+enum link_pool { LINK_IN_USE, LINK_POOLED, LINK_DOOMED };
+
 /* A private link's part in its client's pub/sub (pubsub.c). */
 enum sub_role {
     SUB_NONE,     /* not a subscriber link */
@@ -218,8 +227,7 @@ struct link {
     enum link_kind kind;
     struct client *owner;     /* private and lent: the client (not owned) */
     struct link *owner_next;  /* the owner's list of private links */
-    bool pooled;              /* private, idle, waiting in the pool */
-    bool doomed;              /* private: free once its ops are done */
+    enum link_pool pool;      /* private: lent, pooled or doomed */
     enum sub_role sub_role;   /* private: its part in the owner's pub/sub */
     struct sub_counts subs;   /* subscriber: what it is subscribed to */
     bool hello_pending;       /* RESP3: HELLO 3's reply not read yet */
@@ -285,6 +293,17 @@ enum client_reads {
     CLIENT_READS_MASTER,    /* READWRITE: masters only, whatever the option */
 };
 
+/* CLIENT REPLY: whether the replies of a client's next requests are sent.
+ *
+ *   ON ──OFF──► OFF ──ON (or RESET)──► ON
+ *   ON ──SKIP─► SKIP ──its next request──► ON      (SKIP while OFF: OFF)
+ */
+enum client_reply {
+    CLIENT_REPLY_ON,
+    CLIENT_REPLY_OFF,   /* none until CLIENT REPLY ON */
+    CLIENT_REPLY_SKIP,  /* not the next request's */
+};
+
 #define CLIENT_SEND_IOV 64
 #define CLIENT_WRITTEN_MAX 4
 
@@ -339,8 +358,7 @@ struct client {
      * yet, and new requests parked behind them (kept in order) */
     uint32_t nretrying, nbehind;
     int64_t created_ms, last_ms;     /* accepted, last command (CLIENT LIST) */
-    bool reply_off;                  /* CLIENT REPLY OFF */
-    bool reply_skip;                 /* CLIENT REPLY SKIP: the next command */
+    enum client_reply reply_mode;    /* CLIENT REPLY ON / OFF / SKIP */
     bool paused;                     /* backpressure: replies over
                                         client-reply-budget, not read */
     bool rearm_listed;               /* on the worker's need_rearm list */

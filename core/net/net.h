@@ -25,8 +25,9 @@
  * in the owning object, whose tag (enum op_kind) says which container_of
  * to apply to its completions.
  *
- * Layering: net/ includes only io/io.h and the shared leaf headers (base.h,
- * core.h, log.h, metrics.h). What it must ask of the layers above (a client
+ * Layering: net/ includes only the bottom layer's headers (io/io.h, and
+ * tls/tls.h for TLS) and the shared leaf headers (base.h, core.h, log.h,
+ * metrics.h). What it must ask of the layers above (a client
  * parsed a command; a link got an error, a redirection or a pub/sub
  * confirmation; a fan-out child's reply; the backend credentials) goes
  * through struct net_hooks, which the worker installs at worker_create

@@ -2,7 +2,8 @@
 #
 #   make            release build: ./ringslot (-O2 -g, jemalloc)
 #   make deps       install missing Debian packages (root) or say which
-#   make test       deps, pyflakes over test/ and bench/, build, unit tests
+#   make test       include-check (core/'s layers), deps, pyflakes over
+#                   test/ and bench/, build, unit tests
 #                   (ASan+UBSan), snapshot stress
 #                   test (TSan), fuzz corpora replayed + 10 s of fuzzing per
 #                   target, integration tests against the ASan build (all on
@@ -47,7 +48,7 @@ DEPS_DEB := build-essential pkg-config liburing-dev libinih-dev libjemalloc-dev 
             python3-seccomp iproute2 stunnel4
 
 .PHONY: all release asan tsan deps test unit-test tsan-test integration-test \
-        demo install clean bench fuzz fuzz-test deb py-lint coverage
+        demo install clean bench fuzz fuzz-test deb py-lint coverage include-check
 
 all: release
 
@@ -102,7 +103,7 @@ deps:
 
 # --- tests --------------------------------------------------------------
 
-test: deps
+test: include-check deps
 	$(MAKE) py-lint
 	$(MAKE) release
 	$(MAKE) asan
@@ -110,6 +111,14 @@ test: deps
 	$(MAKE) tsan-test
 	$(MAKE) fuzz-test
 	$(MAKE) integration-test
+
+# core/ in layers (io, tls <- net <- route <- cmd <- root): every #include under
+# core/ points to its own folder, a lower layer's public header or a leaf
+# header; each one that does not is named with file and line. The self-test
+# first plants one include of each forbidden kind in a copy of core/.
+include-check:
+	$(PYTHON) test/include_check.py --self-test $(CURDIR)
+	$(PYTHON) test/include_check.py $(CURDIR)
 
 # The Python tests and tools: names that are undefined or unused (a test
 # that cannot run fails here, not halfway through the suite).
@@ -122,7 +131,8 @@ unit-test: asan
 
 # The files the fake-backend unit tests are meant to cover (goal: 80% of
 # their lines); `make coverage` prints each one's and their total.
-COVERAGE_FILES := core/client.c core/link.c core/dispatch.c core/fanout.c core/hold.c
+COVERAGE_FILES := core/net/client.c core/net/link.c core/route/dispatch.c core/route/fanout.c \
+                  core/route/hold.c
 
 coverage: $(addprefix build/coverage/test/unit/,$(HARNESS_TESTS))
 	@find build/coverage -name '*.gcda' -delete
@@ -131,9 +141,9 @@ coverage: $(addprefix build/coverage/test/unit/,$(HARNESS_TESTS))
 	  gcov -n -o build/coverage/$$(dirname $$f) $$f 2>/dev/null | \
 	    awk -v f=$$f '/^File/ {keep = index($$0, "'"'"'" f "'"'"'") > 0} \
 	      keep && /^Lines executed/ {split($$2, a, ":"); sub("%", "", a[2]); \
-	        printf "%-20s %6.2f%% of %d lines\n", f, a[2], $$4; keep = 0}'; \
+	        printf "%-24s %6.2f%% of %d lines\n", f, a[2], $$4; keep = 0}'; \
 	done | awk '{print; n += $$4; hit += $$2 * $$4 / 100} \
-	  END {printf "%-20s %6.2f%% of %d lines\n", "total", n ? 100 * hit / n : 0, n}'
+	  END {printf "%-24s %6.2f%% of %d lines\n", "total", n ? 100 * hit / n : 0, n}'
 
 tsan-test: tsan
 	@set -e; for t in $(TSAN_TESTS); do echo "== $$t (tsan)"; \
@@ -198,7 +208,7 @@ install: release
 	install -m 0755 ringslot $(DESTDIR)$(PREFIX)/bin/ringslot
 	ln -sf ringslot $(DESTDIR)$(PREFIX)/bin/redis-cluster-proxy
 
-VERSION := $(shell sed -n 's/^\#define RINGSLOT_VERSION "\(.*\)"/\1/p' core/runtime.h)
+VERSION := $(shell sed -n 's/^\#define RINGSLOT_VERSION "\(.*\)"/\1/p' core/base.h)
 
 deb: build/hardened/ringslot
 	deploy/debian/build-deb.sh build/hardened/ringslot $(VERSION)-1 build

@@ -267,7 +267,7 @@ int command_key_positions(const struct command_info *c, int argc,
  *          2^26 keys in one slot of a 7.4+ node. A larger node cursor is
  *          refused (scan_cursor_encode fails), never truncated.
  *
- * Pure functions; the fan-out that uses them is core/fanout.c.
+ * Pure functions; the fan-out that uses them is core/route/fanout.c.
  */
 #define SCAN_CURSOR_NODE_BITS 40
 #define SCAN_CURSOR_SHARD_BITS 8

@@ -57,7 +57,7 @@ enum config_tls_auth { CONFIG_TLS_AUTH_NO, CONFIG_TLS_AUTH_YES,
 /* --moved-mode in cluster mode (issue 5). */
 enum config_moved_mode { CONFIG_MOVED_HINT, CONFIG_MOVED_ALWAYS, CONFIG_MOVED_NEVER };
 
-/* --read-from-replicas: where read-only commands go (core/replica.c). */
+/* --read-from-replicas: where read-only commands go (core/route/replica.c). */
 enum config_read_from {
     CONFIG_READ_MASTER,  /* "no": always the slot's master */
     CONFIG_READ_SPREAD,  /* "yes": the master and its healthy replicas */
@@ -163,7 +163,7 @@ struct config {
     int cluster_down_timeout_ms;  /* hold requests for a lost master's
                                      slots this long, 0 = fail at once;
                                      default CONFIG_AUTO: follow the
-                                     backend (core/hold.c) */
+                                     backend (core/route/hold.c) */
     int wait_timeout_cap_ms;      /* cap on WAIT's timeout, default 100 */
     enum config_read_from read_from_replicas; /* default no */
     enum config_io_backend io_backend;  /* default auto; fixed at start */

@@ -83,34 +83,6 @@ struct control {
     struct replica_health *replicas; /* replica.c */
 };
 
-void control_request_refresh(struct runtime *rt, int worker, const char *addr)
-{
-    struct ctl_msg m = {.type = CTL_MSG_REFRESH, .worker = (uint16_t)worker};
-    if (addr)
-        snprintf(m.addr, sizeof m.addr, "%s", addr);
-    if (mq_push(&rt->ctl_queue, &m)) {
-        uint64_t one = 1;
-        ssize_t n = write(rt->ctl_wakeup_fd, &one, sizeof one);
-        (void)n;
-    }
-}
-
-static void push_msg(struct runtime *rt, const struct ctl_msg *m)
-{
-    if (mq_push(&rt->ctl_queue, m)) {
-        uint64_t one = 1;
-        ssize_t n = write(rt->ctl_wakeup_fd, &one, sizeof one);
-        (void)n;
-    }
-}
-
-void control_report_lost(struct runtime *rt, int worker, const char *addr)
-{
-    struct ctl_msg m = {.type = CTL_MSG_LINK_LOST, .worker = (uint16_t)worker};
-    snprintf(m.addr, sizeof m.addr, "%s", addr);
-    push_msg(rt, &m);
-}
-
 /* ------------------------------------------------------------------------ */
 /* A tiny blocking RESP client                                               */
 

@@ -1,6 +1,10 @@
 /*
- * Private to core/: counters the workers keep for the console's /metrics,
- * and the console itself (console.c).
+ * A leaf of core/ (any layer from net/ up may include it): counters the
+ * workers keep for the console's /metrics and INFO (metrics.c). metrics.c
+ * reads workers' and requests' fields, but it is a sink like log.c: it never
+ * calls into net/, route/ or cmd/, so the layers that feed it do not reach
+ * upward. The console that serves these (console.c) is the root's
+ * (runtime.h).
  *
  * Each worker owns one struct worker_metrics and is its only writer; other
  * threads (the console, on the main thread) only read it. Counters are
@@ -22,7 +26,6 @@
 #ifndef RINGSLOT_CORE_METRICS_H
 #define RINGSLOT_CORE_METRICS_H
 
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -102,14 +105,5 @@ long long process_rss_bytes(void);
  * pessimistic worker cannot reach. */
 unsigned metrics_slots_reachable(const struct runtime *rt, const struct cluster_topology *t);
 
-/* The HTTP console (--console-port), served by the main thread's poll
- * loop. console_open: 0, or -errno if the port cannot be bound. */
-struct console;
-int console_open(struct runtime *rt, struct console **out);
-/* Fill pfds with what to poll (at most max); returns the count. */
-int console_pollfds(struct console *c, struct pollfd *pfds, int max);
-/* After poll(): handle the entries console_pollfds filled. */
-void console_handle(struct console *c, const struct pollfd *pfds, int n);
-void console_close(struct console *c);
 
 #endif

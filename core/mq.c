@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "core.h"
+#include "base.h"
 
 struct mq_cell {
     _Atomic size_t seq;

@@ -23,106 +23,43 @@
 #include <unistd.h>
 
 #include "../consensus/consensus.h"
-#include "pubsub.h"
 #include "runtime.h"
 
 #define TICK_MS 100
 #define EVENT_BATCH 1024 /* completions handled per loop iteration, at most */
 
-int64_t clock_ms(void)
-{
-    return consensus_clock_ms(); /* the one clock (consensus.h) */
-}
-
-/* ------------------------------------------------------------------------ */
-/* Output buffers                                                            */
-
-#define OBUF_CHUNK 16384
-#define OBUF_FIRST_CHUNK 512
-
-void obuf_append(struct obuf *o, const void *data, size_t len)
-{
-    struct obuf_chunk *t = o->tail;
-    if (t && t->cap - t->len >= len) {
-        memcpy(t->data + t->len, data, len);
-        t->len += len;
-        o->bytes += len;
-        return;
-    }
-    if (t && t->cap > t->len) { /* fill the tail first */
-        size_t n = t->cap - t->len;
-        memcpy(t->data + t->len, data, n);
-        t->len += n;
-        o->bytes += n;
-        data = (const char *)data + n;
-        len -= n;
-    }
-    /* Most replies are small and leave at once: start an empty chain with a
-     * small chunk, so a connection's reply does not pin 16 KB. Sizes are
-     * allocator size classes, header included. */
-    size_t want = (o->tail ? OBUF_CHUNK : OBUF_FIRST_CHUNK) - sizeof(struct obuf_chunk);
-    size_t cap = len > want ? len : want;
-    struct obuf_chunk *c = malloc(sizeof *c + cap);
-    if (!c)
-        abort();
-    c->next = NULL;
-    c->len = len;
-    c->cap = cap;
-    c->sent = 0;
-    memcpy(c->data, data, len);
-    if (o->tail)
-        o->tail->next = c;
-    else
-        o->head = c;
-    o->tail = c;
-    o->bytes += len;
-}
-
-int obuf_iov(const struct obuf *o, struct iovec *iov, int max)
-{
-    int n = 0;
-    for (struct obuf_chunk *c = o->head; c && n < max; c = c->next) {
-        if (c->len == c->sent)
-            continue;
-        iov[n].iov_base = c->data + c->sent;
-        iov[n].iov_len = c->len - c->sent;
-        n++;
-    }
-    return n;
-}
-
-void obuf_consume(struct obuf *o, size_t n)
-{
-    assert(n <= o->bytes);
-    o->bytes -= n;
-    while (o->head) {
-        struct obuf_chunk *c = o->head;
-        size_t left = c->len - c->sent;
-        if (n < left) {
-            c->sent += n;
-            return;
-        }
-        n -= left;
-        o->head = c->next;
-        if (!o->head)
-            o->tail = NULL;
-        free(c);
-    }
-}
-
-void obuf_free(struct obuf *o)
-{
-    while (o->head) {
-        struct obuf_chunk *c = o->head;
-        o->head = c->next;
-        free(c);
-    }
-    o->tail = NULL;
-    o->bytes = 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Setup                                                                     */
+
+/* The calls net/ and route/ make upward (net.h, route.h): the functions of
+ * the same names in route/ and cmd/. */
+static const struct net_hooks net_hooks = {
+    .dispatch_command = dispatch_command,
+    .fanout_child_reply = fanout_child_reply,
+    .fanout_free = fanout_free,
+    .hold_retry_done = hold_retry_done,
+    .hold_request = hold_request,
+    .hold_retry = hold_retry,
+    .hold_behind_retry = hold_behind_retry,
+    .hold_pass = hold_pass,
+    .dispatch_redirect = dispatch_redirect,
+    .dispatch_note_block_redirect = dispatch_note_block_redirect,
+    .replica_fallback = replica_fallback,
+    .pubsub_is_message = pubsub_is_message,
+    .pubsub_reply_is_last = pubsub_reply_is_last,
+    .pubsub_client_count = pubsub_client_count,
+    .pubsub_settle = pubsub_settle,
+    .admin_backend_auth = admin_backend_auth,
+};
+
+static const struct route_hooks route_hooks = {
+    .admin_gate = admin_gate,
+    .proxy_command_lookup = proxy_command_lookup,
+    .pubsub_gate = pubsub_gate,
+    .pubsub_refuse = pubsub_refuse,
+    .pubsub_is_subscribe_command = pubsub_is_subscribe_command,
+    .pubsub_home_slot = pubsub_home_slot,
+};
 
 int worker_create(struct runtime *rt, int id, struct worker **out)
 {
@@ -131,6 +68,8 @@ int worker_create(struct runtime *rt, int id, struct worker **out)
         return -ENOMEM;
     w->id = id;
     w->rt = rt;
+    w->net_hooks = &net_hooks;
+    w->route_hooks = &route_hooks;
     w->stats = &rt->stats[id];
     w->metrics = &rt->metrics[id];
     w->tick_op.tag = OP_TICK;

@@ -39,7 +39,7 @@
  * counts, from the confirmations before it). Published messages pass at
  * once (client_push keeps them behind replies due earlier).
  *
- * The client's state (enum client_pubsub, runtime.h) is CHANGING while any
+ * The client's state (enum client_pubsub, net/net.h) is CHANGING while any
  * subscriber link has a command in flight; when the last is answered,
  * links left with no subscription go back to the pool and the state is
  * SUBSCRIBED or NONE. A RESP2 client's next command waits for that (it may
@@ -49,8 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pubsub.h"
-#include "runtime.h"
+#include "cmd.h"
 
 /* ------------------------------------------------------------------------ */
 /* State                                                                     */

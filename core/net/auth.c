@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "net.h"
 
 static char *dup_bytes(const char *s, size_t len)
 {

@@ -49,7 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "route.h"
 
 #define HOLD_BYTES_MAX (64u << 20)  /* per worker */
 #define RETRY_MAX 32                /* attempts (~12 s: the window decides) */
@@ -87,63 +87,6 @@ static void append(struct request **head, struct request **tail, struct request 
     else
         *head = r;
     *tail = r;
-}
-
-/* ------------------------------------------------------------------------ */
-/* What a request carries                                                    */
-
-/* Flags and first-key slot of one parsed command; *slot untouched when it
- * has no key. */
-static uint32_t one_command(struct worker *w, struct resp_req_parser *p, const char *buf,
-                            struct arg_scratch *s, int *slot)
-{
-    arg_scratch_reserve(s, p->argc);
-    for (size_t i = 0; i < p->argc; i++) {
-        s->argv[i] = resp_req_arg(p, buf, i);
-        s->lens[i] = p->argv[i].len;
-    }
-    const struct command_info *ci = command_lookup(w->cmds, (int)p->argc, s->argv, s->lens);
-    if (!ci)
-        return 0;
-    int n = command_key_positions(ci, (int)p->argc, s->argv, s->lens, s->keys, (int)p->argc);
-    if (n > 0 && *slot < 0)
-        *slot = (int)cluster_keyslot(s->argv[s->keys[0]], s->lens[s->keys[0]]);
-    return ci->flags;
-}
-
-/*
- * The command table flags of the command r carries (0 if unknown, and for
- * a MULTI block), and the slot of its first key (-1 if none; for a block,
- * that of the first command in it with a key). Parses r's bytes (which the
- * proxy wrote or checked, so they parse) with its own scratch space: it may
- * run while dispatch uses the worker's.
- */
-uint32_t request_flags(struct worker *w, const struct request *r, int *slot)
-{
-    struct resp_req_parser p;
-    struct arg_scratch s = {0};
-    uint32_t flags = 0;
-    size_t off = 0;
-    resp_req_init(&p);
-    p.max_bulk = p.max_query = (long long)r->len;
-    *slot = -1;
-    while (off < r->len && resp_parse_request(&p, r->buf + off, r->len - off) == RESP_OK) {
-        if (p.argc > 0)
-            flags = one_command(w, &p, r->buf + off, &s, slot);
-        if (!r->is_block || *slot >= 0)
-            break;
-        off += p.len;
-        resp_req_next(&p);
-    }
-    resp_req_free(&p);
-    arg_scratch_free(&s);
-    return r->is_block ? 0 : flags;
-}
-
-bool request_readonly(struct worker *w, const struct request *r, int *slot)
-{
-    uint32_t flags = request_flags(w, r, slot);
-    return (flags & CMD_READONLY) && !(flags & CMD_WRITE);
 }
 
 /* A slot the node at addr serves in the current topology, or -1. */

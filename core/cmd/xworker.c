@@ -36,8 +36,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "pubsub.h"
-#include "runtime.h"
+#include "cmd.h"
 
 #define FILTER_MAX_IDS 256
 

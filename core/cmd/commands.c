@@ -19,17 +19,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "pubsub.h"
-#include "runtime.h"
+#include "cmd.h"
 
 #define NAME_MAX_LEN 32
-
-bool arg_is(const struct worker *w, size_t i, const char *lower)
-{
-    size_t n = strlen(lower);
-    return w->args.lens[i] == n && strncasecmp(w->args.argv[i], lower, n) == 0;
-}
-
 
 /* ASKING: the proxy follows redirections itself, so it is accepted and
  * changes nothing (READONLY / READWRITE: replica.c). */
@@ -277,13 +269,13 @@ static void client_reply_mode(struct client *c, size_t argc)
 {
     struct worker *w = c->w;
     if (arg_is(w, 2, "on")) {
-        c->reply_off = c->reply_skip = false;
+        c->reply_mode = CLIENT_REPLY_ON;
         reply_ok(c, argc);
     } else if (arg_is(w, 2, "off")) {
-        c->reply_off = true;
+        c->reply_mode = CLIENT_REPLY_OFF;
     } else if (arg_is(w, 2, "skip")) {
-        if (!c->reply_off)
-            c->reply_skip = true;
+        if (c->reply_mode != CLIENT_REPLY_OFF)
+            c->reply_mode = CLIENT_REPLY_SKIP;
     } else {
         client_reply_error(c, "ERR syntax error");
     }
@@ -930,7 +922,7 @@ static void cmd_reset(struct client *c, size_t argc)
     auth_put(c->auth); /* back to the configured backend identity */
     c->auth = NULL;
     client_set_name(c, NULL, 0);
-    c->reply_off = c->reply_skip = false;
+    c->reply_mode = CLIENT_REPLY_ON;
     c->reads = CLIENT_READS_DEFAULT; /* as Redis's RESET: READWRITE's state */
     client_reply_bytes(c, "+RESET\r\n", 8);
 }

@@ -1,5 +1,5 @@
 /*
- * Security and administration (admin.h).
+ * Security and administration (cmd/cmd.h).
  *
  *   client command ─► admin_gate ──NOAUTH / WRONGPASS──► reply, stop
  *                        │ dump-queries (passwords redacted)
@@ -32,7 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "cmd.h"
 
 struct admin {
     pthread_mutex_t lock;

@@ -39,7 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "net.h"
 
 static void client_maybe_free(struct client *c);
 static void client_close(struct client *c);
@@ -292,7 +292,7 @@ bool request_wanted(const struct request *r)
 void request_free(struct request *r)
 {
     if (r->fan)
-        fanout_free(r);
+        r->fan_worker->net_hooks->fanout_free(r);
     auth_put(r->auth_result);
     if (r->buf != r->inline_bytes)
         free(r->buf);
@@ -372,10 +372,15 @@ void request_reply(struct request *r, const char *data, size_t len)
 {
     struct client *c = r->client;
     assert(r->state == REQ_QUEUED);
-    if (r->retries)
-        hold_retry_done(r);
+    if (r->retries) {
+        /* route's hold_retry_done: a retry of a client that is gone
+         * changes nothing */
+        struct client *rc = r->parent ? r->parent->client : r->client;
+        if (rc)
+            rc->w->net_hooks->hold_retry_done(r);
+    }
     if (r->parent) {
-        fanout_child_reply(r, data, len);
+        r->parent->fan_worker->net_hooks->fanout_child_reply(r, data, len);
         return;
     }
     if (!c) {
@@ -457,9 +462,10 @@ void client_append(struct client *c, struct request *r)
 {
     r->client = c;
     metrics_request(c->w, r);
-    if (c->reply_off || c->reply_skip) { /* CLIENT REPLY: answered, not sent */
+    if (c->reply_mode != CLIENT_REPLY_ON) { /* CLIENT REPLY: answered, not sent */
         r->silent = true;
-        c->reply_skip = false;
+        if (c->reply_mode == CLIENT_REPLY_SKIP)
+            c->reply_mode = CLIENT_REPLY_ON;
     }
     if (c->rtail)
         c->rtail->cnext = r;
@@ -508,7 +514,7 @@ static size_t parse_commands(struct client *c, const char *buf, size_t len)
             protocol_error(c, c->parser.error);
             return len;
         }
-        if (c->parser.argc > 0 && !dispatch_command(c, buf + off))
+        if (c->parser.argc > 0 && !c->w->net_hooks->dispatch_command(c, buf + off))
             c->input_held = true; /* it waits for the pub/sub state */
         if (c->input_held) { /* this command again, once resumed (the
                                 pub/sub state settled, or the first

@@ -16,31 +16,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "pubsub.h"
-#include "runtime.h"
+#include "route.h"
 
-/* Make sure the worker's scratch arrays hold n arguments. */
-void arg_scratch_reserve(struct arg_scratch *s, size_t n)
+/* Is argument i of the command being dispatched this lower-case word? */
+bool arg_is(const struct worker *w, size_t i, const char *lower)
 {
-    if (n <= s->cap)
-        return;
-    size_t cap = s->cap ? s->cap : 64;
-    while (cap < n)
-        cap *= 2;
-    s->argv = realloc(s->argv, cap * sizeof *s->argv);
-    s->lens = realloc(s->lens, cap * sizeof *s->lens);
-    s->keys = realloc(s->keys, cap * sizeof *s->keys);
-    if (!s->argv || !s->lens || !s->keys)
-        abort();
-    s->cap = cap;
-}
-
-void arg_scratch_free(struct arg_scratch *s)
-{
-    free(s->argv);
-    free(s->lens);
-    free(s->keys);
-    *s = (struct arg_scratch){0};
+    size_t n = strlen(lower);
+    return w->args.lens[i] == n && strncasecmp(w->args.argv[i], lower, n) == 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -362,7 +344,7 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
     }
     /* EXEC runs the block on a shared link: a subscription there would
      * turn every other client's replies into pub/sub pushes. */
-    if (pubsub_is_subscribe_command(w)) {
+    if (w->route_hooks->pubsub_is_subscribe_command(w)) {
         multi_refuse(c, "ERR Command not allowed inside a transaction");
         return;
     }
@@ -394,7 +376,7 @@ void dispatch_exec(struct client *c)
     c->watch_link = NULL;
     /* A block without keys runs on the pub/sub home, where PUBLISH goes:
      * a PUBLISH in it counts what one outside would (not some master's). */
-    int slot = c->multi_slot >= 0 || !w->topo ? c->multi_slot : pubsub_home_slot(w->topo);
+    int slot = c->multi_slot >= 0 || !w->topo ? c->multi_slot : w->route_hooks->pubsub_home_slot(w->topo);
     if (!l && w->topo && !(l = slot_link(w, slot, client_key(c), &err))) {
         client_reply_error(c, err);
         return;
@@ -429,7 +411,7 @@ static void refuse_subscribed(struct client *c, size_t argc, const struct comman
     if (ci && !command_arity_ok(ci, (int)argc))
         wrong_arity_of(c, ci->name);
     else
-        pubsub_refuse(c, ci ? ci->name : name);
+        c->w->route_hooks->pubsub_refuse(c, ci ? ci->name : name);
 }
 
 /* False when the command must wait for the pub/sub state (untouched). */
@@ -443,18 +425,18 @@ static bool dispatch_one(struct client *c, const char *buf)
         w->args.argv[i] = resp_req_arg(p, buf, i);
         w->args.lens[i] = p->argv[i].len;
     }
-    enum pubsub_gate gate = pubsub_gate(c);
+    enum pubsub_gate gate = w->route_hooks->pubsub_gate(c);
     if (gate == PUBSUB_WAIT)
         return false;
     stat_add(&w->stats->commands, 1);
     c->last_ms = w->now_ms;
-    if (!admin_gate(c, buf, argc))
+    if (!w->route_hooks->admin_gate(c, buf, argc))
         return true;
     if (c->in_multi && !multi_control(w)) {
         multi_queue(c, buf, argc);
         return true;
     }
-    const struct proxy_command *pc = proxy_command_lookup(w->args.argv[0], w->args.lens[0]);
+    const struct proxy_command *pc = w->route_hooks->proxy_command_lookup(w->args.argv[0], w->args.lens[0]);
     if (pc) {
         metrics_command(w, pc->name);
         /* the backend's table names subcommands ("client|list") */

@@ -19,7 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "net.h"
 
 /* "*" is Redis's spelling of every IPv4 address, "::*" of every IPv6 one. */
 static const char *bind_host(const char *b)

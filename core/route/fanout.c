@@ -28,8 +28,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../consensus/consensus.h"
-#include "runtime.h"
+#include "../../consensus/consensus.h"
+#include "route.h"
 
 /* A SCAN call whose master finished with an empty page goes on to the
  * next master, at most this many times (each is one round trip). */
@@ -49,6 +49,7 @@ static struct request *new_parent(struct client *c, enum merge_kind kind, size_t
     struct request *p = client_request_new(c);
     p->state = REQ_QUEUED;
     p->fan = calloc(1, sizeof *p->fan);
+    p->fan_worker = c->w;
     if (!p->fan)
         abort();
     p->fan->kind = kind;

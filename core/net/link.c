@@ -35,8 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pubsub.h"
-#include "runtime.h"
+#include "net.h"
 
 #define LINK_IN_MIN_FREE 16384
 #define ASKING_CMD "*1\r\n$6\r\nASKING\r\n"
@@ -142,7 +141,7 @@ struct link *link_lend(struct worker *w, const char *addr, struct client *c)
         if (l->kind != LINK_PRIVATE)
             continue;
         nprivate++;
-        if (!found && l->pooled && l->state == LINK_READY && l->proto == c->proto &&
+        if (!found && l->pool == LINK_POOLED && l->state == LINK_READY && l->proto == c->proto &&
             l->auth == c->auth &&
             strcmp(l->addr, addr) == 0)
             found = l;
@@ -150,7 +149,7 @@ struct link *link_lend(struct worker *w, const char *addr, struct client *c)
     if (!found && nprivate >= PRIVATE_LINKS_MAX)
         return NULL;
     struct link *l = found ? found : link_new(w, addr, LINK_PRIVATE, client_key(c));
-    l->pooled = false;
+    l->pool = LINK_IN_USE;
     l->owner = c;
     l->owner_next = c->plinks;
     c->plinks = l;
@@ -161,7 +160,7 @@ static unsigned pooled_for(const struct worker *w, const char *addr)
 {
     unsigned n = 0;
     for (const struct link *l = w->links; l; l = l->next)
-        n += l->pooled && strcmp(l->addr, addr) == 0;
+        n += l->pool == LINK_POOLED && strcmp(l->addr, addr) == 0;
     return n;
 }
 
@@ -186,7 +185,7 @@ void link_giveback(struct link *l)
     l->owner_next = NULL;
     int pool_size = l->w->cfg->connections_pool_size;
     if (clean && pooled_for(l->w, l->addr) < (unsigned)(pool_size > 0 ? pool_size : 10))
-        l->pooled = true;
+        l->pool = LINK_POOLED;
     else
         link_doom(l);
 }
@@ -202,7 +201,7 @@ static void mark_dirty(struct link *l)
 
 void link_enqueue(struct link *l, struct request *r)
 {
-    if (l->kind == LINK_SHARED && hold_behind_retry(l, r))
+    if (l->kind == LINK_SHARED && l->w->net_hooks->hold_behind_retry(l, r))
         return;
     link_enqueue_retried(l, r);
 }
@@ -211,9 +210,9 @@ void link_enqueue_retried(struct link *l, struct request *r)
 {
     if (l->kind == LINK_SHARED && l->down_since) {
         if (l->reader)
-            replica_fallback(l, r); /* read-only: its master answers */
+            l->w->net_hooks->replica_fallback(l, r); /* read-only: its master answers */
         else
-            hold_request(l, r); /* until the node answers again (or failed over) */
+            l->w->net_hooks->hold_request(l, r); /* until the node answers again (or failed over) */
         return;
     }
     r->link = l;
@@ -333,7 +332,7 @@ static void say_auth(struct link *l)
         return;
     }
     size_t len;
-    const char *auth = admin_backend_auth(l->w->rt, &len);
+    const char *auth = l->w->net_hooks->admin_backend_auth(l->w->rt, &len);
     if (!auth)
         return;
     link_send_first(l, auth, len);
@@ -378,9 +377,9 @@ static void link_drain(struct link *l, const char *err, bool park)
         r->link = NULL;
         l->nqueued--;
         if (park && l->reader)
-            replica_fallback(l, r); /* all read-only: the master answers */
+            l->w->net_hooks->replica_fallback(l, r); /* all read-only: the master answers */
         else if (park && (!written || request_readonly(l->w, r, &slot)))
-            hold_request(l, r);
+            l->w->net_hooks->hold_request(l, r);
         else
             request_fail(r, err);
     }
@@ -411,14 +410,14 @@ static void link_unlist_and_free(struct link *l)
  * not touch l afterwards). */
 static void link_maybe_idle(struct link *l)
 {
-    if ((l->state != LINK_CLOSING && !(l->doomed && l->state == LINK_IDLE)) || l->ops)
+    if ((l->state != LINK_CLOSING && !(l->pool == LINK_DOOMED && l->state == LINK_IDLE)) || l->ops)
         return;
     if (l->fd >= 0)
         io_close(l->w->io, l->fd);
     l->fd = -1;
     l->state = LINK_IDLE;
     l->recv_armed = l->send_armed = false;
-    if (l->doomed) {
+    if (l->pool == LINK_DOOMED) {
         assert(!l->head);
         link_unlist_and_free(l);
         return;
@@ -431,8 +430,7 @@ static void link_maybe_idle(struct link *l)
  * gone or gave it up), close it, free it when its ops are done. */
 static void link_doom(struct link *l)
 {
-    l->doomed = true;
-    l->pooled = false;
+    l->pool = LINK_DOOMED;
     if (l->state == LINK_READY || l->state == LINK_CONNECTING) {
         io_shutdown(l->w->io, l->fd);
         l->state = LINK_CLOSING;
@@ -446,7 +444,7 @@ void link_reap(struct worker *w)
     w->reap_links = false;
     for (struct link *l = w->links, *next; l; l = next) {
         next = l->next;
-        if (l->doomed)
+        if (l->pool == LINK_DOOMED)
             link_maybe_idle(l);
     }
 }
@@ -589,7 +587,7 @@ static void subscriber_reply(struct link *l, const char *data, size_t len, char 
 {
     struct client *c = l->owner;
     struct request *r = l->head;
-    if (pubsub_is_message(data, len)) {
+    if (l->w->net_hooks->pubsub_is_message(data, len)) {
         if (r && r->client)
             request_reply_part(r, data, len);
         else if (c)
@@ -600,9 +598,9 @@ static void subscriber_reply(struct link *l, const char *data, size_t len, char 
         link_lost(l, "reply without a request");
         return;
     }
-    bool last = pubsub_reply_is_last(l, r, data, len, first);
+    bool last = l->w->net_hooks->pubsub_reply_is_last(l, r, data, len, first);
     struct resp_buf count = {0};
-    if (pubsub_client_count(l, r, data, len, &count)) {
+    if (l->w->net_hooks->pubsub_client_count(l, r, data, len, &count)) {
         data = count.data;
         len = count.len;
     }
@@ -614,7 +612,7 @@ static void subscriber_reply(struct link *l, const char *data, size_t len, char 
     }
     resp_buf_free(&count);
     if (last && c && l->nqueued == 0)
-        pubsub_settle(c);
+        l->w->net_hooks->pubsub_settle(c);
 }
 
 /* The reply to the link's own AUTH: dropped, unless it is an error, which
@@ -675,14 +673,14 @@ static void one_reply(struct link *l, const char *data, size_t len, char first,
          * must go to that node whole. */
         r->skip_replies--;
         if (r->is_block && first == '-' && !r->block_redirect[0])
-            dispatch_note_block_redirect(r, data, len);
+            l->w->net_hooks->dispatch_note_block_redirect(r, data, len);
         return;
     }
     pop_head(l);
     if (first != '-')
         request_reply(r, data, len);
-    else if (!hold_retry(l, r, data + first_off, len - first_off))
-        dispatch_redirect(l, r, data, len); /* MOVED, ASK, or the error */
+    else if (!l->w->net_hooks->hold_retry(l, r, data + first_off, len - first_off))
+        l->w->net_hooks->dispatch_redirect(l, r, data, len); /* MOVED, ASK, or the error */
     if (l->kind == LINK_PRIVATE && l->owner && l->nqueued == 0)
         client_private_idle(l->owner, l);
 }
@@ -703,7 +701,7 @@ static void replies(struct link *l)
         resp_reply_next(&l->rp);
         l->in_off += len;
         one_reply(l, p, len, first, first_off);
-        if (l->doomed)
+        if (l->pool == LINK_DOOMED)
             return; /* given back while handling the reply */
     }
 }
@@ -800,7 +798,7 @@ void link_revive_all(struct worker *w)
         l->down_since = 0;
         l->failures = 0;
     }
-    hold_pass(w);
+    w->net_hooks->hold_pass(w);
 }
 
 void link_shutdown_all(struct worker *w)

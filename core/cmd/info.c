@@ -16,9 +16,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
-#include "runtime.h"
+#include "cmd.h"
 
 /* redis_version until the control thread has read the masters' own (the
  * lowest of them is shown then: clients gate features on it). */

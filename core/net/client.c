@@ -289,17 +289,6 @@ bool request_wanted(const struct request *r)
     return r->parent ? r->parent->client != NULL : r->client != NULL;
 }
 
-void request_free(struct request *r)
-{
-    if (r->fan)
-        r->fan_worker->net_hooks->fanout_free(r);
-    auth_put(r->auth_result);
-    if (r->buf != r->inline_bytes)
-        free(r->buf);
-    free(r->reply);
-    free(r);
-}
-
 /* Keep (a part of) r's reply until the replies before it are out: appended
  * to r->reply, counted in early_bytes (output limits see it). */
 static void keep_early(struct client *c, struct request *r, const char *data, size_t len)
@@ -422,34 +411,6 @@ void request_fail(struct request *r, const char *err)
 
 /* ------------------------------------------------------------------------ */
 /* Input                                                                     */
-
-struct request *request_new(const char *bytes, size_t len)
-{
-    struct request *r = calloc(1, sizeof *r);
-    if (!r)
-        abort();
-    r->buf = len > REQ_INLINE_BYTES ? malloc(len) : r->inline_bytes;
-    if (!r->buf)
-        abort();
-    if (len)
-        memcpy(r->buf, bytes, len);
-    r->len = len;
-    return r;
-}
-
-struct request *request_adopt(struct resp_buf *b)
-{
-    if (b->len <= REQ_INLINE_BYTES) {
-        struct request *r = request_new(b->data, b->len);
-        resp_buf_free(b);
-        return r;
-    }
-    struct request *r = request_new(NULL, 0);
-    r->buf = b->data;
-    r->len = b->len;
-    memset(b, 0, sizeof *b);
-    return r;
-}
 
 struct request *client_request_new(struct client *c)
 {

@@ -169,6 +169,12 @@ struct request {
                                  SUNSUBSCRIBE: its counts add shard_later */
     uint32_t shard_later;     /* … the shard channels of the links whose
                                  parts come after it (pubsub.c) */
+    /* The command's table flags and the slot of its keys (-1: none), set by
+     * dispatch for a parsed command; slot REQ_SLOT_UNKNOWN otherwise
+     * (request_flags works them out from the bytes). Flags, not the table
+     * entry: the table is a snapshot a queued request may outlive. */
+    uint32_t cmd_flags;
+    int slot;
     uint16_t metric;          /* metrics.c: the command's counter + 1, or 0 */
     int64_t t0_us;            /* metrics.c: batch time it arrived in */
     char inline_bytes[REQ_INLINE_BYTES];
@@ -612,6 +618,9 @@ void client_append(struct client *c, struct request *r);
 /* The command table flags of what r carries (0: unknown, or a MULTI
  * block) and the slot of its first key (-1: none). Parses r's bytes: for
  * the failure paths only. */
+#define REQ_SLOT_UNKNOWN (-3)
+/* What dispatch knows of r's command (see struct request). */
+void request_set_command(struct request *r, uint32_t flags, int slot);
 uint32_t request_flags(struct worker *w, const struct request *r, int *slot);
 /* Safe to send twice (CMD_READONLY)? */
 bool request_readonly(struct worker *w, const struct request *r, int *slot);

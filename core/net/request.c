@@ -1,13 +1,63 @@
 /*
- * request.c — what a request carries, worked out from its bytes: the
- * command table flags and the slot of its first key (request_flags), and
- * the argument scratch space parsing needs (struct arg_scratch: the
- * worker's for dispatch, a private one here, since it may run while
- * dispatch uses the worker's).
+ * request.c — requests: their lifetime (request_new, request_adopt,
+ * request_free) and what they carry. A request made for a parsed client
+ * command carries its command table flags and slot, set by dispatch
+ * (request_set_command); one made from bytes alone (a MULTI block, a
+ * link's own HELLO or AUTH) has them worked out from its bytes when asked
+ * (request_flags). And the argument scratch space parsing needs (struct
+ * arg_scratch: the worker's for dispatch, a private one here, since it may
+ * run while dispatch uses the worker's).
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "net.h"
+
+struct request *request_new(const char *bytes, size_t len)
+{
+    struct request *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->buf = len > REQ_INLINE_BYTES ? malloc(len) : r->inline_bytes;
+    if (!r->buf)
+        abort();
+    if (len)
+        memcpy(r->buf, bytes, len);
+    r->len = len;
+    r->slot = REQ_SLOT_UNKNOWN;
+    return r;
+}
+
+struct request *request_adopt(struct resp_buf *b)
+{
+    if (b->len <= REQ_INLINE_BYTES) {
+        struct request *r = request_new(b->data, b->len);
+        resp_buf_free(b);
+        return r;
+    }
+    struct request *r = request_new(NULL, 0);
+    r->buf = b->data;
+    r->len = b->len;
+    memset(b, 0, sizeof *b);
+    return r;
+}
+
+void request_free(struct request *r)
+{
+    if (r->fan)
+        r->fan_worker->net_hooks->fanout_free(r);
+    auth_put(r->auth_result);
+    if (r->buf != r->inline_bytes)
+        free(r->buf);
+    free(r->reply);
+    free(r);
+}
+
+void request_set_command(struct request *r, uint32_t flags, int slot)
+{
+    r->cmd_flags = flags;
+    r->slot = slot;
+}
 
 /* Make sure the worker's scratch arrays hold n arguments. */
 void arg_scratch_reserve(struct arg_scratch *s, size_t n)
@@ -64,6 +114,10 @@ static uint32_t one_command(struct worker *w, struct resp_req_parser *p, const c
  */
 uint32_t request_flags(struct worker *w, const struct request *r, int *slot)
 {
+    if (r->slot != REQ_SLOT_UNKNOWN) { /* set by dispatch */
+        *slot = r->slot;
+        return r->cmd_flags;
+    }
     struct resp_req_parser p;
     struct arg_scratch s = {0};
     uint32_t flags = 0;

@@ -233,6 +233,7 @@ static void route(struct client *c, const char *buf, const struct command_info *
     if (!w->topo && !c->multiplex_off && !needs_private(w, ci, argc)) {
         /* before the first topology: held for the shared link it will take */
         struct request *r = request_for_command(c, buf);
+        request_set_command(r, ci->flags, slot);
         client_append(c, r);
         hold_unrouted(w, r, slot, client_key(c));
         return;
@@ -261,6 +262,7 @@ static void route(struct client *c, const char *buf, const struct command_info *
         c->watch_link = l;
     }
     struct request *r = request_for_command(c, buf);
+    request_set_command(r, ci->flags, slot);
     client_append(c, r);
     if ((ci->flags & CMD_WRITE) && l->kind == LINK_SHARED)
         note_write(c, l);

@@ -37,6 +37,9 @@ struct fd_state {
     struct io_op *reader;   /* accept, recv or read */
     struct io_op *writer;   /* send or connect */
     bool registered, readable, writable, ready_listed;
+    bool peer_closed;       /* RDHUP/HUP/ERR seen: read to the end, a short
+                               read does not mean drained (the EOF behind
+                               it makes no new edge) */
 };
 
 struct epoll_io {
@@ -171,8 +174,8 @@ static void try_recv(struct epoll_io *e, int fd, struct fd_state *st, struct io_
         ssize_t n = recv(fd, buf, IO_BUF_SIZE, 0);
         if (n > 0) {
             io_evq_push_buf(&e->q, op, (int)n, buf, bid, IO_EV_MORE | IO_EV_BUF);
-            if (n < IO_BUF_SIZE) { /* drained: a later arrival makes a new edge */
-                st->readable = false;
+            if (n < IO_BUF_SIZE && !st->peer_closed) {
+                st->readable = false; /* drained: a later arrival makes a new edge */
                 return;
             }
             continue;
@@ -201,7 +204,7 @@ static void try_read(struct epoll_io *e, int fd, struct fd_state *st, struct io_
         st->readable = false;
         return;
     }
-    if (n >= 0 && (size_t)n < op->u.read.len)
+    if (n >= 0 && (size_t)n < op->u.read.len && !st->peer_closed)
         st->readable = false;
     st->reader = NULL;
     finish(e, op, n < 0 ? -errno : (int)n);
@@ -474,6 +477,8 @@ static void handle_events(struct epoll_io *e, const struct epoll_event *evs, int
         uint32_t ev = evs[i].events;
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             st->readable = true;
+        if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            st->peer_closed = true;
         if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             st->writable = true;
         reader_work(e, fd, st);

@@ -528,7 +528,8 @@ def test_each_proxy_sees_its_own_slots(start_proxies, cluster, name):
     sizes = [client_cmd(rs, "DBSIZE") for rs in proxies]
     assert sum(sizes) == total, (sizes, total)
     for rs, size in zip(proxies, sizes):
-        assert size == sum(1 for k in everything if table[helpers.keyslot(k.decode())] == rs.port)
+        # bytes: other tests on this shared cluster leave keys that are not UTF-8
+        assert size == sum(1 for k in everything if table[helpers.keyslot(k)] == rs.port)
     seen = {}
     for rs in proxies:
         mine = {k for k in keys if table[helpers.keyslot(k.decode())] == rs.port}

@@ -127,3 +127,29 @@ def test_single_shot_fallback_serves_past_the_buffer_count(cluster, make_ringslo
         for s in idle:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize("backend", ["uring", "epoll"])
+def test_half_close_after_a_partial_command_is_seen(cluster, make_ringslot, backend):
+    """A client that sends part of a command and its FIN in one go: the FIN
+    sits behind the data, so on epoll (edge-triggered) a short read is not
+    "drained" — the proxy must read on to the EOF and close the connection
+    (the proxy's idle timeout is off by default: a missed EOF would keep it
+    open for good)."""
+    import socket
+    rs = make_ringslot(threads=1, extra_args=["--io-backend", backend])
+    for frame in (b"*2\r\n$3\r\nGET\r\n$5\r\nab", b"PING\r\nGE", b"*3\r\n"):
+        s = socket.create_connection((helpers.HOST, rs.port))
+        s.settimeout(10)
+        try:
+            s.sendall(frame)
+            s.shutdown(socket.SHUT_WR)
+            got = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break  # closed by the proxy
+                got += chunk
+            assert got in (b"", b"+PONG\r\n"), got
+        finally:
+            s.close()

@@ -208,7 +208,7 @@ void resp_write_array_head(struct resp_buf *b, long long n); /* *n\r\n */
 void resp_write_push_head(struct resp_buf *b, int proto, long long n); /* >n or *n */
 void resp_write_map_head(struct resp_buf *b, int proto, long long pairs);
 /* A whole command as a multibulk array. */
-void resp_write_command(struct resp_buf *b, int argc, const char **argv,
+void resp_write_command(struct resp_buf *b, int argc, const char *const *argv,
                         const size_t *lens);
 
 #endif

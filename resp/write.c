@@ -132,7 +132,7 @@ void resp_write_map_head(struct resp_buf *b, int proto, long long pairs)
 }
 
 /* lens may be NULL: then every argv[i] is a C string. */
-void resp_write_command(struct resp_buf *b, int argc, const char **argv,
+void resp_write_command(struct resp_buf *b, int argc, const char *const *argv,
                         const size_t *lens)
 {
     write_ll_line(b, '*', argc);

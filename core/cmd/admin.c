@@ -264,21 +264,21 @@ static void auth_as_backend_user(struct client *c, const char *user, size_t ulen
     route_to_slot(w, r, -1, key);
 }
 
-void admin_cmd_auth(struct client *c, size_t argc)
+void admin_cmd_auth(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    if (argc < 2) {
+    if (a->argc < 2) {
         client_reply_error(c, "ERR wrong number of arguments for 'auth' command");
         return;
     }
-    if (argc > 3) {
+    if (a->argc > 3) {
         client_reply_error(c, "ERR syntax error");
         return;
     }
-    const char *user = argc == 3 ? w->args.argv[1] : NULL;
-    size_t ulen = argc == 3 ? w->args.lens[1] : 0;
-    const char *pass = w->args.argv[argc - 1];
-    size_t plen = w->args.lens[argc - 1];
+    const char *user = a->argc == 3 ? a->argv[1] : NULL;
+    size_t ulen = a->argc == 3 ? a->lens[1] : 0;
+    const char *pass = a->argv[a->argc - 1];
+    size_t plen = a->lens[a->argc - 1];
     enum auth_result r = check_auth(w->cfg, user, ulen, pass, plen);
     if (r == AUTH_WRONGPASS && !w->cfg->requirepass[0]) {
         auth_as_backend_user(c, user ? user : "default", user ? ulen : 7, pass, plen);
@@ -293,17 +293,17 @@ void admin_cmd_auth(struct client *c, size_t argc)
 
 /* HELLO [protover [AUTH user pass] [SETNAME name]]: check AUTH here (the
  * HELLO handler skips it). False if answered (refused). */
-static bool hello_gate(struct client *c, size_t argc)
+static bool hello_gate(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    const char *proto = argc >= 2 ? w->args.argv[1] : NULL;
-    if (proto && (w->args.lens[1] != 1 || (proto[0] != '2' && proto[0] != '3')))
+    const char *proto = a->argc >= 2 ? a->argv[1] : NULL;
+    if (proto && (a->lens[1] != 1 || (proto[0] != '2' && proto[0] != '3')))
         return true; /* NOPROTO from the handler, before anything else */
-    for (size_t i = 2; i + 2 < argc; i++) {
-        if (!arg_is(w, i, "auth"))
+    for (size_t i = 2; i + 2 < a->argc; i++) {
+        if (!arg_is(a, i, "auth"))
             continue;
-        enum auth_result r = check_auth(w->cfg, w->args.argv[i + 1], w->args.lens[i + 1],
-                                        w->args.argv[i + 2], w->args.lens[i + 2]);
+        enum auth_result r = check_auth(w->cfg, a->argv[i + 1], a->lens[i + 1],
+                                        a->argv[i + 2], a->lens[i + 2]);
         if (r != AUTH_OK) {
             client_reply_error(c, WRONGPASS);
             return false;
@@ -324,26 +324,26 @@ static bool hello_gate(struct client *c, size_t argc)
 /* Argument i (>= 1) may hold a password: everything after AUTH and PROXY
  * AUTH, the two after an AUTH or AUTH2 option (HELLO, MIGRATE), and in
  * [PROXY] CONFIG SET the value after a *pass* / *auth* name. */
-static bool secret_arg(const struct worker *w, size_t i)
+static bool secret_arg(const struct cmd_args *a, size_t i)
 {
-    if (arg_is(w, 0, "auth"))
+    if (arg_is(a, 0, "auth"))
         return true;
-    if (arg_is(w, 0, "proxy") && arg_is(w, 1, "auth"))
+    if (arg_is(a, 0, "proxy") && arg_is(a, 1, "auth"))
         return i >= 2;
     for (size_t back = 1; back <= 2 && back <= i; back++) /* AUTH[2] [user] pass */
-        if (arg_is(w, i - back, "auth") || arg_is(w, i - back, "auth2"))
+        if (arg_is(a, i - back, "auth") || arg_is(a, i - back, "auth2"))
             return true;
-    if (!arg_is(w, 0, "config") && !(arg_is(w, 0, "proxy") && arg_is(w, 1, "config")))
+    if (!arg_is(a, 0, "config") && !(arg_is(a, 0, "proxy") && arg_is(a, 1, "config")))
         return false;
     char name[64];
-    cluster_lower(name, sizeof name, w->args.argv[i - 1], w->args.lens[i - 1]);
+    cluster_lower(name, sizeof name, a->argv[i - 1], a->lens[i - 1]);
     return strstr(name, "pass") != NULL || strstr(name, "auth") != NULL;
 }
 
-static bool any_secret(const struct worker *w, size_t argc)
+static bool any_secret(const struct worker *w, const struct cmd_args *a)
 {
-    for (size_t i = 1; i < argc; i++)
-        if (secret_arg(w, i))
+    for (size_t i = 1; i < a->argc; i++)
+        if (secret_arg(a, i))
             return true;
     return false;
 }
@@ -364,31 +364,30 @@ static size_t repr(char *out, size_t cap, const char *s, size_t len)
     return n;
 }
 
-static void dump_query(struct client *c, size_t argc)
+static void dump_query(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
     char line[768];
     size_t n = 0;
-    for (size_t i = 0; i < argc && i < 16 && n + 80 < sizeof line; i++) {
+    for (size_t i = 0; i < a->argc && i < 16 && n + 80 < sizeof line; i++) {
         line[n++] = ' ';
-        if (i > 0 && secret_arg(w, i))
+        if (i > 0 && secret_arg(a, i))
             n += (size_t)snprintf(line + n, sizeof line - n, "(redacted)");
         else
-            n += repr(line + n, 72, w->args.argv[i], w->args.lens[i] > 64 ? 64 : w->args.lens[i]);
+            n += repr(line + n, 72, a->argv[i], a->lens[i] > 64 ? 64 : a->lens[i]);
     }
     line[n] = '\0';
     log_debug("query from client %llu:%s%s", (unsigned long long)c->id, line,
-              argc > 16 ? " …" : "");
+              a->argc > 16 ? " …" : "");
 }
 
-static void dump(struct client *c, const char *buf, size_t argc)
+static void dump(struct client *c, const char *buf, const struct cmd_args *a)
 {
     const struct config *cfg = c->w->cfg;
     if (cfg->dump_queries)
-        dump_query(c, argc);
+        dump_query(c, a);
     if (cfg->dump_buffer) {
         char raw[512];
-        if (any_secret(c->w, argc) || c->parser.is_inline)
+        if (any_secret(c->w, a) || c->parser.is_inline)
             snprintf(raw, sizeof raw, "(%zu bytes, not shown)", c->parser.len);
         else
             repr(raw, sizeof raw, buf, c->parser.len > 120 ? 120 : c->parser.len);
@@ -402,16 +401,16 @@ static void dump(struct client *c, const char *buf, size_t argc)
 /* ------------------------------------------------------------------------ */
 /* The gate                                                                  */
 
-bool admin_gate(struct client *c, const char *buf, size_t argc)
+bool admin_gate(struct client *c, const char *buf, const struct cmd_args *a)
 {
     struct worker *w = c->w;
     const struct config *cfg = w->cfg; /* requirepass may change (CONFIG SET) */
     if (log_get_level() <= LOG_DEBUG && (w->cfg->dump_queries || w->cfg->dump_buffer ||
                                          w->cfg->dump_queues))
-        dump(c, buf, argc);
-    if (arg_is(w, 0, "hello"))
-        return hello_gate(c, argc);
-    if (arg_is(w, 0, "reset")) {
+        dump(c, buf, a);
+    if (arg_is(a, 0, "hello"))
+        return hello_gate(c, a);
+    if (arg_is(a, 0, "reset")) {
         /* RESET signs the connection out, as in Redis (and at once in again
          * when no password is required) */
         c->authenticated = !cfg->requirepass[0];
@@ -421,7 +420,7 @@ bool admin_gate(struct client *c, const char *buf, size_t argc)
     }
     if (!cfg->requirepass[0] || c->authenticated)
         return true;
-    if (arg_is(w, 0, "auth") || arg_is(w, 0, "quit") || arg_is(w, 0, "reset"))
+    if (arg_is(a, 0, "auth") || arg_is(a, 0, "quit") || arg_is(a, 0, "reset"))
         return true;
     client_reply_error(c, NOAUTH);
     return false;
@@ -488,30 +487,30 @@ static void get_one(void *arg, const char *name, const struct config_value *v)
 }
 
 /* Copy an argument into a NUL-terminated buffer; false if too long. */
-static bool arg_copy(const struct worker *w, size_t i, char *out, size_t cap)
+static bool arg_copy(const struct cmd_args *a, size_t i, char *out, size_t cap)
 {
-    if (w->args.lens[i] >= cap || memchr(w->args.argv[i], '\0', w->args.lens[i]))
+    if (a->lens[i] >= cap || memchr(a->argv[i], '\0', a->lens[i]))
         return false;
-    memcpy(out, w->args.argv[i], w->args.lens[i]);
-    out[w->args.lens[i]] = '\0';
+    memcpy(out, a->argv[i], a->lens[i]);
+    out[a->lens[i]] = '\0';
     return true;
 }
 
 /* PROXY CONFIG GET pattern: [name, value, …] like rcp (a list value is an
  * array); an exact name that matches nothing is rcp's error. */
-static void config_get_cmd(struct client *c)
+static void config_get_cmd(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    struct admin *a = w->rt->admin;
+    struct admin *adm = w->rt->admin;
     char pattern[128];
-    if (!arg_copy(w, 3, pattern, sizeof pattern)) {
+    if (!arg_copy(a, 3, pattern, sizeof pattern)) {
         client_reply_error(c, "ERR Invalid config option");
         return;
     }
     struct get_reply g = {{0}, 0};
-    pthread_mutex_lock(&a->lock);
-    config_get(a->latest, pattern, get_one, &g);
-    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_lock(&adm->lock);
+    config_get(adm->latest, pattern, get_one, &g);
+    pthread_mutex_unlock(&adm->lock);
     if (g.n == 0 && !strpbrk(pattern, "*?[")) {
         resp_buf_free(&g.items);
         client_reply_error(c, "ERR Invalid config option");
@@ -526,16 +525,16 @@ static void config_get_cmd(struct client *c)
 
 /* PROXY CONFIG SET (name in argument 3) or CONFIG SET requirepass (2):
  * change the runtime config; +OK once it is published. */
-static void config_set_cmd(struct client *c, size_t name_arg)
+static void config_set_cmd(struct client *c, const struct cmd_args *a, size_t name_arg)
 {
     struct worker *w = c->w;
-    struct admin *a = w->rt->admin;
+    struct admin *adm = w->rt->admin;
     char name[128], value[1024], err[256];
-    if (!arg_copy(w, name_arg, name, sizeof name)) {
+    if (!arg_copy(a, name_arg, name, sizeof name)) {
         client_reply_error(c, "ERR Invalid config option");
         return;
     }
-    if (!arg_copy(w, name_arg + 1, value, sizeof value)) {
+    if (!arg_copy(a, name_arg + 1, value, sizeof value)) {
         client_reply_error(c, "ERR Invalid value");
         return;
     }
@@ -544,11 +543,11 @@ static void config_set_cmd(struct client *c, size_t name_arg)
         client_reply_error(c, "ERR out of memory");
         return;
     }
-    pthread_mutex_lock(&a->lock);
-    int ret = config_set(a->latest, name, value, err, sizeof err);
-    enum log_level level = a->latest->log_level;
-    cw->seq = ret < 0 ? 0 : ++a->set_seq;
-    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_lock(&adm->lock);
+    int ret = config_set(adm->latest, name, value, err, sizeof err);
+    enum log_level level = adm->latest->log_level;
+    cw->seq = ret < 0 ? 0 : ++adm->set_seq;
+    pthread_mutex_unlock(&adm->lock);
     if (ret < 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "ERR %s", err);
@@ -560,21 +559,20 @@ static void config_set_cmd(struct client *c, size_t name_arg)
     cw->slot = fanout_placeholder(c);
     cw->next = w->config_waits;
     w->config_waits = cw;
-    atomic_store(&a->dirty, true);
+    atomic_store(&adm->dirty, true);
     uint64_t one = 1;
     ssize_t n = write(w->rt->ctl_wakeup_fd, &one, sizeof one);
     (void)n;
     log_info("PROXY CONFIG SET %s by client %llu", name, (unsigned long long)c->id);
 }
 
-static void proxy_config(struct client *c, size_t argc)
+static void proxy_config(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (argc == 4 && arg_is(w, 2, "get")) {
-        config_get_cmd(c);
-    } else if (argc == 5 && arg_is(w, 2, "set")) {
+    if (a->argc == 4 && arg_is(a, 2, "get")) {
+        config_get_cmd(c, a);
+    } else if (a->argc == 5 && arg_is(a, 2, "set")) {
         if (is_admin(c))
-            config_set_cmd(c, 3);
+            config_set_cmd(c, a, 3);
         else
             client_reply_error(c, NOT_ADMIN);
     } else {
@@ -589,23 +587,22 @@ static void proxy_config(struct client *c, size_t argc)
 /* CONFIG SET … requirepass …: the proxy's own client password (as PROXY
  * CONFIG SET requirepass, and gated the same way); never the nodes', whose
  * password is ringslot's backend credential (--auth). */
-bool admin_config_set(struct client *c, size_t argc)
+bool admin_config_set(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
     bool ours = false;
-    if (argc < 4 || argc % 2) /* malformed: the nodes' own arity error */
+    if (a->argc < 4 || a->argc % 2) /* malformed: the nodes' own arity error */
         return false;
-    for (size_t i = 2; i < argc; i += 2)
-        ours = ours || arg_is(w, i, "requirepass");
+    for (size_t i = 2; i < a->argc; i += 2)
+        ours = ours || arg_is(a, i, "requirepass");
     if (!ours)
         return false;
-    if (argc != 4)
+    if (a->argc != 4)
         client_reply_error(c, "ERR requirepass is ringslot's own client password: "
                               "CONFIG SET it alone, without other parameters");
     else if (!is_admin(c))
         client_reply_error(c, NOT_ADMIN);
     else
-        config_set_cmd(c, 2);
+        config_set_cmd(c, a, 2);
     return true;
 }
 
@@ -615,15 +612,15 @@ static const char *backend_user(const struct config *cfg)
     return cfg->auth_user[0] ? cfg->auth_user : "default";
 }
 
-bool admin_acl_refused(struct client *c, size_t argc)
+bool admin_acl_refused(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
     const char *user = backend_user(w->cfg);
     /* SETUSER names one user (argument 2), DELUSER any number (2 …) */
-    size_t last = arg_is(w, 1, "setuser") ? 3 : arg_is(w, 1, "deluser") ? argc : 0;
-    for (size_t i = 2; i < last && i < argc; i++)
-        if (w->args.lens[i] == strlen(user) &&
-            memcmp(w->args.argv[i], user, w->args.lens[i]) == 0) {
+    size_t last = arg_is(a, 1, "setuser") ? 3 : arg_is(a, 1, "deluser") ? a->argc : 0;
+    for (size_t i = 2; i < last && i < a->argc; i++)
+        if (a->lens[i] == strlen(user) &&
+            memcmp(a->argv[i], user, a->lens[i]) == 0) {
             char msg[300];
             snprintf(msg, sizeof msg, "ERR ringslot connects to the nodes as ACL user '%s': "
                      "change that user on the nodes themselves (and ringslot's --auth), "
@@ -634,9 +631,9 @@ bool admin_acl_refused(struct client *c, size_t argc)
     return false;
 }
 
-void admin_acl_whoami(struct client *c, size_t argc)
+void admin_acl_whoami(struct client *c, const struct cmd_args *a)
 {
-    if (argc != 2) {
+    if (a->argc != 2) {
         client_reply_error(c, "ERR wrong number of arguments for 'acl|whoami' command");
         return;
     }
@@ -651,10 +648,10 @@ void admin_acl_whoami(struct client *c, size_t argc)
 
 /* As redis-cluster-proxy: no reply; the signal path drains the clients (or,
  * with ASAP, main exits at once). */
-static void proxy_shutdown(struct client *c, size_t argc)
+static void proxy_shutdown(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    bool asap = argc >= 3 && arg_is(w, 2, "asap");
+    bool asap = a->argc >= 3 && arg_is(a, 2, "asap");
     log_warn("PROXY SHUTDOWN%s by client %llu", asap ? " ASAP" : "",
              (unsigned long long)c->id);
     if (asap)
@@ -662,14 +659,13 @@ static void proxy_shutdown(struct client *c, size_t argc)
     kill(getpid(), SIGTERM);
 }
 
-static void proxy_debug(struct client *c, size_t argc)
+static void proxy_debug(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (argc == 3 && arg_is(w, 2, "segfault")) {
+    if (a->argc == 3 && arg_is(a, 2, "segfault")) {
         log_now(LOG_WARNING, "PROXY DEBUG SEGFAULT by client %llu: crashing on purpose",
                 (unsigned long long)c->id);
         raise(SIGSEGV);
-    } else if (argc == 3 && arg_is(w, 2, "assert")) {
+    } else if (a->argc == 3 && arg_is(a, 2, "assert")) {
         log_now(LOG_WARNING, "PROXY DEBUG ASSERT by client %llu: failing an assertion",
                 (unsigned long long)c->id);
         abort(); /* what a failed assert() does, with or without NDEBUG */
@@ -679,16 +675,16 @@ static void proxy_debug(struct client *c, size_t argc)
     }
 }
 
-static void proxy_auth(struct client *c, size_t argc)
+static void proxy_auth(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
     const char *pw = w->rt->cfg->admin_password;
-    if (argc != 3)
+    if (a->argc != 3)
         client_reply_error(c, "ERR wrong number of arguments for 'proxy|auth' command");
     else if (!pw[0])
         client_reply_error(c, "ERR PROXY AUTH called without any admin password "
                               "configured (--admin-password)");
-    else if (secret_eq(pw, w->args.argv[2], w->args.lens[2])) {
+    else if (secret_eq(pw, a->argv[2], a->lens[2])) {
         c->admin = true;
         client_reply_bytes(c, "+OK\r\n", 5);
     } else {
@@ -696,22 +692,21 @@ static void proxy_auth(struct client *c, size_t argc)
     }
 }
 
-bool admin_proxy_command(struct client *c, size_t argc)
+bool admin_proxy_command(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (argc < 2)
+    if (a->argc < 2)
         return false;
-    if (arg_is(w, 1, "config"))
-        proxy_config(c, argc);
-    else if (arg_is(w, 1, "auth"))
-        proxy_auth(c, argc);
-    else if (arg_is(w, 1, "shutdown") || arg_is(w, 1, "debug")) {
+    if (arg_is(a, 1, "config"))
+        proxy_config(c, a);
+    else if (arg_is(a, 1, "auth"))
+        proxy_auth(c, a);
+    else if (arg_is(a, 1, "shutdown") || arg_is(a, 1, "debug")) {
         if (!is_admin(c))
             client_reply_error(c, NOT_ADMIN);
-        else if (arg_is(w, 1, "shutdown"))
-            proxy_shutdown(c, argc);
+        else if (arg_is(a, 1, "shutdown"))
+            proxy_shutdown(c, a);
         else
-            proxy_debug(c, argc);
+            proxy_debug(c, a);
     } else {
         return false;
     }

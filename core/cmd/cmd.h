@@ -6,8 +6,8 @@
  * mode (cluster.c).
  *
  * Invariants: handlers run on their client's worker, answer through
- * client_reply_* or a fan-out (in request order), and read their arguments
- * from w->args; what they share with other threads goes through snapshots,
+ * client_reply_* or a fan-out (in request order), and take their arguments
+ * as a struct cmd_args (valid while they run); what they share with other threads goes through snapshots,
  * the control queue and the workers' inboxes only.
  *
  * Layering: cmd/ includes only route/route.h (and what it includes); the
@@ -40,11 +40,11 @@ void info_write(const struct info_view *v, unsigned sections, bool proxy, struct
 const char *info_redis_version(const struct cluster_topology *t);
 
 /* CLUSTER replies in cluster mode (cluster.c). */
-void clustermode_command(struct client *c, size_t argc); /* CLUSTER … */
+void clustermode_command(struct client *c, const struct cmd_args *a); /* CLUSTER … */
 /* DBSIZE / RANDOMKEY over this proxy's own slots; false when its view is
  * the whole keyspace (the caller asks every master as before). */
-bool clustermode_dbsize(struct client *c, size_t argc);
-bool clustermode_randomkey(struct client *c, size_t argc);
+bool clustermode_dbsize(struct client *c, const struct cmd_args *a);
+bool clustermode_randomkey(struct client *c, const struct cmd_args *a);
 
 /* Cross-worker requests (xworker.c): questions about every worker's
  * clients, asked of each worker through its inbox and gathered into the
@@ -60,8 +60,8 @@ void xworker_handle(struct worker *w, int res);
 void xworker_destroy(struct worker *w);
 /* CLIENT LIST [TYPE t] [ID id …] and CLIENT KILL (both forms), argv in
  * w->argv. */
-void xworker_client_list(struct client *c, size_t argc);
-void xworker_client_kill(struct client *c, size_t argc);
+void xworker_client_list(struct client *c, const struct cmd_args *a);
+void xworker_client_kill(struct client *c, const struct cmd_args *a);
 /* One CLIENT LIST line for c (no CRLF) appended to b. */
 void client_info_line(struct client *c, struct resp_buf *b, const char *cmd);
 
@@ -114,21 +114,21 @@ const char *admin_backend_auth(const struct runtime *rt, size_t *len);
 
 /* Dispatch, before anything else looks at the command (w->argv): false if
  * the command was answered here (NOAUTH, HELLO's AUTH refused). */
-bool admin_gate(struct client *c, const char *buf, size_t argc);
+bool admin_gate(struct client *c, const char *buf, const struct cmd_args *a);
 /* PROXY subcommands handled here (CONFIG, SHUTDOWN, DEBUG, AUTH); false if
  * argv[1] is none of them. */
-bool admin_proxy_command(struct client *c, size_t argc);
+bool admin_proxy_command(struct client *c, const struct cmd_args *a);
 /* The AUTH command. */
-void admin_cmd_auth(struct client *c, size_t argc);
+void admin_cmd_auth(struct client *c, const struct cmd_args *a);
 /* CONFIG SET naming requirepass (the proxy's own client password): answered
  * here, true; false for any other CONFIG SET (it goes to the nodes). */
-bool admin_config_set(struct client *c, size_t argc);
+bool admin_config_set(struct client *c, const struct cmd_args *a);
 /* ACL SETUSER / DELUSER of the user ringslot's links authenticate as: true
  * once refused (it would cut ringslot off the nodes). */
-bool admin_acl_refused(struct client *c, size_t argc);
+bool admin_acl_refused(struct client *c, const struct cmd_args *a);
 /* ACL WHOAMI: the client's identity as ringslot knows it (the user it AUTHed
  * as on the nodes, else the one ringslot's links use). */
-void admin_acl_whoami(struct client *c, size_t argc);
+void admin_acl_whoami(struct client *c, const struct cmd_args *a);
 
 /*
  * Pub/sub pub/sub through the proxy (pubsub.c).
@@ -151,18 +151,18 @@ struct worker;
 struct sub_counts;
 
 /* Commands (commands.c's table). */
-void pubsub_cmd_subscribe(struct client *c, size_t argc);   /* and PSUBSCRIBE */
-void pubsub_cmd_ssubscribe(struct client *c, size_t argc);
-void pubsub_cmd_unsubscribe(struct client *c, size_t argc); /* and PUNSUBSCRIBE */
-void pubsub_cmd_sunsubscribe(struct client *c, size_t argc);
-void pubsub_cmd_publish(struct client *c, size_t argc);
+void pubsub_cmd_subscribe(struct client *c, const struct cmd_args *a);   /* and PSUBSCRIBE */
+void pubsub_cmd_ssubscribe(struct client *c, const struct cmd_args *a);
+void pubsub_cmd_unsubscribe(struct client *c, const struct cmd_args *a); /* and PUNSUBSCRIBE */
+void pubsub_cmd_sunsubscribe(struct client *c, const struct cmd_args *a);
+void pubsub_cmd_publish(struct client *c, const struct cmd_args *a);
 
-/* Is w->args a (P|S)SUBSCRIBE or (P|S)UNSUBSCRIBE? */
-bool pubsub_is_subscribe_command(const struct worker *w);
+/* Is a a (P|S)SUBSCRIBE or (P|S)UNSUBSCRIBE? */
+bool pubsub_is_subscribe_command(const struct cmd_args *a);
 /* What c is subscribed to (CLIENT LIST's sub=, psub=, ssub=). */
 struct sub_counts pubsub_client_counts(const struct client *c);
 
-enum pubsub_gate pubsub_gate(struct client *c);
+enum pubsub_gate pubsub_gate(struct client *c, const struct cmd_args *a);
 /* The refusal, naming the command as Redis does (lower case,
  * "container|subcommand"). */
 void pubsub_refuse(struct client *c, const char *name);

@@ -6,7 +6,7 @@
  * never reaches a backend link. Everything else is routed by the command
  * table the backend described (cluster/).
  *
- * Handlers read their arguments from w->args.argv / w->args.lens and answer through
+ * Handlers read their arguments from a->argv / a->lens and answer through
  * client_reply_*, which keeps the reply in request order.
  */
 #include <assert.h>
@@ -25,7 +25,7 @@
 
 /* ASKING: the proxy follows redirections itself, so it is accepted and
  * changes nothing (READONLY / READWRITE: replica.c). */
-static void reply_ok(struct client *c, size_t argc)
+static void reply_ok(struct client *c, const struct cmd_args *a)
 {
     client_reply_bytes(c, "+OK\r\n", 5);
 }
@@ -40,53 +40,51 @@ static void reply_bulk(struct client *c, const char *s, size_t len)
 /* ------------------------------------------------------------------------ */
 /* Connection commands                                                       */
 
-static void cmd_ping(struct client *c, size_t argc)
+static void cmd_ping(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (argc > 2)
-        dispatch_wrong_arity(c);
-    else if (argc == 2)
-        reply_bulk(c, w->args.argv[1], w->args.lens[1]);
+    if (a->argc > 2)
+        dispatch_wrong_arity(c, a);
+    else if (a->argc == 2)
+        reply_bulk(c, a->argv[1], a->lens[1]);
     else
         client_reply_bytes(c, "+PONG\r\n", 7);
 }
 
 /* PING while subscribed, in RESP2: Redis answers in pub/sub form (RESP3
  * gets +PONG). The state is settled: PING waits while it changes. */
-static void cmd_ping_maybe_subscribed(struct client *c, size_t argc)
+static void cmd_ping_maybe_subscribed(struct client *c, const struct cmd_args *a)
 {
-    if (argc > 2 || c->pubsub != PUBSUB_SUBSCRIBED || c->proto != 2) {
-        cmd_ping(c, argc);
+    if (a->argc > 2 || c->pubsub != PUBSUB_SUBSCRIBED || c->proto != 2) {
+        cmd_ping(c, a);
         return;
     }
     struct resp_buf b = {0};
     resp_write_array_head(&b, 2);
     resp_write_bulk(&b, "pong", 4);
-    resp_write_bulk(&b, argc == 2 ? c->w->args.argv[1] : "", argc == 2 ? c->w->args.lens[1] : 0);
+    resp_write_bulk(&b, a->argc == 2 ? a->argv[1] : "", a->argc == 2 ? a->lens[1] : 0);
     client_reply_buf(c, &b);
 }
 
-static void cmd_echo(struct client *c, size_t argc)
+static void cmd_echo(struct client *c, const struct cmd_args *a)
 {
-    if (argc != 2)
-        dispatch_wrong_arity(c);
+    if (a->argc != 2)
+        dispatch_wrong_arity(c, a);
     else
-        reply_bulk(c, c->w->args.argv[1], c->w->args.lens[1]);
+        reply_bulk(c, a->argv[1], a->lens[1]);
 }
 
-static void cmd_quit(struct client *c, size_t argc)
+static void cmd_quit(struct client *c, const struct cmd_args *a)
 {
     client_reply_bytes(c, "+OK\r\n", 5);
     c->close_after_reply = true;
     c->reading_stopped = true;
 }
 
-static void cmd_select(struct client *c, size_t argc)
+static void cmd_select(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (argc != 2)
-        dispatch_wrong_arity(c);
-    else if (w->args.lens[1] == 1 && w->args.argv[1][0] == '0')
+    if (a->argc != 2)
+        dispatch_wrong_arity(c, a);
+    else if (a->lens[1] == 1 && a->argv[1][0] == '0')
         client_reply_bytes(c, "+OK\r\n", 5);
     else
         client_reply_error(c, "ERR SELECT is not allowed in cluster mode");
@@ -101,14 +99,14 @@ static void write_str_field(struct resp_buf *b, const char *k, const char *v)
 /* HELLO [protover [AUTH user pass] [SETNAME name]]: the proxy answers with
  * a Redis 7-like map and from now on speaks that protocol to this client
  * (its calls go over links that speak it too). */
-static void cmd_hello(struct client *c, size_t argc)
+static void cmd_hello(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
     int proto = c->proto;
     size_t i = 1;
-    if (argc >= 2) {
+    if (a->argc >= 2) {
         long long ver;
-        if (!resp_string2ll(w->args.argv[1], w->args.lens[1], &ver)) {
+        if (!resp_string2ll(a->argv[1], a->lens[1], &ver)) {
             client_reply_error(c, "ERR Protocol version is not an integer or out of range");
             return;
         }
@@ -119,16 +117,16 @@ static void cmd_hello(struct client *c, size_t argc)
         proto = (int)ver;
         i = 2;
     }
-    for (; i < argc; i++) {
-        if (arg_is(w, i, "auth") && i + 2 < argc) {
+    for (; i < a->argc; i++) {
+        if (arg_is(a, i, "auth") && i + 2 < a->argc) {
             i += 2; /* checked by the requirepass gate before we get here */
-        } else if (arg_is(w, i, "setname") && i + 1 < argc) {
+        } else if (arg_is(a, i, "setname") && i + 1 < a->argc) {
             i++;
-            client_set_name(c, w->args.argv[i], w->args.lens[i]);
+            client_set_name(c, a->argv[i], a->lens[i]);
         } else {
             char msg[128];
             snprintf(msg, sizeof msg, "ERR Syntax error in HELLO option '%.*s'",
-                     (int)(w->args.lens[i] > 32 ? 32 : w->args.lens[i]), w->args.argv[i]);
+                     (int)(a->lens[i] > 32 ? 32 : a->lens[i]), a->argv[i]);
             client_reply_error(c, msg);
             return;
         }
@@ -158,7 +156,7 @@ static void cmd_hello(struct client *c, size_t argc)
 
 /* Which sections INFO's arguments name (Redis 7: several, any case;
  * unknown names add nothing). */
-static unsigned info_sections(struct worker *w, size_t first, size_t argc, bool proxy)
+static unsigned info_sections(struct worker *w, size_t first, const struct cmd_args *a, bool proxy)
 {
     static const struct { const char *name; unsigned bits; } names[] = {
         {"server", INFO_SERVER}, {"proxy", INFO_SERVER}, {"clients", INFO_CLIENTS},
@@ -166,19 +164,19 @@ static unsigned info_sections(struct worker *w, size_t first, size_t argc, bool 
         {"keyspace", INFO_KEYSPACE}, {"default", INFO_ALL}, {"all", INFO_ALL},
         {"everything", INFO_ALL},
     };
-    unsigned bits = argc > first ? 0 : INFO_ALL;
-    for (size_t i = first; i < argc; i++)
+    unsigned bits = a->argc > first ? 0 : INFO_ALL;
+    for (size_t i = first; i < a->argc; i++)
         for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
-            if (arg_is(w, i, names[k].name))
+            if (arg_is(a, i, names[k].name))
                 bits |= names[k].bits;
     return proxy ? bits & ~(unsigned)INFO_KEYSPACE : bits;
 }
 
 /* INFO [section …]: the proxy's sections; keyspace is the masters' INFO
  * keyspace summed (fanout.c). */
-static void cmd_info(struct client *c, size_t argc)
+static void cmd_info(struct client *c, const struct cmd_args *a)
 {
-    unsigned bits = info_sections(c->w, 1, argc, false);
+    unsigned bits = info_sections(c->w, 1, a, false);
     struct resp_buf text = {0};
     info_write(&(struct info_view){c->w->rt, c->w->topo, c->w->cfg}, bits, false, &text);
     if (bits & INFO_KEYSPACE) {
@@ -229,51 +227,48 @@ static bool name_ok(const char *s, size_t len)
     return true;
 }
 
-static void client_setname(struct client *c, size_t argc)
+static void client_setname(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (!name_ok(w->args.argv[2], w->args.lens[2])) {
+    if (!name_ok(a->argv[2], a->lens[2])) {
         client_reply_error(c, "ERR Client names cannot contain spaces, newlines or "
                               "special characters.");
         return;
     }
-    client_set_name(c, w->args.argv[2], w->args.lens[2]);
-    reply_ok(c, argc);
+    client_set_name(c, a->argv[2], a->lens[2]);
+    reply_ok(c, a);
 }
 
-static void client_setinfo(struct client *c, size_t argc)
+static void client_setinfo(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    char **field = arg_is(w, 2, "lib-name") ? &c->lib_name
-                 : arg_is(w, 2, "lib-ver") ? &c->lib_ver : NULL;
+    char **field = arg_is(a, 2, "lib-name") ? &c->lib_name
+                 : arg_is(a, 2, "lib-ver") ? &c->lib_ver : NULL;
     if (!field) {
         char msg[128];
         snprintf(msg, sizeof msg, "ERR Unrecognized option '%.*s'",
-                 (int)(w->args.lens[2] > 64 ? 64 : w->args.lens[2]), w->args.argv[2]);
+                 (int)(a->lens[2] > 64 ? 64 : a->lens[2]), a->argv[2]);
         client_reply_error(c, msg);
         return;
     }
-    if (!name_ok(w->args.argv[3], w->args.lens[3])) {
+    if (!name_ok(a->argv[3], a->lens[3])) {
         client_reply_error(c, "ERR lib-name and lib-ver cannot contain spaces, newlines "
                               "or special characters.");
         return;
     }
     free(*field);
-    *field = strndup(w->args.argv[3], w->args.lens[3]);
-    reply_ok(c, argc);
+    *field = strndup(a->argv[3], a->lens[3]);
+    reply_ok(c, a);
 }
 
 /* CLIENT REPLY OFF and SKIP are not answered themselves (client.c drops
  * the replies of the requests they cover). */
-static void client_reply_mode(struct client *c, size_t argc)
+static void client_reply_mode(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (arg_is(w, 2, "on")) {
+    if (arg_is(a, 2, "on")) {
         c->reply_mode = CLIENT_REPLY_ON;
-        reply_ok(c, argc);
-    } else if (arg_is(w, 2, "off")) {
+        reply_ok(c, a);
+    } else if (arg_is(a, 2, "off")) {
         c->reply_mode = CLIENT_REPLY_OFF;
-    } else if (arg_is(w, 2, "skip")) {
+    } else if (arg_is(a, 2, "skip")) {
         if (c->reply_mode != CLIENT_REPLY_OFF)
             c->reply_mode = CLIENT_REPLY_SKIP;
     } else {
@@ -281,10 +276,10 @@ static void client_reply_mode(struct client *c, size_t argc)
     }
 }
 
-static void client_on_off(struct client *c, size_t argc)
+static void client_on_off(struct client *c, const struct cmd_args *a)
 {
-    if (arg_is(c->w, 2, "on") || arg_is(c->w, 2, "off"))
-        reply_ok(c, argc);
+    if (arg_is(a, 2, "on") || arg_is(a, 2, "off"))
+        reply_ok(c, a);
     else
         client_reply_error(c, "ERR syntax error");
 }
@@ -299,15 +294,14 @@ static void client_info_reply(struct client *c)
     client_reply_buf(c, &b);
 }
 
-/* Subcommands with a fixed number of arguments: name, argc, handler. */
-static bool client_simple(struct client *c, size_t argc)
+/* Subcommands with a fixed number of arguments: name, a->argc, handler. */
+static bool client_simple(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (argc == 2 && arg_is(w, 1, "id")) {
+    if (a->argc == 2 && arg_is(a, 1, "id")) {
         struct resp_buf b = {0};
         resp_write_integer(&b, (long long)c->id);
         client_reply_buf(c, &b);
-    } else if (argc == 2 && arg_is(w, 1, "getname")) {
+    } else if (a->argc == 2 && arg_is(a, 1, "getname")) {
         if (c->name) {
             reply_bulk(c, c->name, strlen(c->name));
         } else {
@@ -315,17 +309,17 @@ static bool client_simple(struct client *c, size_t argc)
             resp_write_null(&b, c->proto);
             client_reply_buf(c, &b);
         }
-    } else if (argc == 3 && arg_is(w, 1, "setname")) {
-        client_setname(c, argc);
-    } else if (argc == 4 && arg_is(w, 1, "setinfo")) {
-        client_setinfo(c, argc);
-    } else if (argc == 2 && arg_is(w, 1, "info")) {
+    } else if (a->argc == 3 && arg_is(a, 1, "setname")) {
+        client_setname(c, a);
+    } else if (a->argc == 4 && arg_is(a, 1, "setinfo")) {
+        client_setinfo(c, a);
+    } else if (a->argc == 2 && arg_is(a, 1, "info")) {
         client_info_reply(c);
-    } else if (argc == 3 && arg_is(w, 1, "reply")) {
-        client_reply_mode(c, argc);
-    } else if (argc == 3 && (arg_is(w, 1, "no-evict") || arg_is(w, 1, "no-touch"))) {
-        client_on_off(c, argc);
-    } else if (argc == 2 && arg_is(w, 1, "help")) {
+    } else if (a->argc == 3 && arg_is(a, 1, "reply")) {
+        client_reply_mode(c, a);
+    } else if (a->argc == 3 && (arg_is(a, 1, "no-evict") || arg_is(a, 1, "no-touch"))) {
+        client_on_off(c, a);
+    } else if (a->argc == 2 && arg_is(a, 1, "help")) {
         client_help(c);
     } else {
         return false;
@@ -334,42 +328,40 @@ static bool client_simple(struct client *c, size_t argc)
 }
 
 /* Features that need a connection of the client's own to every node. */
-static bool client_refused(struct client *c, size_t argc)
+static bool client_refused(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (arg_is(w, 1, "tracking") || arg_is(w, 1, "caching") ||
-        arg_is(w, 1, "trackinginfo") || arg_is(w, 1, "getredir")) {
+    if (arg_is(a, 1, "tracking") || arg_is(a, 1, "caching") ||
+        arg_is(a, 1, "trackinginfo") || arg_is(a, 1, "getredir")) {
         client_reply_error(c, "ERR CLIENT TRACKING is not supported by ringslot: "
                               "client-side caching needs the client's own connection "
                               "to every node");
         return true;
     }
-    if (arg_is(w, 1, "pause") || arg_is(w, 1, "unpause") || arg_is(w, 1, "unblock")) {
+    if (arg_is(a, 1, "pause") || arg_is(a, 1, "unpause") || arg_is(a, 1, "unblock")) {
         char msg[160];
         snprintf(msg, sizeof msg, "ERR CLIENT %.*s is not supported by ringslot",
-                 (int)(w->args.lens[1] > 32 ? 32 : w->args.lens[1]), w->args.argv[1]);
+                 (int)(a->lens[1] > 32 ? 32 : a->lens[1]), a->argv[1]);
         client_reply_error(c, msg);
         return true;
     }
     return false;
 }
 
-static void cmd_client(struct client *c, size_t argc)
+static void cmd_client(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (argc < 2) {
-        dispatch_wrong_arity(c);
-    } else if (client_simple(c, argc) || client_refused(c, argc)) {
+    if (a->argc < 2) {
+        dispatch_wrong_arity(c, a);
+    } else if (client_simple(c, a) || client_refused(c, a)) {
         return;
-    } else if (arg_is(w, 1, "list")) {
-        xworker_client_list(c, argc);
-    } else if (arg_is(w, 1, "kill") && argc >= 3) {
-        xworker_client_kill(c, argc);
+    } else if (arg_is(a, 1, "list")) {
+        xworker_client_list(c, a);
+    } else if (arg_is(a, 1, "kill") && a->argc >= 3) {
+        xworker_client_kill(c, a);
     } else {
         char msg[200];
         /* Redis 7's text: a known subcommand's arity was checked before */
         snprintf(msg, sizeof msg, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
-                 (int)(w->args.lens[1] > 128 ? 128 : w->args.lens[1]), w->args.argv[1]);
+                 (int)(a->lens[1] > 128 ? 128 : a->lens[1]), a->argv[1]);
         client_reply_error(c, msg);
     }
 }
@@ -415,44 +407,42 @@ static const struct {
     {"slowlog", "reset", MERGE_OK, SUB_MASTERS},
 };
 
-static void by_subcommand(struct client *c, size_t argc)
+static void by_subcommand(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    for (size_t i = 0; argc >= 2 && i < sizeof by_sub / sizeof by_sub[0]; i++) {
-        if (!arg_is(w, 0, by_sub[i].cmd) || !arg_is(w, 1, by_sub[i].sub))
+    for (size_t i = 0; a->argc >= 2 && i < sizeof by_sub / sizeof by_sub[0]; i++) {
+        if (!arg_is(a, 0, by_sub[i].cmd) || !arg_is(a, 1, by_sub[i].sub))
             continue;
         if (by_sub[i].to == SUB_NODES)
-            fanout_all_nodes(c, argc, by_sub[i].kind);
+            fanout_all_nodes(c, a, by_sub[i].kind);
         else if (by_sub[i].to == SUB_MASTERS)
-            fanout_all_masters(c, argc, by_sub[i].kind);
+            fanout_all_masters(c, a, by_sub[i].kind);
         else
-            fanout_first_master(c, argc, by_sub[i].kind);
+            fanout_first_master(c, a, by_sub[i].kind);
         return;
     }
-    dispatch_forward_any(c, argc);
+    dispatch_forward_any(c, a);
 }
 
 /* CONFIG: requirepass is the proxy's own (admin.c); RESETSTAT also starts
  * the proxy's INFO counters again; the rest as by_sub says. */
-static void cmd_config(struct client *c, size_t argc)
+static void cmd_config(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    if (argc >= 2 && arg_is(w, 1, "set") && admin_config_set(c, argc))
+    if (a->argc >= 2 && arg_is(a, 1, "set") && admin_config_set(c, a))
         return;
-    if (argc == 2 && arg_is(w, 1, "resetstat"))
+    if (a->argc == 2 && arg_is(a, 1, "resetstat"))
         stats_reset(w->rt);
-    by_subcommand(c, argc);
+    by_subcommand(c, a);
 }
 
 /* ACL: WHOAMI is the proxy's answer; changing the user ringslot connects
  * as is refused (admin.c); the rest as by_sub says. */
-static void cmd_acl(struct client *c, size_t argc)
+static void cmd_acl(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (argc >= 2 && arg_is(w, 1, "whoami"))
-        admin_acl_whoami(c, argc);
-    else if (argc < 2 || !admin_acl_refused(c, argc))
-        by_subcommand(c, argc);
+    if (a->argc >= 2 && arg_is(a, 1, "whoami"))
+        admin_acl_whoami(c, a);
+    else if (a->argc < 2 || !admin_acl_refused(c, a))
+        by_subcommand(c, a);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -501,27 +491,26 @@ static void proxy_help(struct client *c)
     reply_status_array(c, lines, sizeof lines / sizeof lines[0]);
 }
 
-static void proxy_info(struct client *c, size_t argc)
+static void proxy_info(struct client *c, const struct cmd_args *a)
 {
-    if (argc > 3) {
+    if (a->argc > 3) {
         unknown_subcommand(c, "PROXY INFO", "PROXY HELP");
         return;
     }
     struct resp_buf text = {0}, b = {0};
     info_write(&(struct info_view){c->w->rt, c->w->topo, c->w->cfg},
-               info_sections(c->w, 2, argc, true), true, &text);
+               info_sections(c->w, 2, a, true), true, &text);
     resp_write_bulk(&b, text.data ? text.data : "", text.len);
     resp_buf_free(&text);
     client_reply_buf(c, &b);
 }
 
-static void proxy_multiplexing(struct client *c, size_t argc)
+static void proxy_multiplexing(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (argc == 3 && arg_is(w, 2, "off")) {
+    if (a->argc == 3 && arg_is(a, 2, "off")) {
         c->multiplex_off = true;
         client_reply_bytes(c, "+OK\r\n", 5);
-    } else if (argc == 3 && arg_is(w, 2, "status")) {
+    } else if (a->argc == 3 && arg_is(a, 2, "status")) {
         if (c->multiplex_off)
             client_reply_bytes(c, "+off\r\n", 6);
         else
@@ -551,12 +540,12 @@ static bool crossslot_unsupported(const struct command_info *ci)
 
 /* PROXY COMMAND [UNSUPPORTED|CROSSSLOTS-UNSUPPORTED]: redis-cluster-proxy's
  * rows [name, arity, first key, last key, step, unsupported]. */
-static void proxy_command(struct client *c, size_t argc)
+static void proxy_command(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    bool only_unsupported = argc == 3 && arg_is(w, 2, "unsupported");
-    bool only_cross = argc == 3 && arg_is(w, 2, "crossslots-unsupported");
-    if (argc > 3 || (argc == 3 && !only_unsupported && !only_cross)) {
+    bool only_unsupported = a->argc == 3 && arg_is(a, 2, "unsupported");
+    bool only_cross = a->argc == 3 && arg_is(a, 2, "crossslots-unsupported");
+    if (a->argc > 3 || (a->argc == 3 && !only_unsupported && !only_cross)) {
         client_reply_error(c, "ERR Invalid argument `TYPE` for `PROXY COMMAND`. Supported "
                               "types: unsupported, crossslots-unsupported");
         return;
@@ -585,17 +574,17 @@ static void proxy_command(struct client *c, size_t argc)
 
 /* PROXY CLIENT ID|THREAD|HELP: ids as redis-cluster-proxy shows them,
  * "thread:id". */
-static void proxy_client(struct client *c, size_t argc)
+static void proxy_client(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
     struct resp_buf b = {0};
-    if (argc == 3 && arg_is(w, 2, "id")) {
+    if (a->argc == 3 && arg_is(a, 2, "id")) {
         char id[48];
         snprintf(id, sizeof id, "%d:%llu", w->id, (unsigned long long)c->id);
         resp_write_simple(&b, id);
-    } else if (argc == 3 && arg_is(w, 2, "thread")) {
+    } else if (a->argc == 3 && arg_is(a, 2, "thread")) {
         resp_write_integer(&b, w->id);
-    } else if (argc == 3 && arg_is(w, 2, "help")) {
+    } else if (a->argc == 3 && arg_is(a, 2, "help")) {
         static const char *const lines[] = {
             "PROXY CLIENT <subcommand> [arg arg ... arg]",
             "ID     -- Get current client's internal id",
@@ -670,22 +659,22 @@ static void proxy_cluster_info(struct client *c, bool status, bool conn, bool no
     client_reply_buf(c, &b);
 }
 
-static void proxy_cluster(struct client *c, size_t argc)
+static void proxy_cluster(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    if (argc == 2 || (argc == 3 && arg_is(w, 2, "info"))) {
+    if (a->argc == 2 || (a->argc == 3 && arg_is(a, 2, "info"))) {
         proxy_cluster_info(c, true, true, true);
-    } else if (argc == 3 && arg_is(w, 2, "status")) {
+    } else if (a->argc == 3 && arg_is(a, 2, "status")) {
         proxy_cluster_info(c, true, false, false);
-    } else if (argc == 3 && arg_is(w, 2, "connection")) {
+    } else if (a->argc == 3 && arg_is(a, 2, "connection")) {
         proxy_cluster_info(c, false, true, false);
-    } else if (argc == 3 && arg_is(w, 2, "nodes")) {
+    } else if (a->argc == 3 && arg_is(a, 2, "nodes")) {
         proxy_cluster_info(c, false, false, true);
-    } else if (argc == 3 && arg_is(w, 2, "update")) {
+    } else if (a->argc == 3 && arg_is(a, 2, "update")) {
         /* The control thread refreshes in the background; rcp's "started". */
         control_request_refresh(w->rt, w->id, NULL);
         client_reply_bytes(c, "+started\r\n", 10);
-    } else if (argc == 3 && arg_is(w, 2, "help")) {
+    } else if (a->argc == 3 && arg_is(a, 2, "help")) {
         static const char *const lines[] = {
             "PROXY CLUSTER [subcommand]",
             "-,INFO     -- Get info for the cluster associated with the calling client",
@@ -707,19 +696,18 @@ static void proxy_cluster(struct client *c, size_t argc)
 
 /* PROXY LOG [level] message: written to the proxy's log at that level
  * (default debug, as redis-cluster-proxy). */
-static void proxy_log(struct client *c, size_t argc)
+static void proxy_log(struct client *c, const struct cmd_args *a)
 {
     static const char *const levels[] = {"debug", "info", "success", "warning", "error"};
-    struct worker *w = c->w;
-    if (argc != 3 && argc != 4) {
+    if (a->argc != 3 && a->argc != 4) {
         unknown_subcommand(c, "PROXY LOG", "PROXY HELP");
         return;
     }
     int level = LOG_DEBUG;
-    if (argc == 4) {
+    if (a->argc == 4) {
         level = -1;
         for (int i = 0; i < 5; i++)
-            if (arg_is(w, 2, levels[i]))
+            if (arg_is(a, 2, levels[i]))
                 level = i;
         if (level < 0) {
             client_reply_error(c, "ERR Invalid log level, valid level names: debug, info, "
@@ -727,40 +715,39 @@ static void proxy_log(struct client *c, size_t argc)
             return;
         }
     }
-    size_t mi = argc - 1;
-    if (w->args.lens[mi] > PROXY_LOG_MAX_LEN) {
+    size_t mi = a->argc - 1;
+    if (a->lens[mi] > PROXY_LOG_MAX_LEN) {
         client_reply_error(c, "ERR Log message too long!");
         return;
     }
     if ((enum log_level)level >= log_get_level())
-        log_msg((enum log_level)level, "%.*s", (int)w->args.lens[mi], w->args.argv[mi]);
-    reply_ok(c, argc);
+        log_msg((enum log_level)level, "%.*s", (int)a->lens[mi], a->argv[mi]);
+    reply_ok(c, a);
 }
 
-static void cmd_proxy(struct client *c, size_t argc)
+static void cmd_proxy(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
-    if (admin_proxy_command(c, argc)) /* CONFIG, SHUTDOWN, DEBUG, AUTH */
+    if (admin_proxy_command(c, a)) /* CONFIG, SHUTDOWN, DEBUG, AUTH */
         return;
-    if (argc < 2)
+    if (a->argc < 2)
         unknown_subcommand(c, "PROXY", "PROXY HELP");
-    else if (arg_is(w, 1, "multiplexing"))
-        proxy_multiplexing(c, argc);
-    else if (arg_is(w, 1, "info"))
-        proxy_info(c, argc);
-    else if (arg_is(w, 1, "ping") && argc == 2)
+    else if (arg_is(a, 1, "multiplexing"))
+        proxy_multiplexing(c, a);
+    else if (arg_is(a, 1, "info"))
+        proxy_info(c, a);
+    else if (arg_is(a, 1, "ping") && a->argc == 2)
         client_reply_bytes(c, "+PONG\r\n", 7);
-    else if (arg_is(w, 1, "command"))
-        proxy_command(c, argc);
-    else if (arg_is(w, 1, "client") && argc >= 3)
-        proxy_client(c, argc);
-    else if (arg_is(w, 1, "cluster"))
-        proxy_cluster(c, argc);
-    else if (arg_is(w, 1, "log"))
-        proxy_log(c, argc);
-    else if (arg_is(w, 1, "help") && argc == 2)
+    else if (arg_is(a, 1, "command"))
+        proxy_command(c, a);
+    else if (arg_is(a, 1, "client") && a->argc >= 3)
+        proxy_client(c, a);
+    else if (arg_is(a, 1, "cluster"))
+        proxy_cluster(c, a);
+    else if (arg_is(a, 1, "log"))
+        proxy_log(c, a);
+    else if (arg_is(a, 1, "help") && a->argc == 2)
         proxy_help(c);
-    else if (arg_is(w, 1, "client"))
+    else if (arg_is(a, 1, "client"))
         unknown_subcommand(c, "PROXY CLIENT", "PROXY CLIENT HELP");
     else
         unknown_subcommand(c, "PROXY", "PROXY HELP");
@@ -769,50 +756,50 @@ static void cmd_proxy(struct client *c, size_t argc)
 /* ------------------------------------------------------------------------ */
 /* Every master                                                              */
 
-static void all_ok(struct client *c, size_t argc) { fanout_all_masters(c, argc, MERGE_OK); }
-static void all_concat(struct client *c, size_t argc) { fanout_all_masters(c, argc, MERGE_CONCAT); }
-static void all_first(struct client *c, size_t argc) { fanout_all_masters(c, argc, MERGE_FIRST); }
-static void all_min(struct client *c, size_t argc) { fanout_all_masters(c, argc, MERGE_MIN); }
+static void all_ok(struct client *c, const struct cmd_args *a) { fanout_all_masters(c, a, MERGE_OK); }
+static void all_concat(struct client *c, const struct cmd_args *a) { fanout_all_masters(c, a, MERGE_CONCAT); }
+static void all_first(struct client *c, const struct cmd_args *a) { fanout_all_masters(c, a, MERGE_FIRST); }
+static void all_min(struct client *c, const struct cmd_args *a) { fanout_all_masters(c, a, MERGE_MIN); }
 
 /* In cluster mode, DBSIZE and RANDOMKEY cover this proxy's own slots
  * (clustermode.c); KEYS and SCAN are filtered by fanout.c. */
-static void cmd_dbsize(struct client *c, size_t argc)
+static void cmd_dbsize(struct client *c, const struct cmd_args *a)
 {
-    if (!clustermode_dbsize(c, argc))
-        fanout_all_masters(c, argc, MERGE_SUM);
+    if (!clustermode_dbsize(c, a))
+        fanout_all_masters(c, a, MERGE_SUM);
 }
 
-static void cmd_randomkey(struct client *c, size_t argc)
+static void cmd_randomkey(struct client *c, const struct cmd_args *a)
 {
-    if (!clustermode_randomkey(c, argc))
-        fanout_all_masters(c, argc, MERGE_FIRST_NONNULL);
+    if (!clustermode_randomkey(c, a))
+        fanout_all_masters(c, a, MERGE_FIRST_NONNULL);
 }
 
 
 
-static void cmd_scan(struct client *c, size_t argc)
+static void cmd_scan(struct client *c, const struct cmd_args *a)
 {
-    if (argc < 2)
-        dispatch_wrong_arity(c);
+    if (a->argc < 2)
+        dispatch_wrong_arity(c, a);
     else
-        fanout_scan(c, argc);
+        fanout_scan(c, a);
 }
 
 /* WAIT covers the writes of the connection it runs on: ask every shared
  * link this client wrote through, with the timeout capped so the link's
  * other clients are never held up for long; the minimum is the answer
  * (it may under-report durability, never over-report it). */
-static void cmd_wait(struct client *c, size_t argc)
+static void cmd_wait(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    if (argc != 3) {
-        dispatch_wrong_arity(c);
+    if (a->argc != 3) {
+        dispatch_wrong_arity(c, a);
         return;
     }
     char *end;
     char num[32];
-    snprintf(num, sizeof num, "%.*s", (int)(w->args.lens[2] < 31 ? w->args.lens[2] : 31),
-             w->args.argv[2]);
+    snprintf(num, sizeof num, "%.*s", (int)(a->lens[2] < 31 ? a->lens[2] : 31),
+             a->argv[2]);
     long long timeout = strtoll(num, &end, 10);
     if (*end || timeout < 0) {
         client_reply_error(c, "ERR timeout is not an integer or out of range");
@@ -822,25 +809,28 @@ static void cmd_wait(struct client *c, size_t argc)
     if (timeout == 0 || timeout > cap)
         timeout = cap;
     int n = snprintf(num, sizeof num, "%lld", timeout);
-    w->args.argv[2] = num;
-    w->args.lens[2] = (size_t)n;
+    /* the same call with the capped timeout */
+    const char *argv[3] = {a->argv[0], a->argv[1], num};
+    size_t lens[3] = {a->lens[0], a->lens[1], (size_t)n};
+    const struct cmd_args capped = {.argc = 3, .argv = argv, .lens = lens};
+    a = &capped;
     if (c->written_all) {
         /* wrote through more links than remembered: ask every master, so
          * the answer can only under-report */
-        fanout_all_masters(c, argc, MERGE_MIN);
+        fanout_all_masters(c, a, MERGE_MIN);
     } else if (c->nwritten == 0) {
-        dispatch_forward_any(c, argc);
+        dispatch_forward_any(c, a);
     } else {
-        fanout_to_links(c, argc, c->written, c->nwritten, MERGE_MIN);
+        fanout_to_links(c, a, c->written, c->nwritten, MERGE_MIN);
     }
     c->nwritten = 0;
     c->written_all = false;
 }
 
-static void refused(struct client *c, size_t argc)
+static void refused(struct client *c, const struct cmd_args *a)
 {
     char name[33], msg[160];
-    cluster_lower(name, sizeof name, c->w->args.argv[0], c->w->args.lens[0]);
+    cluster_lower(name, sizeof name, a->argv[0], a->lens[0]);
     snprintf(msg, sizeof msg, "ERR command '%s' is not supported by ringslot", name);
     client_reply_error(c, msg);
 }
@@ -857,7 +847,7 @@ static void multi_reset(struct client *c)
     c->multi_buf.len = 0;
 }
 
-static void cmd_multi(struct client *c, size_t argc)
+static void cmd_multi(struct client *c, const struct cmd_args *a)
 {
     if (c->in_multi) {
         client_reply_error(c, "ERR MULTI calls can not be nested");
@@ -878,7 +868,7 @@ static void forward_words(struct client *c, struct link *l, const char *word)
     link_enqueue(l, r);
 }
 
-static void cmd_discard(struct client *c, size_t argc)
+static void cmd_discard(struct client *c, const struct cmd_args *a)
 {
     if (!c->in_multi) {
         client_reply_error(c, "ERR DISCARD without MULTI");
@@ -894,12 +884,12 @@ static void cmd_discard(struct client *c, size_t argc)
     client_reply_bytes(c, "+OK\r\n", 5);
 }
 
-static void cmd_unwatch(struct client *c, size_t argc)
+static void cmd_unwatch(struct client *c, const struct cmd_args *a)
 {
     if (c->watch_link) {
         struct link *l = c->watch_link;
         c->watch_link = NULL; /* given back once the reply is in */
-        dispatch_forward_on(c, argc, l);
+        dispatch_forward_on(c, a, l);
         return;
     }
     client_reply_bytes(c, "+OK\r\n", 5);
@@ -907,7 +897,7 @@ static void cmd_unwatch(struct client *c, size_t argc)
 
 /* RESET: back to a fresh connection's state. Links holding WATCH or
  * subscriptions are closed rather than cleaned. */
-static void cmd_reset(struct client *c, size_t argc)
+static void cmd_reset(struct client *c, const struct cmd_args *a)
 {
     multi_reset(c);
     c->multiplex_off = c->w->rt->cfg->disable_multiplexing == CONFIG_MULTIPLEXING_ALWAYS;
@@ -927,7 +917,7 @@ static void cmd_reset(struct client *c, size_t argc)
     client_reply_bytes(c, "+RESET\r\n", 8);
 }
 
-static void cmd_exec(struct client *c, size_t argc)
+static void cmd_exec(struct client *c, const struct cmd_args *a)
 {
     if (!c->in_multi) {
         client_reply_error(c, "ERR EXEC without MULTI");

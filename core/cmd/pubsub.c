@@ -55,29 +55,28 @@
 /* State                                                                     */
 
 /* (P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE: allowed in every state. */
-bool pubsub_is_subscribe_command(const struct worker *w)
+bool pubsub_is_subscribe_command(const struct cmd_args *a)
 {
     static const char *names[] = {"subscribe",   "psubscribe",   "ssubscribe",
                                   "unsubscribe", "punsubscribe", "sunsubscribe"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (arg_is(w, 0, names[i]))
+        if (arg_is(a, 0, names[i]))
             return true;
     return false;
 }
 
-enum pubsub_gate pubsub_gate(struct client *c)
+enum pubsub_gate pubsub_gate(struct client *c, const struct cmd_args *a)
 {
-    const struct worker *w = c->w;
     switch (c->pubsub) {
     case PUBSUB_NONE:
         return PUBSUB_GO;
     case PUBSUB_CHANGING:
-        if (pubsub_is_subscribe_command(w) || (c->proto != 2 && !arg_is(w, 0, "reset")))
+        if (pubsub_is_subscribe_command(a) || (c->proto != 2 && !arg_is(a, 0, "reset")))
             return PUBSUB_GO;
         return PUBSUB_WAIT;
     case PUBSUB_SUBSCRIBED:
-        if (c->proto != 2 || pubsub_is_subscribe_command(w) || arg_is(w, 0, "ping") ||
-            arg_is(w, 0, "quit") || arg_is(w, 0, "reset"))
+        if (c->proto != 2 || pubsub_is_subscribe_command(a) || arg_is(a, 0, "ping") ||
+            arg_is(a, 0, "quit") || arg_is(a, 0, "reset"))
             return PUBSUB_GO;
         return PUBSUB_REFUSE;
     }
@@ -340,13 +339,12 @@ static enum sub_all unsubscribe_kind(const char *name)
 /* Send argv on subscriber link l, in c's FIFO, or as an orphan whose
  * confirmations are dropped (a keyspace link's copy). Answered by one
  * confirmation per channel unless the caller says otherwise. */
-static struct request *subscriber_send_args(struct client *c, struct link *l, size_t argc,
-                                            const char **argv, const size_t *lens,
-                                            bool answers)
+static struct request *subscriber_send_args(struct client *c, struct link *l,
+                                            const struct cmd_args *a, bool answers)
 {
-    struct request *r = request_from_args(c->w, (int)argc, argv, lens);
-    r->sub_replies = argc > 1 ? (uint32_t)(argc - 1) : 0;
-    r->sub_all = argc > 1 ? SUB_ALL_NONE : unsubscribe_kind(argv[0]);
+    struct request *r = request_from_args(c->w, (int)a->argc, a->argv, a->lens);
+    r->sub_replies = a->argc > 1 ? (uint32_t)(a->argc - 1) : 0;
+    r->sub_all = a->argc > 1 ? SUB_ALL_NONE : unsubscribe_kind(a->argv[0]);
     if (answers)
         client_append(c, r);
     c->pubsub = PUBSUB_CHANGING;
@@ -354,14 +352,14 @@ static struct request *subscriber_send_args(struct client *c, struct link *l, si
     return r;
 }
 
-static struct request *subscriber_send(struct client *c, struct link *l, size_t argc)
+static struct request *subscriber_send(struct client *c, struct link *l, const struct cmd_args *a)
 {
-    return subscriber_send_args(c, l, argc, c->w->args.argv, c->w->args.lens, true);
+    return subscriber_send_args(c, l, a, true);
 }
 
-static int channel_slot(struct client *c, size_t i)
+static int channel_slot(const struct cmd_args *a, size_t i)
 {
-    return (int)cluster_keyslot(c->w->args.argv[i], c->w->args.lens[i]);
+    return (int)cluster_keyslot(a->argv[i], a->lens[i]);
 }
 
 /* A keyspace-notification channel or a pattern that may match one. */
@@ -371,28 +369,29 @@ static bool keyspace_channel(const char *s, size_t len)
 }
 
 /* (P)SUBSCRIBE's keyspace channels also go to every other master. */
-static void keyspace_fanout(struct client *c, size_t argc)
+static void keyspace_fanout(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    const char **av = malloc(argc * sizeof *av);
-    size_t *al = malloc(argc * sizeof *al);
+    const char **av = malloc(a->argc * sizeof *av);
+    size_t *al = malloc(a->argc * sizeof *al);
     if (!av || !al)
         abort();
     size_t n = 1;
-    av[0] = w->args.argv[0];
-    al[0] = w->args.lens[0];
-    for (size_t i = 1; i < argc; i++)
-        if (keyspace_channel(w->args.argv[i], w->args.lens[i])) {
-            av[n] = w->args.argv[i];
-            al[n++] = w->args.lens[i];
+    av[0] = a->argv[0];
+    al[0] = a->lens[0];
+    for (size_t i = 1; i < a->argc; i++)
+        if (keyspace_channel(a->argv[i], a->lens[i])) {
+            av[n] = a->argv[i];
+            al[n++] = a->lens[i];
         }
     for (size_t m = 0; n > 1 && w->topo && m < w->topo->nmasters; m++) {
         const char *addr = w->topo->nodes[m].addr;
         if (strcmp(addr, c->pubsub_link->addr) == 0)
             continue;
         struct link *l = lend_subscriber(c, addr, SUB_KEYSPACE);
+        const struct cmd_args keyspace = {.argc = n, .argv = av, .lens = al};
         if (l) /* past the cap: that node's events are missed */
-            subscriber_send_args(c, l, n, av, al, false);
+            subscriber_send_args(c, l, &keyspace, false);
     }
     free(av);
     free(al);
@@ -443,10 +442,10 @@ void pubsub_topology_changed(struct worker *w)
 /* ------------------------------------------------------------------------ */
 /* Commands                                                                  */
 
-void pubsub_cmd_subscribe(struct client *c, size_t argc)
+void pubsub_cmd_subscribe(struct client *c, const struct cmd_args *a)
 {
-    if (argc < 2) {
-        dispatch_wrong_arity(c);
+    if (a->argc < 2) {
+        dispatch_wrong_arity(c, a);
         return;
     }
     if (!c->pubsub_link) {
@@ -455,37 +454,36 @@ void pubsub_cmd_subscribe(struct client *c, size_t argc)
             return;
         c->pubsub_link = l;
     }
-    subscriber_send(c, c->pubsub_link, argc);
-    keyspace_fanout(c, argc);
+    subscriber_send(c, c->pubsub_link, a);
+    keyspace_fanout(c, a);
 }
 
-void pubsub_cmd_ssubscribe(struct client *c, size_t argc)
+void pubsub_cmd_ssubscribe(struct client *c, const struct cmd_args *a)
 {
-    if (argc < 2) {
-        dispatch_wrong_arity(c);
+    if (a->argc < 2) {
+        dispatch_wrong_arity(c, a);
         return;
     }
-    struct link *l = subscriber_link(c, channel_slot(c, 1), SUB_SHARD);
+    struct link *l = subscriber_link(c, channel_slot(a, 1), SUB_SHARD);
     if (l)
-        subscriber_send(c, l, argc);
+        subscriber_send(c, l, a);
 }
 
 /* No link holds these channels: answer as Redis does, one confirmation
  * per channel (one with a null channel without arguments), with the
  * client's `count` of that kind. */
-static void unsubscribe_locally(struct client *c, size_t argc, uint32_t count)
+static void unsubscribe_locally(struct client *c, const struct cmd_args *a, uint32_t count)
 {
-    struct worker *w = c->w;
     struct resp_buf b = {0};
-    const char *kind = w->args.argv[0];
-    size_t klen = w->args.lens[0];
+    const char *kind = a->argv[0];
+    size_t klen = a->lens[0];
     char lower[17]; /* "punsubscribe" at most, and the NUL */
     size_t lower_len = cluster_lower(lower, sizeof lower, kind, klen);
-    for (size_t i = 1; i < (argc > 1 ? argc : 2); i++) {
+    for (size_t i = 1; i < (a->argc > 1 ? a->argc : 2); i++) {
         resp_write_push_head(&b, c->proto, 3);
         resp_write_bulk(&b, lower, lower_len);
-        if (argc > 1)
-            resp_write_bulk(&b, w->args.argv[i], w->args.lens[i]);
+        if (a->argc > 1)
+            resp_write_bulk(&b, a->argv[i], a->lens[i]);
         else
             resp_write_null(&b, c->proto);
         resp_write_integer(&b, count);
@@ -494,59 +492,58 @@ static void unsubscribe_locally(struct client *c, size_t argc, uint32_t count)
 }
 
 /* The main link answers; keyspace links unsubscribe silently. */
-void pubsub_cmd_unsubscribe(struct client *c, size_t argc)
+void pubsub_cmd_unsubscribe(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
     if (!c->pubsub_link) {
-        unsubscribe_locally(c, argc, 0);
+        unsubscribe_locally(c, a, 0);
         return;
     }
-    subscriber_send(c, c->pubsub_link, argc);
+    subscriber_send(c, c->pubsub_link, a);
     for (struct link *l = c->plinks; l; l = l->owner_next) /* sending never gives back */
         if (l->sub_role == SUB_KEYSPACE)
-            subscriber_send_args(c, l, argc, w->args.argv, w->args.lens, false);
+            subscriber_send_args(c, l, a, false);
 }
 
 /* SUNSUBSCRIBE ch …: the channels share a slot (Redis refuses otherwise),
  * so the shard link of that slot's node answers; without channels every
  * shard link does, one after the other. */
-void pubsub_cmd_sunsubscribe(struct client *c, size_t argc)
+void pubsub_cmd_sunsubscribe(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
     const char *addr = NULL;
-    if (argc > 1 && w->topo && w->topo->nmasters) {
-        unsigned node = w->topo->slot_master[channel_slot(c, 1)];
+    if (a->argc > 1 && w->topo && w->topo->nmasters) {
+        unsigned node = w->topo->slot_master[channel_slot(a, 1)];
         addr = node != CLUSTER_NO_NODE ? w->topo->nodes[node].addr : "";
     }
     bool sent = false;
-    uint32_t later = argc == 1 ? shard_total(c) : 0; /* counted down part by part */
+    uint32_t later = a->argc == 1 ? shard_total(c) : 0; /* counted down part by part */
     for (struct link *l = c->plinks; l; l = l->owner_next)
-        if (l->sub_role == SUB_SHARD && (argc == 1 || (addr && strcmp(l->addr, addr) == 0))) {
-            struct request *r = subscriber_send(c, l, argc);
-            later -= argc == 1 ? l->subs.shard : 0;
-            r->shard_all = argc == 1;
+        if (l->sub_role == SUB_SHARD && (a->argc == 1 || (addr && strcmp(l->addr, addr) == 0))) {
+            struct request *r = subscriber_send(c, l, a);
+            later -= a->argc == 1 ? l->subs.shard : 0;
+            r->shard_all = a->argc == 1;
             r->shard_later = later;
             sent = true;
         }
     if (!sent) /* shard channels elsewhere still count */
-        unsubscribe_locally(c, argc, shard_total(c));
+        unsubscribe_locally(c, a, shard_total(c));
 }
 
 /* PUBLISH goes to the home node, where the proxy's subscribers are. A
  * RESP3 subscriber's goes on its own main link (on that node too): a
  * message it gets from itself then comes before the count, as from Redis. */
-void pubsub_cmd_publish(struct client *c, size_t argc)
+void pubsub_cmd_publish(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    if (argc != 3) {
-        dispatch_wrong_arity(c);
+    if (a->argc != 3) {
+        dispatch_wrong_arity(c, a);
         return;
     }
     if (c->proto == 3 && c->pubsub_link) {
-        subscriber_send(c, c->pubsub_link, argc)->sub_replies = 1;
+        subscriber_send(c, c->pubsub_link, a)->sub_replies = 1;
         return;
     }
-    struct request *r = request_from_args(w, (int)argc, w->args.argv, w->args.lens);
+    struct request *r = request_from_args(w, (int)a->argc, a->argv, a->lens);
     client_append(c, r);
     route_to_slot(w, r, pubsub_home_slot(w->topo), client_key(c));
 }

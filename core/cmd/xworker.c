@@ -413,23 +413,23 @@ static bool parse_u64(const char *s, size_t len, uint64_t *out)
     return true;
 }
 
-static const char *parse_type(const struct worker *w, size_t i, enum ctype *t)
+static const char *parse_type(const struct cmd_args *a, size_t i, enum ctype *t)
 {
-    if (arg_is(w, i, "normal"))
+    if (arg_is(a, i, "normal"))
         *t = CT_NORMAL;
-    else if (arg_is(w, i, "pubsub"))
+    else if (arg_is(a, i, "pubsub"))
         *t = CT_PUBSUB;
-    else if (arg_is(w, i, "master") || arg_is(w, i, "replica") || arg_is(w, i, "slave"))
+    else if (arg_is(a, i, "master") || arg_is(a, i, "replica") || arg_is(a, i, "slave"))
         *t = CT_NONE;
     else
         return "ERR Unknown client type";
     return NULL;
 }
 
-static void copy_arg(const struct worker *w, size_t i, char *out, size_t outlen)
+static void copy_arg(const struct cmd_args *a, size_t i, char *out, size_t outlen)
 {
-    size_t n = w->args.lens[i] < outlen - 1 ? w->args.lens[i] : outlen - 1;
-    memcpy(out, w->args.argv[i], n);
+    size_t n = a->lens[i] < outlen - 1 ? a->lens[i] : outlen - 1;
+    memcpy(out, a->argv[i], n);
     out[n] = '\0';
 }
 
@@ -450,23 +450,22 @@ static void refuse(struct client *c, struct xgather *g, const char *err)
 }
 
 /* CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id [id …]] */
-void xworker_client_list(struct client *c, size_t argc)
+void xworker_client_list(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
     struct xgather *g = gather_new(c, X_LIST);
-    if (argc == 4 && arg_is(w, 2, "type")) {
-        const char *err = parse_type(w, 3, &g->filter.type);
+    if (a->argc == 4 && arg_is(a, 2, "type")) {
+        const char *err = parse_type(a, 3, &g->filter.type);
         if (err) {
             refuse(c, g, err);
             return;
         }
-    } else if (argc >= 4 && arg_is(w, 2, "id")) {
-        for (size_t i = 3; i < argc && g->filter.nids < FILTER_MAX_IDS; i++)
-            if (!parse_u64(w->args.argv[i], w->args.lens[i], &g->filter.ids[g->filter.nids++])) {
+    } else if (a->argc >= 4 && arg_is(a, 2, "id")) {
+        for (size_t i = 3; i < a->argc && g->filter.nids < FILTER_MAX_IDS; i++)
+            if (!parse_u64(a->argv[i], a->lens[i], &g->filter.ids[g->filter.nids++])) {
                 refuse(c, g, "ERR Invalid client ID");
                 return;
             }
-    } else if (argc != 2) {
+    } else if (a->argc != 2) {
         refuse(c, g, "ERR syntax error");
         return;
     }
@@ -474,36 +473,36 @@ void xworker_client_list(struct client *c, size_t argc)
 }
 
 /* One filter of CLIENT KILL's new form; NULL or an error. */
-static const char *kill_option(struct worker *w, size_t i, struct xfilter *f)
+static const char *kill_option(const struct cmd_args *a, size_t i, struct xfilter *f)
 {
-    if (arg_is(w, i, "id")) {
+    if (arg_is(a, i, "id")) {
         f->nids = 1;
-        return parse_u64(w->args.argv[i + 1], w->args.lens[i + 1], &f->ids[0])
+        return parse_u64(a->argv[i + 1], a->lens[i + 1], &f->ids[0])
                    ? NULL : "ERR client-id should be greater than 0";
     }
-    if (arg_is(w, i, "type"))
-        return parse_type(w, i + 1, &f->type);
-    if (arg_is(w, i, "addr")) {
-        copy_arg(w, i + 1, f->addr, sizeof f->addr);
+    if (arg_is(a, i, "type"))
+        return parse_type(a, i + 1, &f->type);
+    if (arg_is(a, i, "addr")) {
+        copy_arg(a, i + 1, f->addr, sizeof f->addr);
         return NULL;
     }
-    if (arg_is(w, i, "laddr")) {
-        copy_arg(w, i + 1, f->laddr, sizeof f->laddr);
+    if (arg_is(a, i, "laddr")) {
+        copy_arg(a, i + 1, f->laddr, sizeof f->laddr);
         return NULL;
     }
-    if (arg_is(w, i, "user")) {
-        f->user_other = !arg_is(w, i + 1, "default");
+    if (arg_is(a, i, "user")) {
+        f->user_other = !arg_is(a, i + 1, "default");
         return NULL;
     }
-    if (arg_is(w, i, "skipme")) {
-        if (!arg_is(w, i + 1, "yes") && !arg_is(w, i + 1, "no"))
+    if (arg_is(a, i, "skipme")) {
+        if (!arg_is(a, i + 1, "yes") && !arg_is(a, i + 1, "no"))
             return "ERR syntax error";
-        f->skipme = arg_is(w, i + 1, "yes");
+        f->skipme = arg_is(a, i + 1, "yes");
         return NULL;
     }
-    if (arg_is(w, i, "maxage")) {
+    if (arg_is(a, i, "maxage")) {
         uint64_t age;
-        if (!parse_u64(w->args.argv[i + 1], w->args.lens[i + 1], &age))
+        if (!parse_u64(a->argv[i + 1], a->lens[i + 1], &age))
             return "ERR syntax error";
         f->maxage = (long long)age;
         return NULL;
@@ -512,20 +511,19 @@ static const char *kill_option(struct worker *w, size_t i, struct xfilter *f)
 }
 
 /* CLIENT KILL ip:port | CLIENT KILL <filter> <value> … */
-void xworker_client_kill(struct client *c, size_t argc)
+void xworker_client_kill(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
     struct xgather *g = gather_new(c, X_KILL);
-    if (argc == 3) {
+    if (a->argc == 3) {
         g->old_kill = true;
-        copy_arg(w, 2, g->filter.addr, sizeof g->filter.addr);
-    } else if (argc < 4 || argc % 2) {
+        copy_arg(a, 2, g->filter.addr, sizeof g->filter.addr);
+    } else if (a->argc < 4 || a->argc % 2) {
         refuse(c, g, "ERR syntax error");
         return;
     } else {
         g->filter.skipme = true;
-        for (size_t i = 2; i < argc; i += 2) {
-            const char *err = kill_option(w, i, &g->filter);
+        for (size_t i = 2; i < a->argc; i += 2) {
+            const char *err = kill_option(a, i, &g->filter);
             if (err) {
                 refuse(c, g, err);
                 return;

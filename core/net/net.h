@@ -399,6 +399,14 @@ struct xgather; /* xworker.c */
 
 /* A parsed command's arguments as slices (argv[i], lens[i] into the input)
  * and room for its key positions; grown, never shrunk. */
+/* A parsed command's arguments, handed to whoever handles it: slices into
+ * the client's input (argv[i], lens[i]), valid while it is handled. */
+struct cmd_args {
+    size_t argc;
+    const char *const *argv;
+    const size_t *lens;
+};
+
 struct arg_scratch {
     const char **argv;
     size_t *lens;
@@ -489,7 +497,9 @@ struct worker {
     uint64_t node_links_version;
     unsigned rr;                     /* round robin over masters */
 
-    struct arg_scratch args;         /* the command being dispatched */
+    struct arg_scratch args;         /* storage of the command being
+                                        dispatched (dispatch_one only: its
+                                        handlers get a struct cmd_args) */
 
     int64_t now_ms;
     int64_t now_us;                  /* the batch's clock reading (latency) */

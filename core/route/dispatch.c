@@ -19,24 +19,23 @@
 #include "route.h"
 
 /* Is argument i of the command being dispatched this lower-case word? */
-bool arg_is(const struct worker *w, size_t i, const char *lower)
+bool arg_is(const struct cmd_args *a, size_t i, const char *lower)
 {
     size_t n = strlen(lower);
-    return w->args.lens[i] == n && strncasecmp(w->args.argv[i], lower, n) == 0;
+    return a->lens[i] == n && strncasecmp(a->argv[i], lower, n) == 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Routing                                                                   */
 
-static void unknown_command(struct client *c, size_t argc)
+static void unknown_command(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
     char msg[512];
     int n = snprintf(msg, sizeof msg, "ERR unknown command '%.*s', with args beginning with: ",
-                     (int)(w->args.lens[0] > 128 ? 128 : w->args.lens[0]), w->args.argv[0]);
-    for (size_t i = 1; i < argc && n < 400; i++)
+                     (int)(a->lens[0] > 128 ? 128 : a->lens[0]), a->argv[0]);
+    for (size_t i = 1; i < a->argc && n < 400; i++)
         n += snprintf(msg + n, sizeof msg - (size_t)n, "'%.*s' ",
-                      (int)(w->args.lens[i] > 64 ? 64 : w->args.lens[i]), w->args.argv[i]);
+                      (int)(a->lens[i] > 64 ? 64 : a->lens[i]), a->argv[i]);
     client_reply_error(c, msg); /* request_fail() keeps it one line */
 }
 
@@ -49,25 +48,24 @@ static void wrong_arity_of(struct client *c, const char *fullname)
     client_reply_error(c, msg);
 }
 
-void dispatch_wrong_arity(struct client *c)
+void dispatch_wrong_arity(struct client *c, const struct cmd_args *a)
 {
-    struct worker *w = c->w;
     char name[65];
-    cluster_lower(name, sizeof name, w->args.argv[0], w->args.lens[0]);
+    cluster_lower(name, sizeof name, a->argv[0], a->lens[0]);
     wrong_arity_of(c, name);
 }
 
 /* Slot of the call, -1 when it has no key, -2 when keys span slots. */
-static int call_slot(struct worker *w, const struct command_info *ci, size_t argc)
+static int call_slot(struct worker *w, const struct command_info *ci, const struct cmd_args *a)
 {
-    int nkeys = command_key_positions(ci, (int)argc, w->args.argv, w->args.lens, w->args.keys,
-                                      (int)argc);
+    int nkeys = command_key_positions(ci, (int)a->argc, a->argv, a->lens, w->args.keys,
+                                      (int)a->argc);
     if (nkeys <= 0)
         return -1;
-    int slot = (int)cluster_keyslot(w->args.argv[w->args.keys[0]], w->args.lens[w->args.keys[0]]);
+    int slot = (int)cluster_keyslot(a->argv[w->args.keys[0]], a->lens[w->args.keys[0]]);
     for (int i = 1; i < nkeys; i++)
-        if ((int)cluster_keyslot(w->args.argv[w->args.keys[i]],
-                                 w->args.lens[w->args.keys[i]]) != slot)
+        if ((int)cluster_keyslot(a->argv[w->args.keys[i]],
+                                 a->lens[w->args.keys[i]]) != slot)
             return -2;
     return slot;
 }
@@ -120,13 +118,14 @@ void dispatch_resume(struct worker *w)
 
 /* The request for the parsed command, its bytes copied once (inline
  * commands are re-encoded as multibulk for the node). */
-static struct request *request_for_command(struct client *c, const char *buf)
+static struct request *request_for_command(struct client *c, const struct cmd_args *a,
+                                           const char *buf)
 {
     struct resp_req_parser *p = &c->parser;
     if (!p->is_inline)
         return request_new(buf, p->len);
     struct resp_buf b = {0};
-    resp_write_command(&b, (int)p->argc, c->w->args.argv, c->w->args.lens);
+    resp_write_command(&b, (int)p->argc, a->argv, a->lens);
     return request_adopt(&b);
 }
 
@@ -185,16 +184,16 @@ static void note_write(struct client *c, struct link *l)
 
 /* Does this call need a connection of its own (it may block the link, or
  * leaves state on it)? XREAD/XREADGROUP only block with BLOCK. */
-static bool needs_private(struct worker *w, const struct command_info *ci, size_t argc)
+static bool needs_private(struct worker *w, const struct command_info *ci, const struct cmd_args *a)
 {
-    if (arg_is(w, 0, "watch"))
+    if (arg_is(a, 0, "watch"))
         return true;
     if (!(ci->flags & CMD_BLOCKING))
         return false;
-    if (!arg_is(w, 0, "xread") && !arg_is(w, 0, "xreadgroup"))
+    if (!arg_is(a, 0, "xread") && !arg_is(a, 0, "xreadgroup"))
         return true;
-    for (size_t i = 1; i < argc; i++)
-        if (arg_is(w, i, "block"))
+    for (size_t i = 1; i < a->argc; i++)
+        if (arg_is(a, i, "block"))
             return true;
     return false;
 }
@@ -203,36 +202,36 @@ static bool needs_private(struct worker *w, const struct command_info *ci, size_
  * if it holds one, a newly lent one if the call needs it, else the shared
  * link. NULL when no private link can be had. */
 static struct link *client_link(struct client *c, struct link *shared,
-                                const struct command_info *ci, size_t argc)
+                                const struct command_info *ci, const struct cmd_args *a)
 {
     struct link *p = c->plinks ? client_private_link(c, shared->addr) : NULL;
     if (p)
         return p;
-    if (!c->multiplex_off && !needs_private(c->w, ci, argc))
+    if (!c->multiplex_off && !needs_private(c->w, ci, a))
         return shared;
     return link_lend(c->w, shared->addr, c);
 }
 
 static void route(struct client *c, const char *buf, const struct command_info *ci,
-                  size_t argc)
+                  const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    int slot = call_slot(w, ci, argc);
+    int slot = call_slot(w, ci, a);
     if (!(ci->flags & CMD_READONLY))
         c->last_write_ms = w->now_ms; /* --replica-read-after-write */
     if (slot == -2) {
-        if (!runtime_cross_slot(w) || !fanout_split(c, ci, argc))
+        if (!runtime_cross_slot(w) || !fanout_split(c, ci, a))
             client_reply_error(c, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
     }
     /* cluster mode: maybe point the client at the proxy owning the slot
      * (never inside MULTI, a blocking call or pub/sub) */
-    if (slot >= 0 && c->pubsub == PUBSUB_NONE && !needs_private(w, ci, argc) &&
+    if (slot >= 0 && c->pubsub == PUBSUB_NONE && !needs_private(w, ci, a) &&
         clustermode_moved(c, slot))
         return;
-    if (!w->topo && !c->multiplex_off && !needs_private(w, ci, argc)) {
+    if (!w->topo && !c->multiplex_off && !needs_private(w, ci, a)) {
         /* before the first topology: held for the shared link it will take */
-        struct request *r = request_for_command(c, buf);
+        struct request *r = request_for_command(c, a, buf);
         request_set_command(r, ci->flags, slot);
         client_append(c, r);
         hold_unrouted(w, r, slot, client_key(c));
@@ -248,20 +247,20 @@ static void route(struct client *c, const char *buf, const struct command_info *
             client_reply_error(c, err);
             return;
         }
-        l = client_link(c, shared, ci, argc);
+        l = client_link(c, shared, ci, a);
     }
     if (!l) {
         client_reply_error(c, "ERR max number of private connections to the cluster reached");
         return;
     }
-    if (arg_is(w, 0, "watch")) {
+    if (arg_is(a, 0, "watch")) {
         if (c->watch_link && c->watch_link != l) {
             client_reply_error(c, "ERR WATCH keys served by different nodes are not supported");
             return;
         }
         c->watch_link = l;
     }
-    struct request *r = request_for_command(c, buf);
+    struct request *r = request_for_command(c, a, buf);
     request_set_command(r, ci->flags, slot);
     client_append(c, r);
     if ((ci->flags & CMD_WRITE) && l->kind == LINK_SHARED)
@@ -269,27 +268,27 @@ static void route(struct client *c, const char *buf, const struct command_info *
     link_enqueue(l, r);
 }
 
-void dispatch_forward_on(struct client *c, size_t argc, struct link *l)
+void dispatch_forward_on(struct client *c, const struct cmd_args *a, struct link *l)
 {
-    struct request *r = request_from_args(c->w, (int)argc, c->w->args.argv, c->w->args.lens);
+    struct request *r = request_from_args(c->w, (int)a->argc, a->argv, a->lens);
     client_append(c, r);
     link_enqueue(l, r);
 }
 
-void dispatch_forward_any(struct client *c, size_t argc)
+void dispatch_forward_any(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    struct request *r = request_from_args(w, (int)argc, w->args.argv, w->args.lens);
+    struct request *r = request_from_args(w, (int)a->argc, a->argv, a->lens);
     r->client = c;
     client_append(c, r);
     route_to_slot(w, r, -1, client_key(c));
 }
 
 /* Is this one of the commands that act on the transaction itself? */
-static bool multi_control(struct worker *w)
+static bool multi_control(const struct cmd_args *a)
 {
-    return arg_is(w, 0, "exec") || arg_is(w, 0, "discard") || arg_is(w, 0, "multi") ||
-           arg_is(w, 0, "quit") || arg_is(w, 0, "reset");
+    return arg_is(a, 0, "exec") || arg_is(a, 0, "discard") || arg_is(a, 0, "multi") ||
+           arg_is(a, 0, "quit") || arg_is(a, 0, "reset");
 }
 
 static void multi_refuse(struct client *c, const char *err)
@@ -314,9 +313,9 @@ static void note_command(struct client *c, const char *name)
 
 /* WATCH inside MULTI: past the arity and key checks (whose errors abort
  * the block) Redis runs it, refuses it and leaves the block as it was. */
-static void multi_watch(struct client *c, const struct command_info *ci, size_t argc)
+static void multi_watch(struct client *c, const struct command_info *ci, const struct cmd_args *a)
 {
-    if (call_slot(c->w, ci, argc) == -2)
+    if (call_slot(c->w, ci, a) == -2)
         multi_refuse(c, "CROSSSLOT Keys in request don't hash to the same slot");
     else
         client_reply_error(c, "ERR WATCH inside MULTI is not allowed");
@@ -324,33 +323,33 @@ static void multi_watch(struct client *c, const struct command_info *ci, size_t 
 
 /* Inside MULTI: check the command as Redis would at queue time, keep its
  * bytes for EXEC, answer +QUEUED. */
-static void multi_queue(struct client *c, const char *buf, size_t argc)
+static void multi_queue(struct client *c, const char *buf, const struct cmd_args *a)
 {
     struct worker *w = c->w;
-    const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
+    const struct command_info *ci = command_lookup(w->cmds, (int)a->argc, a->argv, a->lens);
     metrics_command(w, ci ? ci->name : NULL);
     note_command(c, ci ? ci->name : NULL);
     if (!ci) {
         c->multi_abort = true;
-        unknown_command(c, argc);
+        unknown_command(c, a);
         return;
     }
-    if (!command_arity_ok(ci, (int)argc)) {
+    if (!command_arity_ok(ci, (int)a->argc)) {
         c->multi_abort = true;
         wrong_arity_of(c, ci->name);
         return;
     }
-    if (arg_is(w, 0, "watch")) {
-        multi_watch(c, ci, argc);
+    if (arg_is(a, 0, "watch")) {
+        multi_watch(c, ci, a);
         return;
     }
     /* EXEC runs the block on a shared link: a subscription there would
      * turn every other client's replies into pub/sub pushes. */
-    if (w->route_hooks->pubsub_is_subscribe_command(w)) {
+    if (w->route_hooks->pubsub_is_subscribe_command(a)) {
         multi_refuse(c, "ERR Command not allowed inside a transaction");
         return;
     }
-    int slot = call_slot(w, ci, argc);
+    int slot = call_slot(w, ci, a);
     if (slot == -2 || (slot >= 0 && c->multi_slot >= 0 && slot != c->multi_slot)) {
         multi_refuse(c, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
@@ -360,7 +359,7 @@ static void multi_queue(struct client *c, const char *buf, size_t argc)
     if (c->multi_buf.len == 0) /* the block is built in place: see dispatch_exec */
         resp_buf_append(&c->multi_buf, MULTI_CMD, sizeof MULTI_CMD - 1);
     if (c->parser.is_inline)
-        resp_write_command(&c->multi_buf, (int)argc, w->args.argv, w->args.lens);
+        resp_write_command(&c->multi_buf, (int)a->argc, a->argv, a->lens);
     else
         resp_buf_append(&c->multi_buf, buf, c->parser.len);
     c->multi_cmds++;
@@ -407,10 +406,10 @@ void dispatch_exec(struct client *c)
 
 /* A RESP2 subscriber's command: Redis checks the arity first, then refuses
  * it naming the command as its table does ("client|list"). */
-static void refuse_subscribed(struct client *c, size_t argc, const struct command_info *ci,
+static void refuse_subscribed(struct client *c, const struct cmd_args *a, const struct command_info *ci,
                               const char *name)
 {
-    if (ci && !command_arity_ok(ci, (int)argc))
+    if (ci && !command_arity_ok(ci, (int)a->argc))
         wrong_arity_of(c, ci->name);
     else
         c->w->route_hooks->pubsub_refuse(c, ci ? ci->name : name);
@@ -421,60 +420,63 @@ static bool dispatch_one(struct client *c, const char *buf)
 {
     struct worker *w = c->w;
     struct resp_req_parser *p = &c->parser;
-    size_t argc = p->argc;
-    arg_scratch_reserve(&w->args, argc);
-    for (size_t i = 0; i < argc; i++) {
+    size_t nargs = p->argc;
+    /* the slices live in the worker's scratch; handlers get them as args */
+    arg_scratch_reserve(&w->args, nargs);
+    for (size_t i = 0; i < nargs; i++) {
         w->args.argv[i] = resp_req_arg(p, buf, i);
         w->args.lens[i] = p->argv[i].len;
     }
-    enum pubsub_gate gate = w->route_hooks->pubsub_gate(c);
+    const struct cmd_args args = {.argc = nargs, .argv = w->args.argv, .lens = w->args.lens};
+    const struct cmd_args *a = &args;
+    enum pubsub_gate gate = w->route_hooks->pubsub_gate(c, a);
     if (gate == PUBSUB_WAIT)
         return false;
     stat_add(&w->stats->commands, 1);
     c->last_ms = w->now_ms;
-    if (!w->route_hooks->admin_gate(c, buf, argc))
+    if (!w->route_hooks->admin_gate(c, buf, a))
         return true;
-    if (c->in_multi && !multi_control(w)) {
-        multi_queue(c, buf, argc);
+    if (c->in_multi && !multi_control(a)) {
+        multi_queue(c, buf, a);
         return true;
     }
-    const struct proxy_command *pc = w->route_hooks->proxy_command_lookup(w->args.argv[0], w->args.lens[0]);
+    const struct proxy_command *pc = w->route_hooks->proxy_command_lookup(a->argv[0], a->lens[0]);
     if (pc) {
         metrics_command(w, pc->name);
         /* the backend's table names subcommands ("client|list") */
         const struct command_info *sub =
-            argc >= 2 ? command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens) : NULL;
+            a->argc >= 2 ? command_lookup(w->cmds, (int)a->argc, a->argv, a->lens) : NULL;
         note_command(c, sub ? sub->name : pc->name);
         /* a known subcommand's arity is checked first, as Redis does (an
          * unknown one is the handler's to answer: it may serve it) */
-        if (sub && strchr(sub->name, '|') && !command_arity_ok(sub, (int)argc)) {
+        if (sub && strchr(sub->name, '|') && !command_arity_ok(sub, (int)a->argc)) {
             wrong_arity_of(c, sub->name);
             return true;
         }
         if (gate != PUBSUB_REFUSE) {
-            pc->fn(c, argc);
+            pc->fn(c, a);
             return true;
         }
         if (!sub) /* the table knows its arity */
-            sub = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
-        refuse_subscribed(c, argc, sub, pc->name);
+            sub = command_lookup(w->cmds, (int)a->argc, a->argv, a->lens);
+        refuse_subscribed(c, a, sub, pc->name);
         return true;
     }
-    const struct command_info *ci = command_lookup(w->cmds, (int)argc, w->args.argv, w->args.lens);
+    const struct command_info *ci = command_lookup(w->cmds, (int)a->argc, a->argv, a->lens);
     metrics_command(w, ci ? ci->name : NULL);
     note_command(c, ci ? ci->name : NULL);
     if (!ci) {
-        unknown_command(c, argc);
+        unknown_command(c, a);
         return true;
     }
-    if (!command_arity_ok(ci, (int)argc)) {
+    if (!command_arity_ok(ci, (int)a->argc)) {
         wrong_arity_of(c, ci->name);
         return true;
     }
     if (gate == PUBSUB_REFUSE) /* after the unknown and arity checks, as Redis */
-        refuse_subscribed(c, argc, ci, ci->name);
+        refuse_subscribed(c, a, ci, ci->name);
     else
-        route(c, buf, ci, argc);
+        route(c, buf, ci, a);
     return true;
 }
 

@@ -35,7 +35,7 @@
  * next master, at most this many times (each is one round trip). */
 #define SCAN_EMPTY_HOPS 16
 
-struct request *request_from_args(struct worker *w, int argc, const char **argv,
+struct request *request_from_args(struct worker *w, int argc, const char *const *argv,
                                   const size_t *lens)
 {
     struct resp_buf b = {0};
@@ -919,33 +919,34 @@ static bool splittable(const struct command_info *ci, int *step, enum merge_kind
     return false;
 }
 
-static struct request *split_child(struct worker *w, const struct split_key *keys,
-                                   size_t nkeys, int step, const char **av, size_t *al)
+static struct request *split_child(struct worker *w, const struct cmd_args *a,
+                                   const struct split_key *keys, size_t nkeys, int step,
+                                   const char **av, size_t *al)
 {
-    av[0] = w->args.argv[0];
-    al[0] = w->args.lens[0];
+    av[0] = a->argv[0];
+    al[0] = a->lens[0];
     size_t n = 1;
     for (size_t k = 0; k < nkeys; k++)
         for (int s = 0; s < step; s++) {
             size_t arg = 1 + (size_t)keys[k].index * (size_t)step + (size_t)s;
-            av[n] = w->args.argv[arg];
-            al[n++] = w->args.lens[arg];
+            av[n] = a->argv[arg];
+            al[n++] = a->lens[arg];
         }
     return request_from_args(w, (int)n, av, al);
 }
 
-bool fanout_split(struct client *c, const struct command_info *ci, size_t argc)
+bool fanout_split(struct client *c, const struct command_info *ci, const struct cmd_args *a)
 {
     struct worker *w = c->w;
     int step;
     enum merge_kind kind;
-    if (!splittable(ci, &step, &kind) || argc < 2 || (argc - 1) % (size_t)step)
+    if (!splittable(ci, &step, &kind) || a->argc < 2 || (a->argc - 1) % (size_t)step)
         return false;
-    size_t nkeys = (argc - 1) / (size_t)step;
+    size_t nkeys = (a->argc - 1) / (size_t)step;
     struct split_key *keys = malloc(nkeys * sizeof *keys);
     for (size_t k = 0; k < nkeys; k++) {
         size_t arg = 1 + k * (size_t)step;
-        keys[k].slot = cluster_keyslot(w->args.argv[arg], w->args.lens[arg]);
+        keys[k].slot = cluster_keyslot(a->argv[arg], a->lens[arg]);
         keys[k].index = (uint32_t)k;
     }
     qsort(keys, nkeys, sizeof *keys, by_slot);
@@ -956,8 +957,8 @@ bool fanout_split(struct client *c, const struct command_info *ci, size_t argc)
     struct request *p = new_parent(c, kind, nchildren);
     struct fanout *f = p->fan;
     int *slots = malloc(nchildren * sizeof *slots);
-    const char **av = malloc(argc * sizeof *av);
-    size_t *al = malloc(argc * sizeof *al);
+    const char **av = malloc(a->argc * sizeof *av);
+    size_t *al = malloc(a->argc * sizeof *al);
     if (kind == MERGE_MGET) {
         f->nkeys = nkeys;
         f->key_child = malloc(nkeys * sizeof *f->key_child);
@@ -972,7 +973,7 @@ bool fanout_split(struct client *c, const struct command_info *ci, size_t argc)
             f->key_pos[keys[k + j].index] = (uint32_t)j;
         }
         slots[f->n] = (int)keys[k].slot;
-        add_child(p, split_child(w, keys + k, run, step, av, al));
+        add_child(p, split_child(w, a, keys + k, run, step, av, al));
         k += run;
     }
     free(keys);
@@ -985,25 +986,25 @@ bool fanout_split(struct client *c, const struct command_info *ci, size_t argc)
 
 /* SLOWLOG GET [count]: how many entries the merge keeps (Redis's default
  * 10; -1 all). A count the nodes refuse fails before the merge needs it. */
-static long long slowlog_limit(const struct worker *w, size_t argc)
+static long long slowlog_limit(const struct worker *w, const struct cmd_args *a)
 {
     char num[24];
-    if (argc < 3 || w->args.lens[2] >= sizeof num)
+    if (a->argc < 3 || a->lens[2] >= sizeof num)
         return 10;
-    memcpy(num, w->args.argv[2], w->args.lens[2]);
-    num[w->args.lens[2]] = '\0';
+    memcpy(num, a->argv[2], a->lens[2]);
+    num[a->lens[2]] = '\0';
     return strtoll(num, NULL, 10);
 }
 
 /* The command to topology nodes [0, n) (masters come first). */
-static void fanout_first_nodes(struct client *c, size_t argc, enum merge_kind kind, size_t n)
+static void fanout_first_nodes(struct client *c, const struct cmd_args *a, enum merge_kind kind, size_t n)
 {
     struct worker *w = c->w;
     struct request *p = new_parent(c, kind, n);
     if (kind == MERGE_SLOWLOG)
-        p->fan->limit = slowlog_limit(w, argc);
+        p->fan->limit = slowlog_limit(w, a);
     for (size_t m = 0; m < n; m++)
-        add_child(p, request_from_args(w, (int)argc, w->args.argv, w->args.lens));
+        add_child(p, request_from_args(w, (int)a->argc, a->argv, a->lens));
     struct request **kids = p->fan->children;
     for (size_t m = 0; m < n; m++)
         route_to_node(w, kids[m], (unsigned)m, client_key(c));
@@ -1021,22 +1022,22 @@ static bool have_masters(struct client *c)
     return false;
 }
 
-void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind)
+void fanout_all_masters(struct client *c, const struct cmd_args *a, enum merge_kind kind)
 {
     if (have_masters(c))
-        fanout_first_nodes(c, argc, kind, c->w->topo->nmasters);
+        fanout_first_nodes(c, a, kind, c->w->topo->nmasters);
 }
 
-void fanout_all_nodes(struct client *c, size_t argc, enum merge_kind kind)
+void fanout_all_nodes(struct client *c, const struct cmd_args *a, enum merge_kind kind)
 {
     if (have_masters(c))
-        fanout_first_nodes(c, argc, kind, c->w->topo->nnodes);
+        fanout_first_nodes(c, a, kind, c->w->topo->nnodes);
 }
 
-void fanout_first_master(struct client *c, size_t argc, enum merge_kind kind)
+void fanout_first_master(struct client *c, const struct cmd_args *a, enum merge_kind kind)
 {
     if (have_masters(c))
-        fanout_first_nodes(c, argc, kind, 1);
+        fanout_first_nodes(c, a, kind, 1);
 }
 
 void fanout_per_slot(struct client *c, enum merge_kind kind, const uint16_t *slots, size_t n,
@@ -1065,13 +1066,13 @@ void fanout_per_slot(struct client *c, enum merge_kind kind, const uint16_t *slo
     free(route);
 }
 
-void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t n,
+void fanout_to_links(struct client *c, const struct cmd_args *a, struct link **links, size_t n,
                      enum merge_kind kind)
 {
     struct worker *w = c->w;
     struct request *p = new_parent(c, kind, n);
     for (size_t i = 0; i < n; i++)
-        add_child(p, request_from_args(w, (int)argc, w->args.argv, w->args.lens));
+        add_child(p, request_from_args(w, (int)a->argc, a->argv, a->lens));
     struct request **kids = p->fan->children;
     for (size_t i = 0; i < n; i++)
         link_enqueue(links[i], kids[i]);
@@ -1082,16 +1083,16 @@ void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t 
  * space, trailing bytes and overflow are refused. 2^64 - 1 ends the scan,
  * as on a Redis node; any other cursor above what ringslot hands out is
  * refused (a corrupted cursor must not look like a finished scan). */
-static bool scan_client_cursor(struct client *c, struct scan_cursor *out)
+static bool scan_client_cursor(struct client *c, const struct cmd_args *a,
+                               struct scan_cursor *out)
 {
-    struct worker *w = c->w;
-    size_t len = w->args.lens[1];
+    size_t len = a->lens[1];
     char num[32], *end;
-    if (len >= sizeof num || (len && isspace((unsigned char)w->args.argv[1][0]))) {
+    if (len >= sizeof num || (len && isspace((unsigned char)a->argv[1][0]))) {
         client_reply_error(c, "ERR invalid cursor");
         return false;
     }
-    memcpy(num, w->args.argv[1], len);
+    memcpy(num, a->argv[1], len);
     num[len] = '\0';
     errno = 0;
     unsigned long long cursor = strtoull(num, &end, 10);
@@ -1110,19 +1111,23 @@ static bool scan_client_cursor(struct client *c, struct scan_cursor *out)
     return true;
 }
 
-/* The call in w->args with its cursor argument replaced, into b. */
-static void scan_encode_call(struct worker *w, size_t argc, unsigned long long node_cursor,
+/* The call a with its cursor argument replaced, into b. */
+static void scan_encode_call(const struct cmd_args *a, unsigned long long node_cursor,
                              struct resp_buf *b)
 {
     char num[24];
     int len = snprintf(num, sizeof num, "%llu", node_cursor);
-    const char *saved = w->args.argv[1];
-    size_t saved_len = w->args.lens[1];
-    w->args.argv[1] = num;
-    w->args.lens[1] = (size_t)len;
-    resp_write_command(b, (int)argc, w->args.argv, w->args.lens);
-    w->args.argv[1] = saved;
-    w->args.lens[1] = saved_len;
+    const char **argv = malloc(a->argc * sizeof *argv);
+    size_t *lens = malloc(a->argc * sizeof *lens);
+    if (!argv || !lens)
+        abort();
+    memcpy(argv, a->argv, a->argc * sizeof *argv);
+    memcpy(lens, a->lens, a->argc * sizeof *lens);
+    argv[1] = num;
+    lens[1] = (size_t)len;
+    resp_write_command(b, (int)a->argc, argv, lens);
+    free(argv);
+    free(lens);
 }
 
 /*
@@ -1130,12 +1135,12 @@ static void scan_encode_call(struct worker *w, size_t argc, unsigned long long n
  * cursors": shard = master index, check = that master's check bits, node =
  * its own cursor. A cursor whose master changed restarts that master.
  */
-void fanout_scan(struct client *c, size_t argc)
+void fanout_scan(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
     const struct cluster_topology *t = w->topo;
     struct scan_cursor cur;
-    if (!scan_client_cursor(c, &cur) || !have_masters(c))
+    if (!scan_client_cursor(c, a, &cur) || !have_masters(c))
         return;
     if (t->nmasters > SCAN_CURSOR_MAX_SHARDS) {
         client_reply_error(c, "ERR SCAN through ringslot covers at most 256 masters");
@@ -1159,9 +1164,9 @@ void fanout_scan(struct client *c, size_t argc)
     f->scan_shard = cur.shard;
     f->scan_check = now_check;
     f->scan_nshards = (unsigned)t->nmasters;
-    scan_encode_call(w, argc, 0, &f->scan_restart);
+    scan_encode_call(a, 0, &f->scan_restart);
     struct resp_buf call = {0};
-    scan_encode_call(w, argc, cur.node, &call);
+    scan_encode_call(a, cur.node, &call);
     add_child(p, request_adopt(&call));
     if (reader)
         link_enqueue(reader, f->children[0]);

@@ -229,14 +229,14 @@ void replica_topology_changed(struct worker *w)
             link_abandon(l, "no longer a healthy replica");
 }
 
-void replica_command(struct client *c, size_t argc)
+void replica_command(struct client *c, const struct cmd_args *a)
 {
-    if (argc != 1) {
-        dispatch_wrong_arity(c);
+    if (a->argc != 1) {
+        dispatch_wrong_arity(c, a);
         return;
     }
     struct runtime *rt = c->w->rt;
-    if (arg_is(c->w, 0, "readonly")) {
+    if (arg_is(a, 0, "readonly")) {
         c->reads = CLIENT_READS_REPLICAS;
         if (!atomic_load_explicit(&rt->readonly_seen, memory_order_relaxed))
             atomic_store(&rt->readonly_seen, true); /* the health checks start */

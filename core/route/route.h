@@ -63,15 +63,15 @@ struct fanout {
 };
 
 /* Commands the proxy answers itself (cmd/commands.c's table). The handler
- * sees the arguments in w->args.argv/lens[0, argc). */
+ * sees the arguments in a->argv/lens[0, a->argc). */
 struct proxy_command {
     const char *name; /* lower case */
-    void (*fn)(struct client *c, size_t argc);
+    void (*fn)(struct client *c, const struct cmd_args *a);
 };
-/* Is argument i (w->args) this lower-case word? (dispatch.c) */
-bool arg_is(const struct worker *w, size_t i, const char *lower);
+/* Is argument i this lower-case word? (dispatch.c) */
+bool arg_is(const struct cmd_args *a, size_t i, const char *lower);
 
-/* What dispatch does with the command in w->args, given c's pub/sub state
+/* What dispatch does with the command a, given c's pub/sub state
  * (cmd/pubsub.c decides). */
 enum pubsub_gate {
     PUBSUB_GO,     /* run it */
@@ -85,43 +85,43 @@ enum pubsub_gate {
  * name in cmd/ (see cmd/cmd.h).
  */
 struct route_hooks {
-    bool (*admin_gate)(struct client *c, const char *buf, size_t argc);
+    bool (*admin_gate)(struct client *c, const char *buf, const struct cmd_args *a);
     const struct proxy_command *(*proxy_command_lookup)(const char *name, size_t len);
-    enum pubsub_gate (*pubsub_gate)(struct client *c);
+    enum pubsub_gate (*pubsub_gate)(struct client *c, const struct cmd_args *a);
     void (*pubsub_refuse)(struct client *c, const char *name);
-    bool (*pubsub_is_subscribe_command)(const struct worker *w);
+    bool (*pubsub_is_subscribe_command)(const struct cmd_args *a);
     int (*pubsub_home_slot)(const struct cluster_topology *t);
 };
 
 /* fan-out (fanout.c) */
 /* Cross-slot MGET/MSET/DEL/UNLINK/EXISTS/TOUCH split per slot; false if
  * the command is not splittable (the caller answers CROSSSLOT). */
-bool fanout_split(struct client *c, const struct command_info *ci, size_t argc);
+bool fanout_split(struct client *c, const struct command_info *ci, const struct cmd_args *a);
 /* The command (w->argv) to every master, merged as `kind`. */
-void fanout_all_masters(struct client *c, size_t argc, enum merge_kind kind);
+void fanout_all_masters(struct client *c, const struct cmd_args *a, enum merge_kind kind);
 /* The command to every node, replicas too (what must survive a failover:
  * ACL and CONFIG changes), merged as `kind`. */
-void fanout_all_nodes(struct client *c, size_t argc, enum merge_kind kind);
+void fanout_all_nodes(struct client *c, const struct cmd_args *a, enum merge_kind kind);
 /* The command to the first master only (the same node every time, so
  * reads agree with each other), its reply passed through `kind`. */
-void fanout_first_master(struct client *c, size_t argc, enum merge_kind kind);
+void fanout_first_master(struct client *c, const struct cmd_args *a, enum merge_kind kind);
 /* The command (w->argv) on each of these links. */
-void fanout_to_links(struct client *c, size_t argc, struct link **links, size_t n,
+void fanout_to_links(struct client *c, const struct cmd_args *a, struct link **links, size_t n,
                      enum merge_kind kind);
 /* One child per slot: argv with argument slot_arg replaced by the slot's
  * number, routed to the master serving it. n ≥ 1. */
 void fanout_per_slot(struct client *c, enum merge_kind kind, const uint16_t *slots, size_t n,
                      int argc, const char **argv, int slot_arg);
 /* SCAN with a cluster-wide cursor. */
-void fanout_scan(struct client *c, size_t argc);
+void fanout_scan(struct client *c, const struct cmd_args *a);
 /* A SCAN page's replica was lost with the request in flight: the shard
  * starts again on its master (see scan_first_page). */
 void fanout_scan_fallback(struct request *child);
 /* A child's reply arrived (called by request_reply). */
 void fanout_child_reply(struct request *child, const char *data, size_t len);
 void fanout_free(struct request *parent);
-/* Encode argv[0, argc) (w->argv) with argv[0..prefix) replaced. */
-struct request *request_from_args(struct worker *w, int argc, const char **argv,
+/* Encode argv[0, argc) with argv[0..prefix) replaced. */
+struct request *request_from_args(struct worker *w, int argc, const char *const *argv,
                                   const size_t *lens);
 /* Queue r on the link of the master that serves `slot` (or any master for
  * slot -1); answers CLUSTERDOWN itself when there is none. */
@@ -145,11 +145,11 @@ bool clustermode_master_in_view(const struct worker *w, unsigned master);
  * the pub/sub state (not consumed: the caller keeps its bytes) */
 bool dispatch_command(struct client *c, const char *buf);
 /* Redis's "wrong number of arguments for '<argv[0] lower-cased>' command". */
-void dispatch_wrong_arity(struct client *c);
+void dispatch_wrong_arity(struct client *c, const struct cmd_args *a);
 /* Forward w->argv on this link, in the client's FIFO. */
-void dispatch_forward_on(struct client *c, size_t argc, struct link *l);
+void dispatch_forward_on(struct client *c, const struct cmd_args *a, struct link *l);
 /* Forward w->argv to any master. */
-void dispatch_forward_any(struct client *c, size_t argc);
+void dispatch_forward_any(struct client *c, const struct cmd_args *a);
 /* Write the client's queued MULTI block. */
 void dispatch_exec(struct client *c);
 /* The command being dispatched needs a topology and none is loaded yet:
@@ -211,7 +211,7 @@ void replica_fallback(struct link *l, struct request *r);
  * give their in-flight reads to the masters. */
 void replica_topology_changed(struct worker *w);
 /* READONLY / READWRITE. */
-void replica_command(struct client *c, size_t argc);
+void replica_command(struct client *c, const struct cmd_args *a);
 
 /* Is cross-slot splitting on? Read through here, not cfg directly, so a
  * runtime change (PROXY CONFIG SET enable-cross-slot) only has to change

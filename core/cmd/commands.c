@@ -379,52 +379,65 @@ static void cmd_client(struct client *c, const struct cmd_args *a)
  * merged as given; any other subcommand (SCRIPT DEBUG, FUNCTION LIST,
  * PUBSUB HELP, ACL CAT …) goes to any one master.
  */
-enum sub_target { SUB_NODES, SUB_MASTERS, SUB_FIRST_MASTER };
-
-static const struct {
-    const char *cmd, *sub;
-    enum merge_kind kind;
-    enum sub_target to;
-} by_sub[] = {
-    {"acl", "deluser", MERGE_MAX, SUB_NODES}, {"acl", "load", MERGE_OK, SUB_NODES},
-    {"acl", "save", MERGE_OK, SUB_NODES}, {"acl", "setuser", MERGE_OK, SUB_NODES},
-    {"acl", "dryrun", MERGE_FIRST, SUB_FIRST_MASTER},
-    {"acl", "getuser", MERGE_FIRST, SUB_FIRST_MASTER},
-    {"acl", "list", MERGE_FIRST, SUB_FIRST_MASTER},
-    {"acl", "users", MERGE_FIRST, SUB_FIRST_MASTER},
-    {"config", "set", MERGE_OK, SUB_NODES}, {"config", "rewrite", MERGE_OK, SUB_NODES},
-    {"config", "resetstat", MERGE_OK, SUB_MASTERS},
-    {"config", "get", MERGE_CONFIG_GET, SUB_FIRST_MASTER},
-    {"function", "load", MERGE_FIRST, SUB_MASTERS}, {"function", "delete", MERGE_OK, SUB_MASTERS},
-    {"function", "flush", MERGE_OK, SUB_MASTERS}, {"function", "restore", MERGE_OK, SUB_MASTERS},
-    {"pubsub", "numsub", MERGE_PAIRS, SUB_MASTERS},
-    {"pubsub", "shardnumsub", MERGE_PAIRS, SUB_MASTERS},
-    {"pubsub", "numpat", MERGE_SUM, SUB_MASTERS}, {"pubsub", "channels", MERGE_UNION, SUB_MASTERS},
-    {"pubsub", "shardchannels", MERGE_UNION, SUB_MASTERS},
-    {"script", "exists", MERGE_AND_ARRAY, SUB_MASTERS}, {"script", "load", MERGE_FIRST, SUB_MASTERS},
-    {"script", "flush", MERGE_OK, SUB_MASTERS}, {"script", "kill", MERGE_OK, SUB_MASTERS},
-    {"slowlog", "get", MERGE_SLOWLOG, SUB_MASTERS}, {"slowlog", "len", MERGE_SUM, SUB_MASTERS},
-    {"slowlog", "reset", MERGE_OK, SUB_MASTERS},
+static const struct proxy_subcommand acl_subs[] = {
+    {"deluser", MERGE_MAX, FAN_NODES}, {"load", MERGE_OK, FAN_NODES},
+    {"save", MERGE_OK, FAN_NODES}, {"setuser", MERGE_OK, FAN_NODES},
+    {"dryrun", MERGE_FIRST, FAN_FIRST_MASTER}, {"getuser", MERGE_FIRST, FAN_FIRST_MASTER},
+    {"list", MERGE_FIRST, FAN_FIRST_MASTER}, {"users", MERGE_FIRST, FAN_FIRST_MASTER},
+    {NULL, 0, 0},
+};
+static const struct proxy_subcommand config_subs[] = {
+    {"set", MERGE_OK, FAN_NODES}, {"rewrite", MERGE_OK, FAN_NODES},
+    {"resetstat", MERGE_OK, FAN_MASTERS}, {"get", MERGE_CONFIG_GET, FAN_FIRST_MASTER},
+    {NULL, 0, 0},
+};
+static const struct proxy_subcommand function_subs[] = {
+    {"load", MERGE_FIRST, FAN_MASTERS}, {"delete", MERGE_OK, FAN_MASTERS},
+    {"flush", MERGE_OK, FAN_MASTERS}, {"restore", MERGE_OK, FAN_MASTERS},
+    {NULL, 0, 0},
+};
+static const struct proxy_subcommand pubsub_subs[] = {
+    {"numsub", MERGE_PAIRS, FAN_MASTERS}, {"shardnumsub", MERGE_PAIRS, FAN_MASTERS},
+    {"numpat", MERGE_SUM, FAN_MASTERS}, {"channels", MERGE_UNION, FAN_MASTERS},
+    {"shardchannels", MERGE_UNION, FAN_MASTERS},
+    {NULL, 0, 0},
+};
+static const struct proxy_subcommand script_subs[] = {
+    {"exists", MERGE_AND_ARRAY, FAN_MASTERS}, {"load", MERGE_FIRST, FAN_MASTERS},
+    {"flush", MERGE_OK, FAN_MASTERS}, {"kill", MERGE_OK, FAN_MASTERS},
+    {NULL, 0, 0},
+};
+static const struct proxy_subcommand slowlog_subs[] = {
+    {"get", MERGE_SLOWLOG, FAN_MASTERS}, {"len", MERGE_SUM, FAN_MASTERS},
+    {"reset", MERGE_OK, FAN_MASTERS},
+    {NULL, 0, 0},
 };
 
+static void fan_out(struct client *c, const struct cmd_args *a, enum fan_target to,
+                    enum merge_kind kind)
+{
+    if (to == FAN_NODES)
+        fanout_all_nodes(c, a, kind);
+    else if (to == FAN_MASTERS)
+        fanout_all_masters(c, a, kind);
+    else
+        fanout_first_master(c, a, kind);
+}
+
+/* The row's subcommand, where it goes and how it merges; or any master. */
 static void by_subcommand(struct client *c, const struct cmd_args *a)
 {
-    for (size_t i = 0; a->argc >= 2 && i < sizeof by_sub / sizeof by_sub[0]; i++) {
-        if (!arg_is(a, 0, by_sub[i].cmd) || !arg_is(a, 1, by_sub[i].sub))
-            continue;
-        if (by_sub[i].to == SUB_NODES)
-            fanout_all_nodes(c, a, by_sub[i].kind);
-        else if (by_sub[i].to == SUB_MASTERS)
-            fanout_all_masters(c, a, by_sub[i].kind);
-        else
-            fanout_first_master(c, a, by_sub[i].kind);
-        return;
-    }
+    const struct proxy_command *pc = proxy_command_lookup(a->argv[0], a->lens[0]);
+    for (const struct proxy_subcommand *sub = pc->subs; a->argc >= 2 && sub && sub->name; sub++)
+        if (arg_is(a, 1, sub->name)) {
+            fan_out(c, a, sub->to, sub->merge);
+            return;
+        }
     dispatch_forward_any(c, a);
 }
 
 /* CONFIG: requirepass is the proxy's own (admin.c); RESETSTAT also starts
- * the proxy's INFO counters again; the rest as by_sub says. */
+ * the proxy's INFO counters again; the rest as the table's row says. */
 static void cmd_config(struct client *c, const struct cmd_args *a)
 {
     struct worker *w = c->w;
@@ -436,7 +449,7 @@ static void cmd_config(struct client *c, const struct cmd_args *a)
 }
 
 /* ACL: WHOAMI is the proxy's answer; changing the user ringslot connects
- * as is refused (admin.c); the rest as by_sub says. */
+ * as is refused (admin.c); the rest as the table's row says. */
 static void cmd_acl(struct client *c, const struct cmd_args *a)
 {
     if (a->argc >= 2 && arg_is(a, 1, "whoami"))
@@ -520,22 +533,16 @@ static void proxy_multiplexing(struct client *c, const struct cmd_args *a)
     }
 }
 
-/* The proxy's own handler for a command name, if any. */
 static bool proxy_refuses(const char *name);
 
-/* Commands with several keys that cannot be split across slots. */
+/* Commands with several keys that cannot be split across slots (the
+ * table's rows say which can). */
 static bool crossslot_unsupported(const struct command_info *ci)
 {
-    static const char *const splittable[] = {"mget", "mset", "del", "unlink", "exists",
-                                             "touch"};
     bool multi = (ci->flags & CMD_MOVABLE_KEYS) ||
                  (ci->first_key > 0 && (ci->last_key < 0 || ci->last_key > ci->first_key));
-    if (!multi)
-        return false;
-    for (size_t i = 0; i < sizeof splittable / sizeof splittable[0]; i++)
-        if (strcmp(ci->name, splittable[i]) == 0)
-            return false;
-    return true;
+    const struct proxy_command *pc = proxy_command_lookup(ci->name, strlen(ci->name));
+    return multi && !(pc && pc->split);
 }
 
 /* PROXY COMMAND [UNSUPPORTED|CROSSSLOTS-UNSUPPORTED]: redis-cluster-proxy's
@@ -756,10 +763,12 @@ static void cmd_proxy(struct client *c, const struct cmd_args *a)
 /* ------------------------------------------------------------------------ */
 /* Every master                                                              */
 
-static void all_ok(struct client *c, const struct cmd_args *a) { fanout_all_masters(c, a, MERGE_OK); }
-static void all_concat(struct client *c, const struct cmd_args *a) { fanout_all_masters(c, a, MERGE_CONCAT); }
-static void all_first(struct client *c, const struct cmd_args *a) { fanout_all_masters(c, a, MERGE_FIRST); }
-static void all_min(struct client *c, const struct cmd_args *a) { fanout_all_masters(c, a, MERGE_MIN); }
+/* Every master, merged as the table's row says. */
+static void all_masters(struct client *c, const struct cmd_args *a)
+{
+    const struct proxy_command *pc = proxy_command_lookup(a->argv[0], a->lens[0]);
+    fanout_all_masters(c, a, pc->merge);
+}
 
 /* In cluster mode, DBSIZE and RANDOMKEY cover this proxy's own slots
  * (clustermode.c); KEYS and SCAN are filtered by fanout.c. */
@@ -936,63 +945,69 @@ static void cmd_exec(struct client *c, const struct cmd_args *a)
 /* Table (sorted by name)                                                    */
 
 static const struct proxy_command table[] = {
-    {"acl", cmd_acl},
-    {"asking", reply_ok},
-    {"auth", admin_cmd_auth},
-    {"bgrewriteaof", all_ok},
-    {"bgsave", all_first},
-    {"client", cmd_client},
-    {"cluster", clustermode_command},
-    {"config", cmd_config},
-    {"dbsize", cmd_dbsize},
-    {"debug", refused},
-    {"discard", cmd_discard},
-    {"echo", cmd_echo},
-    {"exec", cmd_exec},
-    {"failover", refused},
-    {"flushall", all_ok},
-    {"flushdb", all_ok},
-    {"function", by_subcommand},
-    {"hello", cmd_hello},
-    {"info", cmd_info},
-    {"keys", all_concat},
-    {"lastsave", all_min},
-    {"monitor", refused},
-    {"multi", cmd_multi},
-    {"ping", cmd_ping_maybe_subscribed},
-    {"proxy", cmd_proxy},
-    {"psubscribe", pubsub_cmd_subscribe},
-    {"psync", refused},
-    {"publish", pubsub_cmd_publish},
-    {"pubsub", by_subcommand},
-    {"punsubscribe", pubsub_cmd_unsubscribe},
-    {"quit", cmd_quit},
-    {"randomkey", cmd_randomkey},
-    {"readonly", replica_command},
-    {"readwrite", replica_command},
-    {"replconf", refused},
-    {"replicaof", refused},
-    {"reset", cmd_reset},
-    {"save", all_ok},
-    {"scan", cmd_scan},
-    {"script", by_subcommand},
-    {"select", cmd_select},
-    {"shutdown", refused},
-    {"slaveof", refused},
-    {"slowlog", by_subcommand},
-    {"ssubscribe", pubsub_cmd_ssubscribe},
-    {"subscribe", pubsub_cmd_subscribe},
-    {"sunsubscribe", pubsub_cmd_sunsubscribe},
-    {"sync", refused},
-    {"unsubscribe", pubsub_cmd_unsubscribe},
-    {"unwatch", cmd_unwatch},
-    {"wait", cmd_wait},
+    {"acl", cmd_acl, .subs = acl_subs},
+    {"asking", reply_ok, .flags = 0},
+    {"auth", admin_cmd_auth, .flags = 0},
+    {"bgrewriteaof", all_masters, .merge = MERGE_OK},
+    {"bgsave", all_masters, .merge = MERGE_FIRST},
+    {"client", cmd_client, .flags = 0},
+    {"cluster", clustermode_command, .flags = 0},
+    {"config", cmd_config, .subs = config_subs},
+    {"dbsize", cmd_dbsize, .flags = 0},
+    {"debug", refused, .flags = PC_REFUSED},
+    {"del", NULL, .split = 1, .split_merge = MERGE_SUM},
+    {"discard", cmd_discard, .flags = PC_MULTI_CONTROL},
+    {"echo", cmd_echo, .flags = 0},
+    {"exec", cmd_exec, .flags = PC_MULTI_CONTROL},
+    {"exists", NULL, .split = 1, .split_merge = MERGE_SUM},
+    {"failover", refused, .flags = PC_REFUSED},
+    {"flushall", all_masters, .merge = MERGE_OK},
+    {"flushdb", all_masters, .merge = MERGE_OK},
+    {"function", by_subcommand, .subs = function_subs},
+    {"hello", cmd_hello, .flags = 0},
+    {"info", cmd_info, .flags = 0},
+    {"keys", all_masters, .merge = MERGE_CONCAT},
+    {"lastsave", all_masters, .merge = MERGE_MIN},
+    {"mget", NULL, .split = 1, .split_merge = MERGE_MGET},
+    {"monitor", refused, .flags = PC_REFUSED},
+    {"mset", NULL, .split = 2, .split_merge = MERGE_OK},
+    {"multi", cmd_multi, .flags = PC_MULTI_CONTROL},
+    {"ping", cmd_ping_maybe_subscribed, .flags = 0},
+    {"proxy", cmd_proxy, .flags = 0},
+    {"psubscribe", pubsub_cmd_subscribe, .flags = 0},
+    {"psync", refused, .flags = PC_REFUSED},
+    {"publish", pubsub_cmd_publish, .flags = 0},
+    {"pubsub", by_subcommand, .subs = pubsub_subs},
+    {"punsubscribe", pubsub_cmd_unsubscribe, .flags = 0},
+    {"quit", cmd_quit, .flags = PC_MULTI_CONTROL},
+    {"randomkey", cmd_randomkey, .flags = 0},
+    {"readonly", replica_command, .flags = 0},
+    {"readwrite", replica_command, .flags = 0},
+    {"replconf", refused, .flags = PC_REFUSED},
+    {"replicaof", refused, .flags = PC_REFUSED},
+    {"reset", cmd_reset, .flags = PC_MULTI_CONTROL},
+    {"save", all_masters, .merge = MERGE_OK},
+    {"scan", cmd_scan, .flags = 0},
+    {"script", by_subcommand, .subs = script_subs},
+    {"select", cmd_select, .flags = 0},
+    {"shutdown", refused, .flags = PC_REFUSED},
+    {"slaveof", refused, .flags = PC_REFUSED},
+    {"slowlog", by_subcommand, .subs = slowlog_subs},
+    {"ssubscribe", pubsub_cmd_ssubscribe, .flags = 0},
+    {"subscribe", pubsub_cmd_subscribe, .flags = 0},
+    {"sunsubscribe", pubsub_cmd_sunsubscribe, .flags = 0},
+    {"sync", refused, .flags = PC_REFUSED},
+    {"touch", NULL, .split = 1, .split_merge = MERGE_SUM},
+    {"unlink", NULL, .split = 1, .split_merge = MERGE_SUM},
+    {"unsubscribe", pubsub_cmd_unsubscribe, .flags = 0},
+    {"unwatch", cmd_unwatch, .flags = 0},
+    {"wait", cmd_wait, .flags = 0},
 };
 
 static bool proxy_refuses(const char *name)
 {
     const struct proxy_command *pc = proxy_command_lookup(name, strlen(name));
-    return pc && pc->fn == refused;
+    return pc && (pc->flags & PC_REFUSED);
 }
 
 /* The binary search below needs the table sorted; an entry added out of

@@ -284,13 +284,6 @@ void dispatch_forward_any(struct client *c, const struct cmd_args *a)
     route_to_slot(w, r, -1, client_key(c));
 }
 
-/* Is this one of the commands that act on the transaction itself? */
-static bool multi_control(const struct cmd_args *a)
-{
-    return arg_is(a, 0, "exec") || arg_is(a, 0, "discard") || arg_is(a, 0, "multi") ||
-           arg_is(a, 0, "quit") || arg_is(a, 0, "reset");
-}
-
 static void multi_refuse(struct client *c, const char *err)
 {
     c->multi_abort = true;
@@ -436,12 +429,13 @@ static bool dispatch_one(struct client *c, const char *buf)
     c->last_ms = w->now_ms;
     if (!w->route_hooks->admin_gate(c, buf, a))
         return true;
-    if (c->in_multi && !multi_control(a)) {
+    const struct proxy_command *pc = w->route_hooks->proxy_command_lookup(a->argv[0], a->lens[0]);
+    /* inside MULTI everything is queued but what acts on the transaction */
+    if (c->in_multi && !(pc && (pc->flags & PC_MULTI_CONTROL))) {
         multi_queue(c, buf, a);
         return true;
     }
-    const struct proxy_command *pc = w->route_hooks->proxy_command_lookup(a->argv[0], a->lens[0]);
-    if (pc) {
+    if (pc && pc->fn) { /* the proxy's own (a row without fn is forwarded) */
         metrics_command(w, pc->name);
         /* the backend's table names subcommands ("client|list") */
         const struct command_info *sub =

@@ -902,21 +902,18 @@ static int by_slot(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Which splittable command: its step (1 = keys, 2 = key/value pairs) and
- * merge, or false. */
-static bool splittable(const struct command_info *ci, int *step, enum merge_kind *kind)
+/* Which splittable command (the proxy's command table says): its step
+ * (1 = keys, 2 = key/value pairs) and merge, or false. */
+static bool splittable(const struct worker *w, const struct command_info *ci, int *step,
+                       enum merge_kind *kind)
 {
-    static const struct { const char *name; int step; enum merge_kind kind; } cmds[] = {
-        {"mget", 1, MERGE_MGET}, {"mset", 2, MERGE_OK}, {"del", 1, MERGE_SUM},
-        {"unlink", 1, MERGE_SUM}, {"exists", 1, MERGE_SUM}, {"touch", 1, MERGE_SUM},
-    };
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (strcmp(ci->name, cmds[i].name) == 0) {
-            *step = cmds[i].step;
-            *kind = cmds[i].kind;
-            return true;
-        }
-    return false;
+    const struct proxy_command *pc =
+        w->route_hooks->proxy_command_lookup(ci->name, strlen(ci->name));
+    if (!pc || !pc->split)
+        return false;
+    *step = pc->split;
+    *kind = (enum merge_kind)pc->split_merge;
+    return true;
 }
 
 static struct request *split_child(struct worker *w, const struct cmd_args *a,
@@ -940,7 +937,7 @@ bool fanout_split(struct client *c, const struct command_info *ci, const struct 
     struct worker *w = c->w;
     int step;
     enum merge_kind kind;
-    if (!splittable(ci, &step, &kind) || a->argc < 2 || (a->argc - 1) % (size_t)step)
+    if (!splittable(w, ci, &step, &kind) || a->argc < 2 || (a->argc - 1) % (size_t)step)
         return false;
     size_t nkeys = (a->argc - 1) / (size_t)step;
     struct split_key *keys = malloc(nkeys * sizeof *keys);

@@ -62,12 +62,41 @@ struct fanout {
     size_t prefix_len;
 };
 
-/* Commands the proxy answers itself (cmd/commands.c's table). The handler
- * sees the arguments in a->argv/lens[0, a->argc). */
+/* Where a by-subcommand row sends its call. */
+enum fan_target { FAN_MASTERS, FAN_NODES, FAN_FIRST_MASTER };
+
+/* One subcommand the proxy fans out ("config set" → every node, +OK). */
+struct proxy_subcommand {
+    const char *name;   /* lower case */
+    uint8_t merge;      /* enum merge_kind */
+    uint8_t to;         /* enum fan_target */
+};
+
+/*
+ * What the proxy knows about a command, in one row of cmd/commands.c's
+ * table (sorted by name; every other layer asks it through the
+ * proxy_command_lookup hook):
+ *   fn      the proxy's own handler; NULL: the command is forwarded as
+ *           usual and only the rows below apply
+ *   merge   for the fan-out handlers: how the replies are combined
+ *   split   cross-slot: keys every `split` arguments from the first (1:
+ *           keys, 2: key/value pairs; 0: never split), children merged by
+ *           split_merge
+ *   subs    per subcommand: where it goes and how it merges (NULL-ended;
+ *           a subcommand not listed is forwarded to any master)
+ *   flags   PC_*
+ */
 struct proxy_command {
     const char *name; /* lower case */
     void (*fn)(struct client *c, const struct cmd_args *a);
+    uint8_t merge;        /* enum merge_kind */
+    uint8_t split;
+    uint8_t split_merge;  /* enum merge_kind */
+    uint8_t flags;
+    const struct proxy_subcommand *subs;
 };
+#define PC_MULTI_CONTROL 1u /* acts on the transaction itself: never queued */
+#define PC_REFUSED 2u       /* not supported by ringslot (rcp's list) */
 /* Is argument i this lower-case word? (dispatch.c) */
 bool arg_is(const struct cmd_args *a, size_t i, const char *lower);
 

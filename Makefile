@@ -152,8 +152,13 @@ tsan-test: tsan
 # The whole suite runs on io_uring; a representative part of it (routing and
 # pipeline order, commands with MULTI and blocking calls, pub/sub, failover
 # holds, resharding and resilience, cluster mode) runs again on epoll.
-EPOLL_TESTS := test_routing test_commands test_pubsub test_backend_hold test_resilience \
-               test_cluster_mode
+EPOLL_TESTS := test_routing.py test_commands.py test_pubsub.py test_backend_hold.py \
+               test_resilience.py::test_reshard_under_load \
+               test_resilience.py::test_failover_kill_master_under_load \
+               test_resilience.py::test_black_holed_master \
+               test_resilience.py::test_random_bytes_and_huge_commands \
+               test_cluster_mode.py::test_three_proxies_agree \
+               test_cluster_mode.py::test_sigterm_follower_under_load
 
 integration-test: asan
 	RINGSLOT_BIN=$(CURDIR)/build/asan/ringslot \
@@ -161,7 +166,7 @@ integration-test: asan
 	$(PYTHON) -m pytest -q -x test/integration
 	RINGSLOT_BIN=$(CURDIR)/build/asan/ringslot RINGSLOT_TEST_IO=epoll \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-	$(PYTHON) -m pytest -q -x $(patsubst %,test/integration/%.py,$(EPOLL_TESTS))
+	$(PYTHON) -m pytest -q -x $(addprefix test/integration/,$(EPOLL_TESTS))
 
 # --- fuzzing ------------------------------------------------------------
 # libFuzzer targets (clang): the client request parser, the backend reply

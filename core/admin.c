@@ -545,7 +545,7 @@ static void config_set_cmd(struct client *c, size_t name_arg)
         return;
     }
     pthread_mutex_lock(&a->lock);
-    int ret = config_set(a->latest, name, value, err, sizeof err);
+    int ret = tls_config_set(w->rt, a->latest, name, value, err, sizeof err);
     enum log_level level = a->latest->log_level;
     cw->seq = ret < 0 ? 0 : ++a->set_seq;
     pthread_mutex_unlock(&a->lock);

@@ -194,6 +194,9 @@ static int runtime_init(struct runtime *rt, const struct config *cfg, enum io_ba
     rt->workers = calloc((size_t)cfg->threads, sizeof *rt->workers);
     if (rt->ctl_wakeup_fd < 0 || !rt->stats || !rt->metrics || !rt->workers)
         return -ENOMEM;
+    rt->tls_stats = calloc((size_t)cfg->threads, sizeof *rt->tls_stats);
+    if (!rt->tls_stats || tls_runtime_init(rt) < 0)
+        return -1;
     for (int i = 0; i < cfg->threads; i++)
         metrics_init(&rt->metrics[i]);
     return admin_init(rt);
@@ -212,6 +215,8 @@ static void runtime_destroy(struct runtime *rt)
     free(rt->workers);
     free(rt->metrics);
     free(rt->stats);
+    tls_runtime_destroy(rt);
+    free(rt->tls_stats);
 }
 
 static int start_workers(struct runtime *rt)
@@ -268,6 +273,7 @@ static void on_signal(struct main_loop *m)
             log_warn("Could not reopen the log file %s: %s", rt->cfg->logfile, strerror(-ret));
         else
             log_info("SIGHUP: log file reopened");
+        tls_sighup(rt);
         return;
     }
     if (++m->signals > 1 || admin_shutdown_asap(rt)) {

@@ -108,9 +108,45 @@ struct runtime {
     struct admin *admin;                  /* config writer, credentials (admin.c) */
     _Atomic uint64_t stats_base[STATS_BASE_MAX]; /* counters at the last CONFIG
                                                     RESETSTAT (metrics.c) */
+    /* TLS (tlsglue.c) */
+    bool tls_inited;
+    struct tls_slot tls_server;           /* tls-port's ctx; NULL ctx: off */
+    struct tls_slot tls_backend;          /* --tls: links and control */
+    struct io_tls_stats *tls_stats;       /* [nworkers] */
+    struct io_tls_stats tls_ctl_stats;    /* the control thread's */
+    _Atomic uint64_t tls_reloads, tls_reload_failures;
+    struct tls_conn **bconns;             /* control thread only: by fd */
+    size_t nbconns;
 };
 
 int64_t clock_ms(void);
+
+/* TLS in the runtime (tlsglue.c) */
+int tls_runtime_init(struct runtime *rt);          /* 0 or -1, logged */
+void tls_runtime_destroy(struct runtime *rt);
+/* Rebuild the ctx of each side that is on from cfg's files: 0, or -1 with
+ * err (the old ctx stays). */
+int tls_runtime_reload(struct runtime *rt, const struct config *cfg, char *err,
+                       size_t errlen);
+/* config_set, and for a TLS file option a reload; a failed reload undoes
+ * the change and returns -1 with the reason. */
+int tls_config_set(struct runtime *rt, struct config *latest, const char *name,
+                   const char *value, char *err, size_t errlen);
+/* SIGHUP (main thread): reload from the current config's files. */
+void tls_sighup(struct runtime *rt);
+struct tls_totals {
+    uint64_t handshakes[IO_TLS_SIDES], resumed[IO_TLS_SIDES];
+    uint64_t failures[IO_TLS_SIDES][TLS_FAIL_COUNT], failures_total[IO_TLS_SIDES];
+};
+void tls_stats_sum(const struct runtime *rt, struct tls_totals *t);
+/* The control thread's connections (control.c, replica.c): after the TCP
+ * connect, the TLS handshake when --tls (0 or -1); then whole sends,
+ * receives of what is there (> 0, 0 EOF, -1 error or deadline), and a
+ * close that also frees the TLS state. Plain fds work the same. */
+int bconn_start(struct runtime *rt, int fd, const char *host, int port, int64_t deadline);
+int bconn_send(struct runtime *rt, int fd, const char *buf, size_t len, int64_t deadline);
+ssize_t bconn_recv(struct runtime *rt, int fd, char *buf, size_t cap, int64_t deadline);
+void bconn_close(struct runtime *rt, int fd);
 
 /* Ask the control thread to refresh the topology (any thread). */
 void control_request_refresh(struct runtime *rt, int worker, const char *reason_addr);
@@ -478,7 +514,7 @@ struct client {
 struct xmsg;    /* xworker.c */
 struct xgather; /* xworker.c */
 
-#define LISTENERS_MAX (CONFIG_MAX_BINDS + 1)
+#define LISTENERS_MAX (2 * CONFIG_MAX_BINDS + 1) /* plain, TLS, unix */
 
 /* A parsed command's arguments as slices (argv[i], lens[i] into the input)
  * and room for its key positions; grown, never shrunk. */
@@ -498,6 +534,7 @@ struct listener {
     struct io_op op;                    /* OP_ACCEPT, multishot */
     bool armed;
     bool handoff;                    /* unix socket: spread over the workers */
+    bool tls;                        /* tls-port: clients get TLS */
 };
 
 struct worker {
@@ -640,6 +677,11 @@ void link_free_all(struct worker *w);
 
 /* clients and requests (client.c) */
 void client_accepted(struct worker *w, int fd);
+/* On a TLS listener's fd, before client_accepted (tlsglue.c). */
+void tls_accepted(struct worker *w, int fd);
+/* TLS for a link's new socket when --tls; false: none could be set up. */
+bool tls_link_attach(struct worker *w, int fd, const char *addr);
+void tls_worker_setup(struct worker *w);
 void client_handle(struct worker *w, const struct io_event *ev);
 void client_flush(struct client *c);
 void client_rearm(struct client *c);
@@ -850,9 +892,11 @@ struct cluster_topology *replica_health_check(struct replica_health *h, int *wai
 /* Fill t's readers from the last probes (a topology about to be published). */
 void replica_health_fill(const struct replica_health *h, struct cluster_topology *t);
 /* The control thread's blocking client (control.c): a connection to addr,
- * authenticated like the links, or -1; one command's reply by deadline. */
+ * authenticated like the links (TLS when --tls), or -1; one command's reply
+ * by deadline. Close it with bconn_close (tlsglue.c). */
 int control_dial(struct runtime *rt, const char *addr, int64_t deadline);
-int control_call(int fd, const char *cmd, struct resp_value *out, char **buf, int64_t deadline);
+int control_call(struct runtime *rt, int fd, const char *cmd, struct resp_value *out, char **buf,
+                 int64_t deadline);
 
 /* Is cross-slot splitting on? Read through here, not cfg directly, so a
  * runtime change (PROXY CONFIG SET enable-cross-slot) only has to change

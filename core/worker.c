@@ -140,6 +140,7 @@ int worker_create(struct runtime *rt, int id, struct worker **out)
         free(w);
         return ret;
     }
+    tls_worker_setup(w);
     w->inbox_fd = -1;
     ret = xworker_init(w);
     if (ret == 0)
@@ -200,6 +201,8 @@ static void handle_accept(struct worker *w, const struct io_event *ev)
     if (res >= 0 && l->handoff) {
         xworker_adopt(w, res);
     } else if (res >= 0) {
+        if (l->tls)
+            tls_accepted(w, res);
         client_accepted(w, res);
     } else if (res != -ECANCELED && res != -EINVAL) {
         log_warn("accept: %s", strerror(-res));

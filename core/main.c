@@ -93,6 +93,11 @@ static int check_config(const struct config *cfg)
         fprintf(stderr, "no entry point: give at least one cluster node (host:port)\n");
         return 1;
     }
+    char err[512];
+    if (tls_check_config(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     return 0;
 }
 

@@ -123,6 +123,9 @@ int64_t clock_ms(void);
 
 /* TLS in the runtime (tlsglue.c) */
 int tls_runtime_init(struct runtime *rt);          /* 0 or -1, logged */
+/* --check-config: build each context cfg asks for (files load, key
+ * matches); 0, or -1 with the first error in err. */
+int tls_check_config(const struct config *cfg, char *err, size_t errlen);
 void tls_runtime_destroy(struct runtime *rt);
 /* Rebuild the ctx of each side that is on from cfg's files: 0, or -1 with
  * err (the old ctx stays). */

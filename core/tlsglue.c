@@ -64,6 +64,30 @@ int tls_runtime_init(struct runtime *rt)
     return 0;
 }
 
+int tls_check_config(const struct config *cfg, char *err, size_t errlen)
+{
+    struct tls_options o;
+    char e[480];
+    struct tls_ctx *ctx;
+    if (server_on(cfg)) {
+        tls_options_server(cfg, &o);
+        if (!(ctx = tls_ctx_new(&o, e, sizeof e))) {
+            snprintf(err, errlen, "TLS (tls-port): %s", e);
+            return -1;
+        }
+        tls_ctx_unref(ctx);
+    }
+    if (cfg->tls) {
+        tls_options_backend(cfg, &o);
+        if (!(ctx = tls_ctx_new(&o, e, sizeof e))) {
+            snprintf(err, errlen, "TLS (--tls): %s", e);
+            return -1;
+        }
+        tls_ctx_unref(ctx);
+    }
+    return 0;
+}
+
 void tls_runtime_destroy(struct runtime *rt)
 {
     if (!rt->tls_inited)

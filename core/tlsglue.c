@@ -321,6 +321,10 @@ int bconn_start(struct runtime *rt, int fd, const char *host, int port, int64_t 
     if (!rt->cfg->tls)
         return 0;
     struct tls_conn **slot = bconn_slot(rt, fd, true);
+    if (slot && *slot) { /* a closed fd's state, should one have slipped by */
+        tls_conn_free(*slot);
+        *slot = NULL;
+    }
     struct tls_ctx *ctx = tls_slot_get(&rt->tls_backend);
     struct tls_conn *c = slot && ctx ? tls_conn_connect(ctx, host, port, (uint64_t)clock_ms())
                                      : NULL;

@@ -49,6 +49,7 @@
 #ifndef RINGSLOT_CONSENSUS_H
 #define RINGSLOT_CONSENSUS_H
 
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -175,6 +176,28 @@ bool consensus_read_id_file(const char *path, char out[PROXY_ID_LEN + 1]);
 
 struct consensus;
 
+/*
+ * A byte-stream transform for the consensus thread's sockets (TLS: core
+ * implements it; consensus only moves bytes). Every call is non-blocking,
+ * on the consensus thread.
+ */
+struct consensus_stream {
+    /* A connected socket to another proxy's cluster port (lease false) or
+     * to the lease store (lease true): 0 with *h (NULL: stays plain), or
+     * -1 (close it). */
+    int (*client)(void *arg, int fd, const char *host, int port, bool lease, void **h);
+    /* An accepted cluster-port socket: as client. */
+    int (*server)(void *arg, int fd, void **h);
+    /* As send(2) and recv(2) on a non-blocking socket: bytes, 0 for EOF
+     * (recv), -1 with errno (EAGAIN: poll again). send of 0 bytes moves
+     * the stream's own waiting bytes (0 or -1). */
+    ssize_t (*send)(void *h, int fd, const void *buf, size_t len);
+    ssize_t (*recv)(void *h, int fd, void *buf, size_t cap);
+    /* The poll events to ask for when the owner wants `want`. */
+    short (*events)(void *h, short want);
+    void (*close)(void *h, int fd);
+};
+
 /* What core hands to consensus_start. Every hook runs on the consensus
  * thread. */
 struct consensus_hooks {
@@ -186,6 +209,8 @@ struct consensus_hooks {
     void (*log)(void *arg, enum log_level level, const char *msg);
     /* Called first on the new thread (e.g. to name it for the log). */
     void (*thread_init)(void *arg);
+    /* TLS for the cluster port and the lease store; NULL: all plain. */
+    const struct consensus_stream *stream;
     void *arg;
 };
 

@@ -737,9 +737,11 @@ struct pollset {
     int n;
 };
 
-static void add_rconn(struct pollset *ps, struct rconn *rc)
+static void add_rconn(struct consensus *c, struct pollset *ps, struct rconn *rc)
 {
     short ev = rconn_events(rc);
+    if (ev && rc->state == RCONN_READY)
+        ev = consensus_events(c, rc->tls, ev);
     if (!ev)
         return;
     ps->fds[ps->n] = (struct pollfd){.fd = rc->fd, .events = ev};
@@ -756,16 +758,16 @@ static void build_pollset(struct consensus *c, struct pollset *ps)
     ps->fds[ps->n] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
     ps->rcs[ps->n] = NULL;
     ps->scs[ps->n++] = NULL;
-    add_rconn(ps, &c->lease);
-    add_rconn(ps, &c->to_leader);
-    add_rconn(ps, &c->to_seed);
+    add_rconn(c, ps, &c->lease);
+    add_rconn(c, ps, &c->to_leader);
+    add_rconn(c, ps, &c->to_seed);
     for (size_t i = 0; i < PROXY_MAP_MAX_MEMBERS; i++)
         if (c->members[i].used)
-            add_rconn(ps, &c->members[i].probe);
+            add_rconn(c, ps, &c->members[i].probe);
     for (int i = 0; i < SCONN_MAX; i++) {
         if (!c->conns[i])
             continue;
-        ps->fds[ps->n] = (struct pollfd){.fd = c->conns[i]->fd, .events = cport_events(c->conns[i])};
+        ps->fds[ps->n] = (struct pollfd){.fd = c->conns[i]->fd, .events = cport_events(c, c->conns[i])};
         ps->rcs[ps->n] = NULL;
         ps->scs[ps->n++] = c->conns[i];
     }
@@ -885,6 +887,7 @@ static void setup_conns(struct consensus *c)
 {
     const struct config *cfg = c->cfg;
     rconn_init(&c->lease, on_reply, NULL, c->lease_ms / 4 > 250 ? c->lease_ms / 4 : 250);
+    c->lease.lease = true;
     if (cfg->lease_redis.set) {
         c->lease.user = cfg->lease_redis.user;
         c->lease.pass = cfg->lease_redis.password;

@@ -74,6 +74,7 @@ int clustermode_start(struct runtime *rt)
         .publish = hook_publish,
         .log = hook_log,
         .thread_init = hook_thread_init,
+        .stream = tls_consensus_stream(rt),
         .arg = rt,
     };
     char err[256];

@@ -112,6 +112,8 @@ struct runtime {
     bool tls_inited;
     struct tls_slot tls_server;           /* tls-port's ctx; NULL ctx: off */
     struct tls_slot tls_backend;          /* --tls: links and control */
+    struct tls_slot tls_cport_server;     /* tls-cluster: the cluster port */
+    struct tls_slot tls_cport_client;     /* tls-cluster: to other proxies */
     struct io_tls_stats *tls_stats;       /* [nworkers] */
     struct io_tls_stats tls_ctl_stats;    /* the control thread's */
     _Atomic uint64_t tls_reloads, tls_reload_failures;
@@ -142,6 +144,9 @@ struct tls_totals {
     uint64_t failures[IO_TLS_SIDES][TLS_FAIL_COUNT], failures_total[IO_TLS_SIDES];
 };
 void tls_stats_sum(const struct runtime *rt, struct tls_totals *t);
+/* The consensus thread's TLS (tls-cluster, and --tls for the lease store),
+ * or NULL when neither is on. */
+const struct consensus_stream *tls_consensus_stream(const struct runtime *rt);
 /* The control thread's connections (control.c, replica.c): after the TCP
  * connect, the TLS handshake when --tls (0 or -1); then whole sends,
  * receives of what is there (> 0, 0 EOF, -1 error or deadline), and a

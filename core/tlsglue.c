@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../consensus/consensus.h"
 #include "runtime.h"
 
 /* ------------------------------------------------------------------------ */
@@ -34,32 +35,62 @@ static bool server_on(const struct config *cfg)
     return cfg->tls_port != 0;
 }
 
+static bool cport_on(const struct config *cfg)
+{
+    return cfg->cluster_mode && cfg->tls_cluster;
+}
+
+/* The side's options from cfg: 0 tls-port, 1 --tls, 2 the cluster port,
+ * 3 the cluster port's outgoing side. */
+enum side { SIDE_SERVER, SIDE_BACKEND, SIDE_CPORT, SIDE_CPORT_CLIENT, SIDES };
+
+static const char *const side_names[SIDES] = {"tls-port", "--tls", "tls-cluster",
+                                             "tls-cluster (client)"};
+
+static bool side_on(const struct config *cfg, enum side s)
+{
+    return s == SIDE_SERVER ? server_on(cfg) : s == SIDE_BACKEND ? cfg->tls : cport_on(cfg);
+}
+
+static void side_options(const struct config *cfg, enum side s, struct tls_options *o)
+{
+    if (s == SIDE_SERVER || s == SIDE_CPORT)
+        tls_options_server(cfg, o);
+    else if (s == SIDE_BACKEND)
+        tls_options_backend(cfg, o);
+    else
+        tls_options_cluster_client(cfg, o);
+}
+
+static struct tls_slot *side_slot(struct runtime *rt, enum side s)
+{
+    struct tls_slot *slots[SIDES] = {&rt->tls_server, &rt->tls_backend, &rt->tls_cport_server,
+                                     &rt->tls_cport_client};
+    return slots[s];
+}
+
 int tls_runtime_init(struct runtime *rt)
 {
     const struct config *cfg = rt->cfg;
     char err[512];
+    struct tls_ctx *ctx[SIDES] = {0};
     struct tls_options o;
-    struct tls_ctx *server = NULL, *backend = NULL;
-    if (server_on(cfg)) {
-        tls_options_server(cfg, &o);
-        if (!(server = tls_ctx_new(&o, err, sizeof err))) {
-            log_error("TLS (tls-port): %s", err);
+    for (int s = 0; s < SIDES; s++) {
+        if (!side_on(cfg, s))
+            continue;
+        side_options(cfg, s, &o);
+        if (!(ctx[s] = tls_ctx_new(&o, err, sizeof err))) {
+            log_error("TLS (%s): %s", side_names[s], err);
+            while (s-- > 0)
+                tls_ctx_unref(ctx[s]);
             return -1;
         }
     }
-    if (cfg->tls) {
-        tls_options_backend(cfg, &o);
-        if (!(backend = tls_ctx_new(&o, err, sizeof err))) {
-            log_error("TLS (--tls): %s", err);
-            tls_ctx_unref(server);
-            return -1;
-        }
-        if (cfg->tls_insecure)
-            log_warn("*** --tls-insecure: the nodes' certificates are NOT verified; anyone "
-                     "on the path can impersonate the cluster ***");
-    }
-    tls_slot_init(&rt->tls_server, server);
-    tls_slot_init(&rt->tls_backend, backend);
+    if (cfg->tls && cfg->tls_insecure)
+        log_warn("*** --tls-insecure: the nodes' certificates are NOT verified; anyone "
+                 "on the path can impersonate the cluster ***");
+    for (int s = 0; s < SIDES; s++)
+        tls_slot_init(side_slot(rt, s), ctx[s]);
     rt->tls_inited = true;
     return 0;
 }
@@ -68,19 +99,13 @@ int tls_check_config(const struct config *cfg, char *err, size_t errlen)
 {
     struct tls_options o;
     char e[480];
-    struct tls_ctx *ctx;
-    if (server_on(cfg)) {
-        tls_options_server(cfg, &o);
-        if (!(ctx = tls_ctx_new(&o, e, sizeof e))) {
-            snprintf(err, errlen, "TLS (tls-port): %s", e);
-            return -1;
-        }
-        tls_ctx_unref(ctx);
-    }
-    if (cfg->tls) {
-        tls_options_backend(cfg, &o);
-        if (!(ctx = tls_ctx_new(&o, e, sizeof e))) {
-            snprintf(err, errlen, "TLS (--tls): %s", e);
+    for (int s = 0; s < SIDES; s++) {
+        if (!side_on(cfg, s))
+            continue;
+        side_options(cfg, s, &o);
+        struct tls_ctx *ctx = tls_ctx_new(&o, e, sizeof e);
+        if (!ctx) {
+            snprintf(err, errlen, "TLS (%s): %s", side_names[s], e);
             return -1;
         }
         tls_ctx_unref(ctx);
@@ -92,8 +117,8 @@ void tls_runtime_destroy(struct runtime *rt)
 {
     if (!rt->tls_inited)
         return;
-    tls_slot_destroy(&rt->tls_server);
-    tls_slot_destroy(&rt->tls_backend);
+    for (int s = 0; s < SIDES; s++)
+        tls_slot_destroy(side_slot(rt, s));
     for (size_t i = 0; i < rt->nbconns; i++)
         tls_conn_free(rt->bconns[i]);
     free(rt->bconns);
@@ -103,19 +128,14 @@ void tls_runtime_destroy(struct runtime *rt)
 int tls_runtime_reload(struct runtime *rt, const struct config *cfg, char *err, size_t errlen)
 {
     struct tls_options o;
-    char e[512];
+    char e[480];
     int ret = 0;
     err[0] = '\0';
-    if (server_on(rt->cfg)) {
-        tls_options_server(cfg, &o);
-        if (tls_slot_reload(&rt->tls_server, &o, e, sizeof e) < 0) {
-            snprintf(err, errlen, "%s", e);
-            ret = -1;
-        }
-    }
-    if (rt->cfg->tls) {
-        tls_options_backend(cfg, &o);
-        if (tls_slot_reload(&rt->tls_backend, &o, e, sizeof e) < 0) {
+    for (int s = 0; s < SIDES; s++) {
+        if (!side_on(rt->cfg, s)) /* which sides are on is fixed at start */
+            continue;
+        side_options(cfg, s, &o);
+        if (tls_slot_reload(side_slot(rt, s), &o, e, sizeof e) < 0) {
             if (ret == 0)
                 snprintf(err, errlen, "%s", e);
             ret = -1;
@@ -162,7 +182,7 @@ int tls_config_set(struct runtime *rt, struct config *latest, const char *name,
 
 void tls_sighup(struct runtime *rt)
 {
-    if (!server_on(rt->cfg) && !rt->cfg->tls)
+    if (!server_on(rt->cfg) && !rt->cfg->tls && !cport_on(rt->cfg))
         return;
     char err[512];
     size_t reader = (size_t)rt->nworkers; /* the main thread's epoch slot */
@@ -411,4 +431,175 @@ void bconn_close(struct runtime *rt, int fd)
         *slot = NULL;
     }
     close(fd);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The consensus thread's sockets (consensus_stream)                         */
+
+/* A non-blocking TLS connection of the consensus thread: ciphertext the
+ * socket did not take waits in `out`. */
+struct cstream {
+    struct runtime *rt;
+    struct tls_conn *conn;
+    bool counted;
+    char *out;
+    size_t len, cap;
+};
+
+static int cs_start(struct runtime *rt, struct tls_slot *slot, int fd, const char *host,
+                    int port, void **h)
+{
+    struct cstream *s = calloc(1, sizeof *s);
+    struct tls_ctx *ctx = tls_slot_get(slot);
+    if (s && ctx)
+        s->conn = host ? tls_conn_connect(ctx, host, port, (uint64_t)clock_ms())
+                       : tls_conn_accept(ctx, (uint64_t)clock_ms());
+    tls_ctx_unref(ctx);
+    if (!s || !s->conn) {
+        free(s);
+        return -1;
+    }
+    s->rt = rt;
+    *h = s;
+    (void)fd;
+    return 0;
+}
+
+static int cs_client(void *arg, int fd, const char *host, int port, bool lease, void **h)
+{
+    struct runtime *rt = arg;
+    *h = NULL;
+    if (lease ? !rt->cfg->tls : !cport_on(rt->cfg))
+        return 0;
+    return cs_start(rt, lease ? &rt->tls_backend : &rt->tls_cport_client, fd, host, port, h);
+}
+
+static int cs_server(void *arg, int fd, void **h)
+{
+    struct runtime *rt = arg;
+    *h = NULL;
+    return cport_on(rt->cfg) ? cs_start(rt, &rt->tls_cport_server, fd, NULL, 0, h) : 0;
+}
+
+/* Move the tls_conn's output to the socket as far as it takes it. */
+static int cs_flush(struct cstream *s, int fd)
+{
+    size_t n;
+    while ((n = tls_conn_output_pending(s->conn)) > 0) {
+        if (s->len + n > s->cap) {
+            size_t cap = s->cap ? s->cap : 16384;
+            while (cap < s->len + n)
+                cap *= 2;
+            char *b = realloc(s->out, cap);
+            if (!b)
+                return -1;
+            s->out = b;
+            s->cap = cap;
+        }
+        s->len += tls_conn_output(s->conn, s->out + s->len, n);
+    }
+    while (s->len) {
+        ssize_t w = send(fd, s->out, s->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        memmove(s->out, s->out + w, s->len - (size_t)w);
+        s->len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* After a feed: count the handshake's end once, log a failure. */
+static void cs_note(struct cstream *s)
+{
+    enum tls_state st = tls_conn_state(s->conn);
+    if (s->counted || st == TLS_HANDSHAKING)
+        return;
+    s->counted = true;
+    struct io_tls_stats *t = &s->rt->tls_ctl_stats;
+    int side = IO_TLS_CONNECTED; /* the consensus thread's count with the backend side */
+    if (st == TLS_FAILED) {
+        enum tls_fail why = tls_conn_failure(s->conn);
+        atomic_fetch_add(&t->failures[side][why], 1);
+        log_warn("cluster mode: TLS handshake failed: %s%s%s", tls_fail_name(why),
+                 tls_conn_error(s->conn)[0] ? ": " : "", tls_conn_error(s->conn));
+    } else {
+        atomic_fetch_add(&t->handshakes[side], 1);
+    }
+}
+
+/* len 0: only move waiting ciphertext to the socket. */
+static ssize_t cs_send(void *h, int fd, const void *buf, size_t len)
+{
+    struct cstream *s = h;
+    ssize_t n = len ? tls_conn_write(s->conn, buf, len) : 0;
+    if (cs_flush(s, fd) < 0 || n == TLS_ERROR) {
+        errno = EPIPE;
+        return -1;
+    }
+    if (n == TLS_AGAIN) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return n;
+}
+
+static ssize_t cs_recv(void *h, int fd, void *buf, size_t cap)
+{
+    struct cstream *s = h;
+    char raw[16384];
+    for (;;) {
+        ssize_t n = tls_conn_read(s->conn, buf, cap);
+        if (cs_flush(s, fd) < 0) {
+            errno = EPIPE;
+            return -1;
+        }
+        if (n > 0)
+            return n;
+        if (n == TLS_EOF)
+            return 0;
+        if (n == TLS_ERROR) {
+            errno = ECONNRESET;
+            return -1;
+        }
+        ssize_t r = recv(fd, raw, sizeof raw, MSG_DONTWAIT);
+        if (r <= 0)
+            return r; /* EOF, or -1 with errno (EAGAIN: poll) */
+        tls_conn_feed(s->conn, raw, (size_t)r);
+        cs_note(s);
+    }
+}
+
+static short cs_events(void *h, short want)
+{
+    struct cstream *s = h;
+    short out = s->len || tls_conn_output_pending(s->conn) ? POLLOUT : 0;
+    if (tls_conn_state(s->conn) == TLS_HANDSHAKING)
+        return (short)(POLLIN | out);
+    return (short)(want | out);
+}
+
+static void cs_close(void *h, int fd)
+{
+    struct cstream *s = h;
+    if (tls_conn_state(s->conn) == TLS_OPEN) {
+        tls_conn_close(s->conn); /* close_notify, if the socket takes it now */
+        cs_flush(s, fd);
+    }
+    tls_conn_free(s->conn);
+    free(s->out);
+    free(s);
+}
+
+static const struct consensus_stream cstream_ops = {
+    .client = cs_client,
+    .server = cs_server,
+    .send = cs_send,
+    .recv = cs_recv,
+    .events = cs_events,
+    .close = cs_close,
+};
+
+const struct consensus_stream *tls_consensus_stream(const struct runtime *rt)
+{
+    return rt->cfg->tls || cport_on(rt->cfg) ? &cstream_ops : NULL;
 }

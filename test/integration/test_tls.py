@@ -501,3 +501,39 @@ def test_clients_vanishing_mid_stream(rs):
     with rs.tls_raw() as c:
         assert c.command("GET", p) == big
     assert rs.running()
+
+
+# --- cluster mode: the cluster port over TLS -----------------------------------------------
+
+def test_cluster_mode_over_tls(make_tls_ringslot, tmp_path):
+    """Two proxies in cluster mode with tls-cluster yes in front of the TLS
+    cluster: the lease store (the backend) is reached over TLS (--tls), the
+    proxies talk over TLS on their cluster ports and agree on one map; a
+    plaintext client on a cluster port is closed."""
+    from test_cluster_mode import PASSWORD, cluster_args
+    name = "tls-" + os.urandom(5).hex()
+    proxies = [make_tls_ringslot(extra_args=cluster_args(name, tmp_path / ("id-%d" % i),
+                                                         extra=["--tls-cluster", "yes"]))
+               for i in range(2)]
+
+    def cport_cmd(r, *args):
+        with tls_resp_client(r.port + 10000, r.certs, timeout=5) as c:
+            assert c.command("AUTH", PASSWORD) == "OK"
+            return c.command(*args)
+
+    def agreed():
+        heads = {cport_cmd(r, "PROXY", "CLUSTER", "MAP").decode().split("\n", 1)[0]
+                 for r in proxies}
+        return len(heads) == 1 and next(iter(heads)).split(" ")[4] == "2"
+    wait_until(agreed, 30, interval=0.2, what="two proxies on one map over TLS")
+    members = cport_cmd(proxies[0], "PROXY", "CLUSTER", "MEMBERS")
+    assert len(members) == 2 and sum(b"leader" in m for m in members) == 1, members
+    s = socket.create_connection((HOST, proxies[1].port + 10000), timeout=5)
+    try:
+        s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(PASSWORD), PASSWORD.encode()))
+        wait_until(lambda: closed_by_peer(s), 10, what="plaintext cport client closed")
+    finally:
+        s.close()
+    for r in proxies:
+        with r.tls_raw() as c:
+            assert c.command("SET", "cm-tls:%s" % name, "1") == "OK"

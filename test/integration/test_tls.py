@@ -537,3 +537,38 @@ def test_cluster_mode_over_tls(make_tls_ringslot, tmp_path):
     for r in proxies:
         with r.tls_raw() as c:
             assert c.command("SET", "cm-tls:%s" % name, "1") == "OK"
+
+
+def test_pubsub_and_blocking_calls(rs):
+    """Private and subscriber links over TLS: SUBSCRIBE through the TLS
+    port gets what a plain client PUBLISHes; BLPOP waits on its own link."""
+    chan = unique("chan")
+    sub = rs.tls_client()
+    p = sub.pubsub()
+    try:
+        p.subscribe(chan)
+        assert p.get_message(timeout=5)["type"] == "subscribe"
+        with rs.raw() as c:
+            wait_until(lambda: c.command("PUBLISH", chan, "hello") >= 1, 10,
+                       what="the subscription to reach the node")
+        msg = None
+        for _ in range(50):
+            msg = p.get_message(timeout=0.2)
+            if msg and msg["type"] == "message":
+                break
+        assert msg and msg["data"] == b"hello", msg
+    finally:
+        p.close()
+        sub.close()
+    key = unique("list")
+    c = rs.tls_client()
+    got = []
+    t = threading.Thread(target=lambda: got.append(c.blpop([key], timeout=10)))
+    t.start()
+    try:
+        with rs.tls_raw() as other:  # before or after BLPOP reaches the node: both fine
+            assert other.command("RPUSH", key, "x") >= 1
+        t.join(15)
+        assert got == [(key.encode(), b"x")], got
+    finally:
+        c.close()

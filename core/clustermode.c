@@ -63,7 +63,8 @@ int clustermode_start(struct runtime *rt)
         /* Before any thread runs: main may publish this first one. */
         const char *ip = cfg->announce_ip[0] ? cfg->announce_ip
                          : cfg->nbinds ? cfg->binds[0] : NULL;
-        int port = cfg->announce_port ? cfg->announce_port : cfg->port;
+        int port = cfg->announce_port ? cfg->announce_port
+                   : cfg->port ? cfg->port : cfg->tls_port; /* TLS only: that port */
         struct proxy_map *m = consensus_single_map(cfg, ip, port);
         if (!m)
             return -1;

@@ -196,7 +196,9 @@ def test_tls_only_port_zero(make_tls_ringslot):
     with r.tls_raw() as c:
         assert c.command("PING") == "PONG"
         info = helpers.parse_info(c.command("INFO", "server"))
+        slots = c.command("CLUSTER", "SLOTS")
     assert info["tcp_port"] == "0" and info["tls_port"] == str(r.tls_port), info
+    assert slots[0][2][1] == r.tls_port, slots  # cluster clients come back over TLS
     with pytest.raises(OSError):
         socket.create_connection((HOST, r.port), timeout=2).close()
 

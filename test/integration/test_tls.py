@@ -476,6 +476,10 @@ def test_session_resumption(rs):
     after = tls_info(rs)
     assert counter(after, "tls_client_resumed_handshakes") > \
         counter(before, "tls_client_resumed_handshakes"), after
+    # towards the nodes: the control thread's periodic connections (and
+    # every link after the first to a node) offer the node's last session
+    wait_until(lambda: counter(tls_info(rs), "tls_backend_resumed_handshakes") >= 1, 15,
+               what="a resumed session with a node")
 
 
 def test_clients_vanishing_mid_stream(rs):

@@ -83,7 +83,7 @@ struct tls_fd {
     int o_niov;
     size_t o_taken;            /* plaintext taken for o_send (0: none yet) */
     bool o_encrypted;
-    struct tls_fd *work_next, *hs_next, *all_next, *all_prev;
+    struct tls_fd *work_next, *hs_next, *all_next, *all_prev, *nobuf_next;
     bool work_listed, hs_listed;
 };
 
@@ -93,6 +93,7 @@ struct io_tls {
     struct tls_fd *all;        /* every tls_fd, zombies too */
     struct tls_fd *work;       /* fds to pump in the next pass */
     struct tls_fd *hs;         /* fds that were handshaking */
+    struct tls_fd *nobuf;      /* fds whose raw recv hit -ENOBUFS */
     struct io_evq q;           /* the owners' completions */
     char **pbufs;              /* [PBUF_MAX], made on demand */
     uint32_t *pfree;
@@ -296,6 +297,11 @@ static bool reap_if_done(struct io *io, struct tls_fd *tf)
     for (struct tls_fd **p = &t->hs; tf->hs_listed && *p; p = &(*p)->hs_next)
         if (*p == tf) {
             *p = tf->hs_next;
+            break;
+        }
+    for (struct tls_fd **p = &t->nobuf; tf->want_rearm && *p; p = &(*p)->nobuf_next)
+        if (*p == tf) {
+            *p = tf->nobuf_next;
             break;
         }
     free_tf(tf);
@@ -554,7 +560,11 @@ static void raw_recv_event(struct io *io, struct tls_fd *tf, const struct io_eve
         io->ops->buf_return(io, ev->buf);
         t->raw_bufs_back = true;
     } else if (ev->res == -ENOBUFS) {
-        tf->want_rearm = true; /* once a buffer came back */
+        if (!tf->want_rearm) { /* again once a buffer came back */
+            tf->want_rearm = true;
+            tf->nobuf_next = t->nobuf;
+            t->nobuf = tf;
+        }
     } else if (ev->res != -ECANCELED || !tf->raw_recv_cancelling) {
         /* EOF or an error */
         if (tf->phase == TF_HANDSHAKE && tf->fed)
@@ -789,9 +799,11 @@ void io_tls_cancel_all(struct io *io)
 
 bool io_tls_buf_return(struct io *io, uint32_t buf)
 {
-    if (!(buf & PBUF_FLAG))
-        return false;
     struct io_tls *t = io->tls;
+    if (!(buf & PBUF_FLAG)) { /* a plain fd's: the backend takes it */
+        t->raw_bufs_back = true;
+        return false;
+    }
     t->pfree[t->npfree++] = buf & ~PBUF_FLAG;
     return true;
 }
@@ -877,11 +889,12 @@ static void run_work(struct io *io)
     struct io_tls *t = io->tls;
     if (t->raw_bufs_back) {
         t->raw_bufs_back = false;
-        for (struct tls_fd *tf = t->all; tf; tf = tf->all_next)
-            if (tf->want_rearm) {
-                tf->want_rearm = false;
-                work_later(t, tf);
-            }
+        while (t->nobuf) {
+            struct tls_fd *tf = t->nobuf;
+            t->nobuf = tf->nobuf_next;
+            tf->want_rearm = false;
+            work_later(t, tf);
+        }
     }
     struct tls_fd *list = t->work;
     t->work = NULL;

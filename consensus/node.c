@@ -873,7 +873,8 @@ static void set_identity(struct consensus *c)
     if (!ip[0] || strcmp(ip, "0.0.0.0") == 0 || strcmp(ip, "::") == 0)
         ip = "127.0.0.1";
     snprintf(c->me.ip, sizeof c->me.ip, "%.45s", ip);
-    c->me.port = (uint16_t)(cfg->announce_port ? cfg->announce_port : cfg->port);
+    c->me.port = (uint16_t)(cfg->announce_port ? cfg->announce_port
+                            : cfg->port ? cfg->port : cfg->tls_port); /* TLS only */
     c->me.cport = (uint16_t)cfg->cport;
     snprintf(c->key_leader, sizeof c->key_leader, "{ringslot:%s}:leader", cfg->cluster_name);
     snprintf(c->key_term, sizeof c->key_term, "{ringslot:%s}:term", cfg->cluster_name);

@@ -1124,8 +1124,8 @@ static int parse_option(struct config *c, int argc, char **argv, int *i,
 /* What only makes sense across options, checked once everything is read. */
 static int check_cluster_mode(const struct config *c, char *err, size_t errlen)
 {
-    if (c->port == 0)
-        return fail(err, errlen, "Cluster mode needs a TCP port (--port)");
+    if (c->port == 0 && c->tls_port == 0)
+        return fail(err, errlen, "Cluster mode needs a TCP port (--port or --tls-port)");
     if (c->cport == 0)
         return fail(err, errlen, "Cluster mode: --port + 10000 is past "
                     "65535; give --cport");
@@ -1226,8 +1226,9 @@ static int finish(struct config *c, char *err, size_t errlen)
         c->connections_pool_min_size = c->connections_pool_size;
     if (c->daemonize && c->pidfile[0] == '\0')
         strcpy(c->pidfile, CONFIG_DEFAULT_PIDFILE);
-    if (c->cport == 0 && c->port > 0 && c->port <= 65535 - 10000)
-        c->cport = c->port + 10000;
+    int base = c->port ? c->port : c->tls_port; /* TLS only: as Redis's bus */
+    if (c->cport == 0 && base > 0 && base <= 65535 - 10000)
+        c->cport = base + 10000;
     return c->cluster_mode ? check_cluster_mode(c, err, errlen) : 0;
 }
 

@@ -518,12 +518,18 @@ def test_cluster_mode_over_tls(make_tls_ringslot, tmp_path):
     plaintext client on a cluster port is closed."""
     from test_cluster_mode import PASSWORD, cluster_args
     name = "tls-" + os.urandom(5).hex()
+    # the second one TLS only (--port 0): it announces its TLS port, and
+    # its cluster port is that + 10000, as Redis's bus
     proxies = [make_tls_ringslot(extra_args=cluster_args(name, tmp_path / ("id-%d" % i),
-                                                         extra=["--tls-cluster", "yes"]))
+                                                         extra=["--tls-cluster", "yes"]),
+                                 plain=(i == 0))
                for i in range(2)]
 
+    def cport_of(r):
+        return (r.port if r.plain else r.tls_port) + 10000
+
     def cport_cmd(r, *args):
-        with tls_resp_client(r.port + 10000, r.certs, timeout=5) as c:
+        with tls_resp_client(cport_of(r), r.certs, timeout=5) as c:
             assert c.command("AUTH", PASSWORD) == "OK"
             return c.command(*args)
 
@@ -534,15 +540,18 @@ def test_cluster_mode_over_tls(make_tls_ringslot, tmp_path):
     wait_until(agreed, 30, interval=0.2, what="two proxies on one map over TLS")
     members = cport_cmd(proxies[0], "PROXY", "CLUSTER", "MEMBERS")
     assert len(members) == 2 and sum(b"leader" in m for m in members) == 1, members
-    s = socket.create_connection((HOST, proxies[1].port + 10000), timeout=5)
+    s = socket.create_connection((HOST, cport_of(proxies[1])), timeout=5)
     try:
         s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(PASSWORD), PASSWORD.encode()))
         wait_until(lambda: closed_by_peer(s), 10, what="plaintext cport client closed")
     finally:
         s.close()
+    ports = set()
     for r in proxies:
         with r.tls_raw() as c:
             assert c.command("SET", "cm-tls:%s" % name, "1") == "OK"
+            ports |= {entry[2][1] for entry in c.command("CLUSTER", "SLOTS")}
+    assert ports == {proxies[0].port, proxies[1].tls_port}, ports
 
 
 def test_pubsub_and_blocking_calls(rs):

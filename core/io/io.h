@@ -134,8 +134,8 @@ void io_close(struct io *io, int fd);
  * are the filter's, told apart by their ids; give them back with
  * io_buf_return as any), io_send encrypts and completes with the plaintext
  * byte count once the ciphertext went out (maybe short, as any send),
- * io_connect completes once the handshake is done (or failed: -EPROTO,
- * -ETIMEDOUT), io_shutdown sends close_notify when it can without waiting,
+ * io_connect completes once the handshake is done (or failed: -EPROTO, or
+ * -ETIMEDOUT when connect and handshake together took its timeout), io_shutdown sends close_notify when it can without waiting,
  * io_close frees the TLS state. The handshake runs by itself on the
  * filter's own receives and sends; one that is not done after the
  * handshake timeout fails. A failed handshake (bad certificate, plaintext

@@ -72,6 +72,8 @@ struct tls_fd {
     struct tls_conn *conn;
     char peer[80];             /* for the log */
     int error;                 /* TF_DONE: 0 (EOF) or -errno */
+    int hs_timeout_ms;         /* client side: io_connect's (TCP + TLS);
+                                  0: the io's handshake timeout */
     bool shut, closed, counted, fed;
     struct io_op raw_recv, raw_send, raw_conn;
     bool raw_recv_armed, raw_send_armed, raw_conn_armed, raw_recv_cancelling;
@@ -736,6 +738,7 @@ bool io_tls_connect_op(struct io *io, struct io_op *op, int fd, const struct soc
     assert(!tf->o_conn && tf->phase == TF_CONNECTING);
     own(op, IO_OP_CONNECT, fd);
     tf->o_conn = op;
+    tf->hs_timeout_ms = timeout_ms; /* the handshake is part of connecting */
     io->ops->connect(io, &tf->raw_conn, fd, sa, salen, timeout_ms);
     tf->raw_conn_armed = true;
     return true;
@@ -870,8 +873,9 @@ static void expire_handshakes(struct io *io)
         struct tls_fd *tf = *p;
         bool waiting = !tf->closed && (tf->phase == TF_HANDSHAKE || tf->phase == TF_CONNECTING);
         /* TF_CONNECTING: the connect has its own timeout */
+        int limit = tf->hs_timeout_ms > 0 ? tf->hs_timeout_ms : t->hs_timeout_ms;
         if (waiting && (tf->phase == TF_CONNECTING ||
-                        !tls_conn_handshake_expired(tf->conn, now, (uint64_t)t->hs_timeout_ms))) {
+                        !tls_conn_handshake_expired(tf->conn, now, (uint64_t)limit))) {
             p = &tf->hs_next;
             continue;
         }

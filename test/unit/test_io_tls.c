@@ -14,7 +14,9 @@
  *   deadline    a silent peer: the owner's recv ends with -ETIMEDOUT after
  *               the handshake timeout, counted as "timeout"
  *   plaintext   RESP instead of a ClientHello: -EPROTO, "plaintext"
- *   connect     io_tls_connect + io_connect: completes after the handshake
+ *   connect     io_tls_connect + io_connect: completes after the handshake;
+ *               a node that never answers the handshake: -ETIMEDOUT after
+ *               io_connect's timeout
  *   close       io_shutdown + io_close with the filter's raw ops in
  *               flight, then io_destroy: nothing leaks (ASan)
  *
@@ -507,6 +509,41 @@ static void test_connect(void **state)
     }
 }
 
+/* A node that completes the TCP handshake (the backlog) and never speaks:
+ * io_connect's timeout covers the TLS handshake too. */
+static void test_connect_stalled(void **state)
+{
+    enum io_backend kinds[] = {IO_BACKEND_EPOLL, IO_BACKEND_URING};
+    for (int k = 0; k < 2; k++) {
+        struct harness h;
+        if (!open_io(&h, kinds[k]))
+            continue;
+        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+        socklen_t sl = sizeof sa;
+        assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(listen(lfd, 4), 0);
+        getsockname(lfd, (struct sockaddr *)&sa, &sl);
+        close(h.fd);
+        h.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(io_tls_connect(h.io, h.fd, client_ctx, "127.0.0.1",
+                                        ntohs(sa.sin_port)), 0);
+        io_connect(h.io, &h.conn_op, h.fd, (struct sockaddr *)&sa, sizeof sa, 200);
+        struct io_event ev[8];
+        int res = 1;
+        for (int i = 0; i < 400 && res == 1; i++) { /* 5 ms steps: 2 s at most */
+            int n = io_wait(h.io, ev, 8, 5);
+            for (int e = 0; e < n; e++)
+                res = ev[e].res;
+        }
+        assert_int_equal(res, -ETIMEDOUT);
+        assert_int_equal(
+            atomic_load(&h.stats.failures[IO_TLS_CONNECTED][TLS_FAIL_TIMEOUT]), 1);
+        close_io(&h);
+        close(lfd);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -515,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_pause),
         cmocka_unit_test(test_deadline_and_plaintext),
         cmocka_unit_test(test_connect),
+        cmocka_unit_test(test_connect_stalled),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,9 +7,16 @@
  *   link_connect ─────────────► tls_link_attach ─► io_tls_connect(backend)
  *   control.c / replica.c ────► bconn_* : connect, handshake, send, recv
  *                                on a blocking-with-poll socket
+ *   cluster mode ─────────────► tls_consensus_stream: the consensus
+ *                                thread's cluster port (tls-cluster) and
+ *                                lease store (--tls), non-blocking
  *   SIGHUP, PROXY CONFIG SET ─► tls_runtime_reload: new ctx for new
  *                                connections; the old one lives as long as
  *                                a connection holds it
+ *
+ * Four contexts, one tls_slot each: tls-port (server), --tls (links,
+ * control thread, lease store), the cluster port (server) and its outgoing
+ * side (the tls-* certificate as a client one, as Redis's tls-cluster).
  *
  * The control thread's connections use a tls_conn too (not OpenSSL's
  * socket BIO): one code path for verification, session reuse and failure

@@ -26,6 +26,11 @@
  * lives on (a zombie, fd still open so its number is not reused) until its
  * raw ops finished, then the backend closes the fd and it is freed.
  *
+ * Deadlines: a handshake not done after the io's handshake timeout (the
+ * accepting side) or io_connect's timeout counted from io_tls_connect (the
+ * connecting side: TCP and TLS together) fails with -ETIMEDOUT; io_wait
+ * checks every DEADLINE_SCAN_MS (and waits no longer while one runs).
+ *
  * Plaintext buffers for io_recv: IO_TLS_BUF bit set in the id, 16 KB each,
  * made on demand up to PBUF_MAX (then the owner's recv ends with -ENOBUFS,
  * as on an empty ring).

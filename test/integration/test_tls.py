@@ -14,7 +14,13 @@ with --tls to it and a tls-port for clients, on io_uring and on epoll.
                  file is refused and the old certificate stays
     failover     clients on TLS through a master's failover
     backend      a node certificate from another CA is refused (unless
-                 --tls-insecure, which says so loudly)
+                 --tls-insecure, which says so loudly); sessions resumed
+    also         INFO and /metrics counters, backpressure on a TLS client,
+                 session resumption, clients vanishing mid-stream, pub/sub
+                 and BLPOP on private links, cluster mode with tls-cluster
+                 (one proxy TLS only)
+
+The module's `rs` runs every test that uses it on io_uring and on epoll.
 """
 
 import os

@@ -175,16 +175,17 @@ static const struct opt_def opt_table[] = {
     /* TLS towards clients: Redis's names, meanings and defaults */
     { "tls-port", NULL, 0, OPT_INT, 0, SEC_PROXY, FIELD(tls_port), 0, 65535,
       .what = "port" },
-    { "tls-cert-file", NULL, 0, OPT_STRING, 0, SEC_PROXY,
+    { "tls-cert-file", NULL, 0, OPT_STRING, OPTF_RW, SEC_PROXY,
       FIELD(tls_cert_file) },
-    { "tls-key-file", NULL, 0, OPT_STRING, 0, SEC_PROXY, FIELD(tls_key_file) },
-    { "tls-key-file-pass", NULL, 0, OPT_STRING, OPTF_SECRET, SEC_PROXY,
+    { "tls-key-file", NULL, 0, OPT_STRING, OPTF_RW, SEC_PROXY,
+      FIELD(tls_key_file) },
+    { "tls-key-file-pass", NULL, 0, OPT_STRING, OPTF_SECRET | OPTF_RW, SEC_PROXY,
       FIELD(tls_key_file_pass) },
-    { "tls-ca-cert-file", NULL, 0, OPT_STRING, 0, SEC_PROXY,
+    { "tls-ca-cert-file", NULL, 0, OPT_STRING, OPTF_RW, SEC_PROXY,
       FIELD(tls_ca_cert_file) },
-    { "tls-ca-cert-dir", NULL, 0, OPT_STRING, 0, SEC_PROXY,
+    { "tls-ca-cert-dir", NULL, 0, OPT_STRING, OPTF_RW, SEC_PROXY,
       FIELD(tls_ca_cert_dir) },
-    { "tls-auth-clients", NULL, 0, OPT_ENUM, 0, SEC_PROXY,
+    { "tls-auth-clients", NULL, 0, OPT_ENUM, OPTF_RW, SEC_PROXY,
       FIELD(tls_auth_clients), .names = tls_auth_names },
     { "tls-protocols", NULL, 0, OPT_STRING, OPTF_WORDS, SEC_PROXY,
       FIELD(tls_protocols), .valid = valid_tls_protocols,
@@ -200,6 +201,8 @@ static const struct opt_def opt_table[] = {
       FIELD(tls_session_cache_size), 1, INT_MAX },
     { "tls-session-cache-timeout", NULL, 0, OPT_INT, 0, SEC_PROXY,
       FIELD(tls_session_cache_timeout), 1, INT_MAX },
+    { "tls-handshake-timeout", NULL, 0, OPT_INT, 0, SEC_PROXY,
+      FIELD(tls_handshake_timeout_ms), 1, MS_MAX },
     { "enable-cross-slot", NULL, 0, OPT_FLAG, OPTF_RW, SEC_PROXY,
       FIELD(enable_cross_slot) },
     { "log-level", NULL, 0, OPT_ENUM, OPTF_RW, SEC_PROXY, FIELD(log_level),
@@ -249,9 +252,9 @@ static const struct opt_def opt_table[] = {
       FIELD(replica_read_after_write_ms), 0, MS_MAX },
     /* TLS towards the nodes: redis-cli's --tls options */
     { "tls", NULL, 0, OPT_FLAG, 0, SEC_BACKEND, FIELD(tls) },
-    { "tls-cacert", NULL, 0, OPT_STRING, 0, SEC_BACKEND, FIELD(tls_cacert) },
-    { "tls-cert", NULL, 0, OPT_STRING, 0, SEC_BACKEND, FIELD(tls_cert) },
-    { "tls-key", NULL, 0, OPT_STRING, 0, SEC_BACKEND, FIELD(tls_key) },
+    { "tls-cacert", NULL, 0, OPT_STRING, OPTF_RW, SEC_BACKEND, FIELD(tls_cacert) },
+    { "tls-cert", NULL, 0, OPT_STRING, OPTF_RW, SEC_BACKEND, FIELD(tls_cert) },
+    { "tls-key", NULL, 0, OPT_STRING, OPTF_RW, SEC_BACKEND, FIELD(tls_key) },
     { "tls-insecure", NULL, 0, OPT_FLAG, 0, SEC_BACKEND,
       FIELD(tls_insecure) },
 
@@ -382,6 +385,9 @@ static const char usage_text[] =
 "                             Cached sessions (default: 20480)\n"
 "  --tls-session-cache-timeout <seconds>\n"
 "                             Cached sessions' lifetime (default: 300)\n"
+"  --tls-handshake-timeout <ms>\n"
+"                             A TLS handshake not done after this closes its\n"
+"                             connection (default: 10000) (ringslot)\n"
 "\n"
 "  -a, --auth <password>      Password of the cluster's nodes\n"
 "  --auth-user <name>         ACL user of the cluster's nodes\n"
@@ -505,6 +511,7 @@ void config_defaults(struct config *c)
     c->tls_session_caching = true;
     c->tls_session_cache_size = 20480;
     c->tls_session_cache_timeout = 300;
+    c->tls_handshake_timeout_ms = 10000;
 }
 
 /* ---- values ------------------------------------------------------------- */
@@ -1119,8 +1126,8 @@ static int parse_option(struct config *c, int argc, char **argv, int *i,
 /* What only makes sense across options, checked once everything is read. */
 static int check_cluster_mode(const struct config *c, char *err, size_t errlen)
 {
-    if (c->port == 0)
-        return fail(err, errlen, "Cluster mode needs a TCP port (--port)");
+    if (c->port == 0 && c->tls_port == 0)
+        return fail(err, errlen, "Cluster mode needs a TCP port (--port or --tls-port)");
     if (c->cport == 0)
         return fail(err, errlen, "Cluster mode: --port + 10000 is past "
                     "65535; give --cport");
@@ -1221,8 +1228,9 @@ static int finish(struct config *c, char *err, size_t errlen)
         c->connections_pool_min_size = c->connections_pool_size;
     if (c->daemonize && c->pidfile[0] == '\0')
         strcpy(c->pidfile, CONFIG_DEFAULT_PIDFILE);
-    if (c->cport == 0 && c->port > 0 && c->port <= 65535 - 10000)
-        c->cport = c->port + 10000;
+    int base = c->port ? c->port : c->tls_port; /* TLS only: as Redis's bus */
+    if (c->cport == 0 && base > 0 && base <= 65535 - 10000)
+        c->cport = base + 10000;
     return c->cluster_mode ? check_cluster_mode(c, err, errlen) : 0;
 }
 

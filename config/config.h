@@ -137,6 +137,8 @@ struct config {
     bool tls_session_caching;     /* default yes */
     int tls_session_cache_size;   /* default 20480 */
     int tls_session_cache_timeout; /* seconds, default 300 */
+    int tls_handshake_timeout_ms; /* tls-handshake-timeout (ringslot), both
+                                     sides, default 10000 */
 
     /* --- logging --- */
     enum log_level log_level;     /* --log-level, default info */

@@ -49,10 +49,10 @@
 #ifndef RINGSLOT_CONSENSUS_H
 #define RINGSLOT_CONSENSUS_H
 
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "../cluster/cluster.h"
 #include "../config/config.h"
@@ -177,24 +177,25 @@ bool consensus_read_id_file(const char *path, char out[PROXY_ID_LEN + 1]);
 struct consensus;
 
 /*
- * How the cluster port's connections carry bytes when it is not plain TCP
- * (core installs TLS for tls-cluster yes). A session belongs to one
- * non-blocking socket; recv and send behave as recv(2)/send(2) (bytes, 0
- * at the peer's close, -1 with errno, EAGAIN when it would block) and may
- * move bytes the other way themselves (a handshake); events gives the poll
- * events the session waits for (have_output: plaintext is queued). Only
- * proxy-to-proxy connections use it; the lease store is a Redis reached
- * as configured for the backend.
+ * A byte-stream transform for the consensus thread's sockets (TLS: core
+ * implements it; consensus only moves bytes). Every call is non-blocking,
+ * on the consensus thread.
  */
-struct consensus_transport {
-    /* host NULL: an accepted connection; else the peer dialled. NULL on
-     * failure (the connection is closed). */
-    void *(*open)(void *arg, int fd, const char *host, int port);
-    ssize_t (*recv)(void *session, int fd, void *buf, size_t cap);
-    ssize_t (*send)(void *session, int fd, const void *buf, size_t len);
-    short (*events)(const void *session, bool have_output);
-    void (*close)(void *session, int fd);
-    void *arg;
+struct consensus_stream {
+    /* A connected socket to another proxy's cluster port (lease false) or
+     * to the lease store (lease true): 0 with *h (NULL: stays plain), or
+     * -1 (close it). */
+    int (*client)(void *arg, int fd, const char *host, int port, bool lease, void **h);
+    /* An accepted cluster-port socket: as client. */
+    int (*server)(void *arg, int fd, void **h);
+    /* As send(2) and recv(2) on a non-blocking socket: bytes, 0 for EOF
+     * (recv), -1 with errno (EAGAIN: poll again). send of 0 bytes moves
+     * the stream's own waiting bytes (0 or -1). */
+    ssize_t (*send)(void *h, int fd, const void *buf, size_t len);
+    ssize_t (*recv)(void *h, int fd, void *buf, size_t cap);
+    /* The poll events to ask for when the owner wants `want`. */
+    short (*events)(void *h, short want);
+    void (*close)(void *h, int fd);
 };
 
 /* What core hands to consensus_start. Every hook runs on the consensus
@@ -208,12 +209,9 @@ struct consensus_hooks {
     void (*log)(void *arg, enum log_level level, const char *msg);
     /* Called first on the new thread (e.g. to name it for the log). */
     void (*thread_init)(void *arg);
+    /* TLS for the cluster port and the lease store; NULL: all plain. */
+    const struct consensus_stream *stream;
     void *arg;
-    /* The cluster port's transport, and the lease store's (a Redis of
-     * the backend, reached as the backend is: --tls); NULL = plain TCP.
-     * Both must outlive the consensus (consensus_stop). */
-    const struct consensus_transport *transport;
-    const struct consensus_transport *lease_transport;
 };
 
 /*

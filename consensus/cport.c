@@ -75,8 +75,8 @@ int cport_listen(struct consensus *c, char *err, size_t errlen)
 static void sconn_free(struct consensus *c, int i)
 {
     struct sconn *s = c->conns[i];
-    if (s->xs)
-        c->hooks.transport->close(s->xs, s->fd);
+    if (s->tls)
+        c->hooks.stream->close(s->tls, s->fd);
     close(s->fd);
     free(s->in);
     resp_buf_free(&s->out);
@@ -137,20 +137,17 @@ void cport_accept(struct consensus *c)
         while (i < SCONN_MAX && c->conns[i])
             i++;
         struct sconn *s = i < SCONN_MAX ? calloc(1, sizeof *s) : NULL;
+        const struct consensus_stream *st = c->hooks.stream;
+        if (s && st && st->server(c->hooks.arg, fd, &s->tls) < 0) {
+            free(s);
+            s = NULL;
+        }
         if (!s) { /* every place is a proven connection's */
             close(fd);
             continue;
         }
         s->fd = fd;
         s->poll_index = -1;
-        if (c->hooks.transport) {
-            s->xs = c->hooks.transport->open(c->hooks.transport->arg, fd, NULL, 0);
-            if (!s->xs) {
-                close(fd);
-                free(s);
-                continue;
-            }
-        }
         s->authed = c->cfg->cluster_password[0] == '\0';
         s->auth_deadline = consensus_clock_ms() + auth_window_ms(c);
         resp_req_init(&s->parser);
@@ -160,10 +157,10 @@ void cport_accept(struct consensus *c)
     }
 }
 
-short cport_events(const struct consensus *c, const struct sconn *s)
+short cport_events(struct consensus *c, const struct sconn *s)
 {
-    short ev = consensus_events(c->hooks.transport, s->xs, s->out_off < s->out.len);
-    return s->closing ? (short)(ev & ~POLLIN) : ev;
+    short want = (short)((s->closing ? 0 : POLLIN) | (s->out_off < s->out.len ? POLLOUT : 0));
+    return consensus_events(c, s->tls, want);
 }
 
 static bool arg_is(const char *a, size_t len, const char *s)
@@ -336,8 +333,7 @@ static bool read_input(struct consensus *c, struct sconn *s)
 {
     for (;;) {
         size_t max = s->auth_deadline ? SCONN_UNAUTH_IN : SCONN_MAX_IN;
-        ssize_t n = consensus_recv_more(c->hooks.transport, s->xs, s->fd, &s->in, &s->in_len,
-                                        &s->in_cap, max);
+        ssize_t n = consensus_recv_more(c, s->tls, s->fd, &s->in, &s->in_len, &s->in_cap, max);
         if (n == 0)
             return false;
         if (n < 0)
@@ -347,17 +343,18 @@ static bool read_input(struct consensus *c, struct sconn *s)
     }
 }
 
-static bool write_output(const struct consensus *c, struct sconn *s)
+static bool write_output(struct consensus *c, struct sconn *s)
 {
     while (s->out_off < s->out.len) {
-        ssize_t n = consensus_send(c->hooks.transport, s->xs, s->fd, s->out.data + s->out_off,
+        ssize_t n = consensus_send(c, s->tls, s->fd, s->out.data + s->out_off,
                                    s->out.len - s->out_off);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR;
         s->out_off += (size_t)n;
     }
     s->out.len = s->out_off = 0;
-    return true;
+    /* the stream's own bytes (handshake, the rest of a record) */
+    return !s->tls || consensus_send(c, s->tls, s->fd, NULL, 0) == 0;
 }
 
 void cport_check_deadlines(struct consensus *c, int64_t now)

@@ -173,7 +173,6 @@ static struct member_state *member_add(struct consensus *c, const struct proxy_m
         ms->last_seen = seen;
         int timeout = c->hb_ms < 200 ? 200 : c->hb_ms;
         rconn_init(&ms->probe, on_reply, ms, timeout);
-        ms->probe.xport = c->hooks.transport;
         ms->probe.pass = c->cfg->cluster_password;
         rconn_target(&ms->probe, m->ip, m->cport);
         return ms;
@@ -738,9 +737,11 @@ struct pollset {
     int n;
 };
 
-static void add_rconn(struct pollset *ps, struct rconn *rc)
+static void add_rconn(struct consensus *c, struct pollset *ps, struct rconn *rc)
 {
     short ev = rconn_events(rc);
+    if (ev && rc->state == RCONN_READY)
+        ev = consensus_events(c, rc->tls, ev);
     if (!ev)
         return;
     ps->fds[ps->n] = (struct pollfd){.fd = rc->fd, .events = ev};
@@ -757,12 +758,12 @@ static void build_pollset(struct consensus *c, struct pollset *ps)
     ps->fds[ps->n] = (struct pollfd){.fd = c->listen_fd, .events = POLLIN};
     ps->rcs[ps->n] = NULL;
     ps->scs[ps->n++] = NULL;
-    add_rconn(ps, &c->lease);
-    add_rconn(ps, &c->to_leader);
-    add_rconn(ps, &c->to_seed);
+    add_rconn(c, ps, &c->lease);
+    add_rconn(c, ps, &c->to_leader);
+    add_rconn(c, ps, &c->to_seed);
     for (size_t i = 0; i < PROXY_MAP_MAX_MEMBERS; i++)
         if (c->members[i].used)
-            add_rconn(ps, &c->members[i].probe);
+            add_rconn(c, ps, &c->members[i].probe);
     for (int i = 0; i < SCONN_MAX; i++) {
         if (!c->conns[i])
             continue;
@@ -872,7 +873,8 @@ static void set_identity(struct consensus *c)
     if (!ip[0] || strcmp(ip, "0.0.0.0") == 0 || strcmp(ip, "::") == 0)
         ip = "127.0.0.1";
     snprintf(c->me.ip, sizeof c->me.ip, "%.45s", ip);
-    c->me.port = (uint16_t)(cfg->announce_port ? cfg->announce_port : cfg->port);
+    c->me.port = (uint16_t)(cfg->announce_port ? cfg->announce_port
+                            : cfg->port ? cfg->port : cfg->tls_port); /* TLS only */
     c->me.cport = (uint16_t)cfg->cport;
     snprintf(c->key_leader, sizeof c->key_leader, "{ringslot:%s}:leader", cfg->cluster_name);
     snprintf(c->key_term, sizeof c->key_term, "{ringslot:%s}:term", cfg->cluster_name);
@@ -886,7 +888,7 @@ static void setup_conns(struct consensus *c)
 {
     const struct config *cfg = c->cfg;
     rconn_init(&c->lease, on_reply, NULL, c->lease_ms / 4 > 250 ? c->lease_ms / 4 : 250);
-    c->lease.xport = c->hooks.lease_transport;
+    c->lease.lease = true;
     if (cfg->lease_redis.set) {
         c->lease.user = cfg->lease_redis.user;
         c->lease.pass = cfg->lease_redis.password;
@@ -896,10 +898,8 @@ static void setup_conns(struct consensus *c)
     }
     lease_retarget_default(c);
     rconn_init(&c->to_leader, on_reply, NULL, c->hb_ms < 250 ? 250 : c->hb_ms);
-    c->to_leader.xport = c->hooks.transport;
     c->to_leader.pass = cfg->cluster_password;
     rconn_init(&c->to_seed, on_reply, NULL, c->hb_ms < 250 ? 250 : c->hb_ms);
-    c->to_seed.xport = c->hooks.transport;
     c->to_seed.pass = cfg->cluster_password;
 }
 

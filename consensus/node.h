@@ -47,10 +47,8 @@ struct rconn {
     unsigned npend;
     int64_t deadline;         /* of the oldest pending reply */
     int poll_index;           /* in this iteration's pollfd array, or -1 */
-    /* to another proxy's cport: its transport (NULL = plain TCP), and the
-     * open connection's session */
-    const struct consensus_transport *xport;
-    void *xs;
+    bool lease;               /* the lease store (backend TLS), not a proxy */
+    void *tls;                /* the stream hook's handle, or NULL */
 };
 
 void rconn_init(struct rconn *rc, rconn_reply_fn fn, void *owner, int timeout_ms);
@@ -68,13 +66,12 @@ bool rconn_idle(const struct rconn *rc);
 /* Read what fd has into the growing buffer (*buf, *len, *cap), which may
  * not grow past max. Returns recv's result: > 0 bytes read, 0 closed (or
  * the buffer would pass max), < 0 with errno. */
-ssize_t consensus_recv_more(const struct consensus_transport *x, void *xs, int fd, char **buf,
-                            size_t *len, size_t *cap, size_t max);
-/* send(2) through the transport when there is one (xs non-NULL). */
-ssize_t consensus_send(const struct consensus_transport *x, void *xs, int fd, const void *buf,
-                       size_t len);
-/* The poll events of a connection: the transport's, or plain ones. */
-short consensus_events(const struct consensus_transport *x, const void *xs, bool have_output);
+ssize_t consensus_recv_more(struct consensus *c, void *tls, int fd, char **buf, size_t *len,
+                            size_t *cap, size_t max);
+/* send(2) through the stream hook when tls is set. */
+ssize_t consensus_send(struct consensus *c, void *tls, int fd, const void *buf, size_t len);
+/* The poll events for `want` on a connection (the stream hook's say). */
+short consensus_events(struct consensus *c, void *tls, short want);
 
 /* ------------------------------------------------------------------------ */
 
@@ -109,7 +106,7 @@ struct sconn {
     size_t out_off;
     struct resp_req_parser parser;
     int poll_index;
-    void *xs;                 /* the transport's session (NULL: plain) */
+    void *tls;                /* the stream hook's handle, or NULL */
 };
 
 enum role { ROLE_FOLLOWER, ROLE_LEADER };
@@ -175,7 +172,7 @@ struct consensus {
 int cport_listen(struct consensus *c, char *err, size_t errlen);
 void cport_accept(struct consensus *c);
 void cport_handle(struct consensus *c, struct sconn *s, short revents);
-short cport_events(const struct consensus *c, const struct sconn *s);
+short cport_events(struct consensus *c, const struct sconn *s);
 void cport_close_all(struct consensus *c);
 /* Close the connections whose authentication deadline passed. */
 void cport_check_deadlines(struct consensus *c, int64_t now);

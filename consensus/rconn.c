@@ -58,9 +58,9 @@ bool rconn_idle(const struct rconn *rc)
 
 void rconn_close(struct consensus *c, struct rconn *rc)
 {
-    if (rc->xs)
-        rc->xport->close(rc->xs, rc->fd);
-    rc->xs = NULL;
+    if (rc->tls)
+        c->hooks.stream->close(rc->tls, rc->fd);
+    rc->tls = NULL;
     if (rc->fd >= 0)
         close(rc->fd);
     rc->fd = -1;
@@ -136,35 +136,21 @@ short rconn_events(const struct rconn *rc)
         return 0;
     if (rc->state == RCONN_CONNECTING)
         return POLLOUT;
-    return consensus_events(rc->xport, rc->xs, rc->out_off < rc->out.len);
+    return (short)(POLLIN | (rc->out_off < rc->out.len ? POLLOUT : 0));
 }
 
-ssize_t consensus_send(const struct consensus_transport *x, void *xs, int fd, const void *buf,
-                       size_t len)
-{
-    if (xs)
-        return x->send(xs, fd, buf, len);
-    return send(fd, buf, len, MSG_NOSIGNAL);
-}
-
-short consensus_events(const struct consensus_transport *x, const void *xs, bool have_output)
-{
-    if (xs)
-        return x->events(xs, have_output);
-    return (short)(POLLIN | (have_output ? POLLOUT : 0));
-}
-
-static bool write_some(struct rconn *rc)
+static bool write_some(struct consensus *c, struct rconn *rc)
 {
     while (rc->out_off < rc->out.len) {
-        ssize_t n = consensus_send(rc->xport, rc->xs, rc->fd, rc->out.data + rc->out_off,
+        ssize_t n = consensus_send(c, rc->tls, rc->fd, rc->out.data + rc->out_off,
                                    rc->out.len - rc->out_off);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR;
         rc->out_off += (size_t)n;
     }
     rc->out.len = rc->out_off = 0;
-    return true;
+    /* the stream's own bytes (handshake, the rest of a record) */
+    return !rc->tls || consensus_send(c, rc->tls, rc->fd, NULL, 0) == 0;
 }
 
 /* Deliver every complete reply. Returns false on a protocol error. */
@@ -195,8 +181,20 @@ static bool deliver(struct consensus *c, struct rconn *rc)
     return rc->npend > 0 || rc->in_len == 0;
 }
 
-ssize_t consensus_recv_more(const struct consensus_transport *x, void *xs, int fd, char **buf,
-                            size_t *len, size_t *cap, size_t max)
+ssize_t consensus_send(struct consensus *c, void *tls, int fd, const void *buf, size_t len)
+{
+    if (tls)
+        return c->hooks.stream->send(tls, fd, buf, len);
+    return send(fd, buf, len, MSG_NOSIGNAL);
+}
+
+short consensus_events(struct consensus *c, void *tls, short want)
+{
+    return tls ? c->hooks.stream->events(tls, want) : want;
+}
+
+ssize_t consensus_recv_more(struct consensus *c, void *tls, int fd, char **buf, size_t *len,
+                            size_t *cap, size_t max)
 {
     if (*cap - *len < 4096) {
         size_t want = *cap ? *cap * 2 : 16384;
@@ -208,8 +206,8 @@ ssize_t consensus_recv_more(const struct consensus_transport *x, void *xs, int f
         *buf = p;
         *cap = want;
     }
-    ssize_t n = xs ? x->recv(xs, fd, *buf + *len, *cap - *len)
-                   : recv(fd, *buf + *len, *cap - *len, 0);
+    ssize_t n = tls ? c->hooks.stream->recv(tls, fd, *buf + *len, *cap - *len)
+                    : recv(fd, *buf + *len, *cap - *len, 0);
     if (n > 0)
         *len += (size_t)n;
     return n;
@@ -218,8 +216,8 @@ ssize_t consensus_recv_more(const struct consensus_transport *x, void *xs, int f
 static bool read_some(struct consensus *c, struct rconn *rc)
 {
     for (;;) {
-        ssize_t n = consensus_recv_more(rc->xport, rc->xs, rc->fd, &rc->in, &rc->in_len,
-                                        &rc->in_cap, RCONN_MAX_IN);
+        ssize_t n = consensus_recv_more(c, rc->tls, rc->fd, &rc->in, &rc->in_len, &rc->in_cap,
+                                        RCONN_MAX_IN);
         if (n == 0)
             return false;
         if (n < 0)
@@ -245,12 +243,10 @@ void rconn_handle(struct consensus *c, struct rconn *rc, short revents, int64_t 
             return;
         }
         rc->state = RCONN_READY;
-        if (rc->xport) { /* connected: the transport's session starts */
-            rc->xs = rc->xport->open(rc->xport->arg, rc->fd, rc->host, rc->port);
-            if (!rc->xs) {
-                rconn_close(c, rc);
-                return;
-            }
+        const struct consensus_stream *st = c->hooks.stream;
+        if (st && st->client(c->hooks.arg, rc->fd, rc->host, rc->port, rc->lease, &rc->tls) < 0) {
+            rconn_close(c, rc);
+            return;
         }
     }
     if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLIN)) {
@@ -258,7 +254,7 @@ void rconn_handle(struct consensus *c, struct rconn *rc, short revents, int64_t 
         return;
     }
     unsigned gen = rc->gen;
-    if (!write_some(rc)) {
+    if (!write_some(c, rc)) {
         rconn_close(c, rc);
         return;
     }

@@ -22,6 +22,7 @@
 
 #include "core.h"
 #include "io/io.h"
+#include "tls/tls.h"
 
 #define RINGSLOT_VERSION "0.1.0"
 
@@ -89,8 +90,6 @@ struct runtime {
     int64_t start_ms;
     _Atomic(struct proxy_map *) pending_map; /* consensus → control hand-over */
     struct consensus *consensus;          /* cluster mode only */
-    struct cluster_tls *cluster_tls;      /* tls-cluster yes (clustermode.c) */
-    struct cluster_tls *lease_tls;        /* --tls: the lease store's side */
     enum io_backend io_backend;           /* chosen by main: uring or epoll */
     int nworkers;
     struct worker **workers;
@@ -99,6 +98,23 @@ struct runtime {
     struct admin *admin;                  /* config writer, credentials (admin.c) */
     _Atomic uint64_t stats_base[STATS_BASE_MAX]; /* counters at the last CONFIG
                                                     RESETSTAT (metrics.c) */
+    /* TLS (tlsglue.c) */
+    bool tls_inited;
+    struct tls_slot tls_server;           /* tls-port's ctx; NULL ctx: off */
+    struct tls_slot tls_backend;          /* --tls: links and control */
+    struct tls_slot tls_cport_server;     /* tls-cluster: the cluster port */
+    struct tls_slot tls_cport_client;     /* tls-cluster: to other proxies */
+    struct io_tls_stats *tls_stats;       /* [nworkers] */
+    struct io_tls_stats tls_ctl_stats;    /* the control thread's */
+    _Atomic uint64_t tls_reloads, tls_reload_failures;
+    struct tls_conn **bconns;             /* control thread only: by fd */
+    size_t nbconns;
+};
+
+/* TLS handshakes and failures summed over the threads (tlsglue.c). */
+struct tls_totals {
+    uint64_t handshakes[IO_TLS_SIDES], resumed[IO_TLS_SIDES];
+    uint64_t failures[IO_TLS_SIDES][TLS_FAIL_COUNT], failures_total[IO_TLS_SIDES];
 };
 
 int64_t clock_ms(void);

@@ -169,7 +169,8 @@ static void route(struct console *c, struct console_conn *k, const char *path, b
     } else if (strcmp(path, "/info") == 0) {
         snapshot_reader_enter(&rt->snap, c->reader);
         const struct config *cfg = snapshot_load(&rt->slots[SLOT_CONFIG]);
-        struct info_view v = {rt, snapshot_load(&rt->slots[SLOT_TOPOLOGY]), cfg ? cfg : rt->cfg};
+        struct info_view v = {rt, snapshot_load(&rt->slots[SLOT_TOPOLOGY]), cfg ? cfg : rt->cfg,
+                              tls_stats_sum};
         struct resp_buf body = {0};
         info_write(&v, INFO_ALL & ~(unsigned)INFO_KEYSPACE, true, &body);
         snapshot_reader_idle(&rt->snap, c->reader);

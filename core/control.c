@@ -86,7 +86,9 @@ struct control {
 /* ------------------------------------------------------------------------ */
 /* A tiny blocking RESP client                                               */
 
-static int connect_timeout(const char *host, int port, int ms)
+/* A connection to host:port within ms, TLS'ed when --tls (tlsglue.c's
+ * bconn_*: close it with bconn_close); -1 if none. */
+static int connect_timeout(struct runtime *rt, const char *host, int port, int ms)
 {
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
@@ -117,34 +119,22 @@ static int connect_timeout(const char *host, int port, int ms)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
+    if (fd >= 0 && bconn_start(rt, fd, host, port, clock_ms() + ms) < 0) {
+        close(fd);
+        fd = -1;
+    }
     return fd;
-}
-
-static bool wait_fd(int fd, short events, int64_t deadline)
-{
-    int64_t left = deadline - clock_ms();
-    if (left <= 0)
-        return false;
-    struct pollfd pfd = {.fd = fd, .events = events};
-    return poll(&pfd, 1, (int)left) == 1;
 }
 
 /*
  * Send one command and read its reply into *out. *buf owns the bytes the
  * value points into (free it after resp_value_free). Returns 0 or -1.
  */
-static int call_until(int fd, const char *cmd, struct resp_value *out, char **buf,
-                      int64_t deadline)
+static int call_until(struct runtime *rt, int fd, const char *cmd, struct resp_value *out,
+                      char **buf, int64_t deadline)
 {
-    size_t len = strlen(cmd), off = 0;
-    while (off < len) {
-        if (!wait_fd(fd, POLLOUT, deadline))
-            return -1;
-        ssize_t n = send(fd, cmd + off, len - off, MSG_NOSIGNAL);
-        if (n <= 0 && errno != EAGAIN)
-            return -1;
-        off += n > 0 ? (size_t)n : 0;
-    }
+    if (bconn_send(rt, fd, cmd, strlen(cmd), deadline) < 0)
+        return -1;
     size_t cap = 65536, have = 0;
     char *b = malloc(cap);
     for (;;) {
@@ -157,20 +147,20 @@ static int call_until(int fd, const char *cmd, struct resp_value *out, char **bu
             cap *= 2;
             b = realloc(b, cap);
         }
-        if (!b || !wait_fd(fd, POLLIN, deadline))
+        if (!b)
             break;
-        ssize_t n = recv(fd, b + have, cap - have, 0);
-        if (n == 0 || (n < 0 && errno != EAGAIN))
+        ssize_t n = bconn_recv(rt, fd, b + have, cap - have, deadline);
+        if (n <= 0)
             break;
-        have += n > 0 ? (size_t)n : 0;
+        have += (size_t)n;
     }
     free(b);
     return -1;
 }
 
-static int call(int fd, const char *cmd, struct resp_value *out, char **buf)
+static int call(struct runtime *rt, int fd, const char *cmd, struct resp_value *out, char **buf)
 {
-    return call_until(fd, cmd, out, buf, clock_ms() + IO_TIMEOUT_MS);
+    return call_until(rt, fd, cmd, out, buf, clock_ms() + IO_TIMEOUT_MS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -209,7 +199,7 @@ static void fetch_commands(struct control *ctl, int fd)
 {
     struct resp_value v;
     char *buf = NULL;
-    if (call(fd, "*1\r\n$7\r\nCOMMAND\r\n", &v, &buf) != 0)
+    if (call(ctl->rt, fd, "*1\r\n$7\r\nCOMMAND\r\n", &v, &buf) != 0)
         return;
     const char *err = NULL;
     struct command_table *t = command_table_from_reply(&v, &err);
@@ -235,7 +225,7 @@ static bool authenticate_until(struct runtime *rt, int fd, const char *host, int
         return true;
     struct resp_value v;
     char *buf = NULL;
-    if (call_until(fd, auth, &v, &buf, deadline) != 0)
+    if (call_until(rt, fd, auth, &v, &buf, deadline) != 0)
         return false;
     bool ok = v.type != RESP_T_ERROR;
     if (!ok)
@@ -253,9 +243,9 @@ static bool authenticate(struct control *ctl, int fd, const char *host, int port
 /* A connection to host:port, authenticated as the links are; -1 if not. */
 static int open_node(struct control *ctl, const char *host, int port)
 {
-    int fd = connect_timeout(host, port, admin_config(ctl->rt)->connect_timeout_ms);
+    int fd = connect_timeout(ctl->rt, host, port, admin_config(ctl->rt)->connect_timeout_ms);
     if (fd >= 0 && !authenticate(ctl, fd, host, port)) {
-        close(fd);
+        bconn_close(ctl->rt, fd);
         fd = -1;
     }
     return fd;
@@ -274,7 +264,7 @@ static struct nodes_view *ask_node(struct control *ctl, const char *addr, const 
     struct resp_value v;
     char *buf = NULL;
     struct nodes_view *view = NULL;
-    if (call(fd, "*2\r\n$7\r\nCLUSTER\r\n$5\r\nNODES\r\n", &v, &buf) == 0) {
+    if (call(ctl->rt, fd, "*2\r\n$7\r\nCLUSTER\r\n$5\r\nNODES\r\n", &v, &buf) == 0) {
         const char *err = NULL;
         if (v.type == RESP_T_ERROR)
             log_warn("CLUSTER NODES from %s:%d: %.*s", host, port, (int)v.len, v.str);
@@ -289,7 +279,7 @@ static struct nodes_view *ask_node(struct control *ctl, const char *addr, const 
         fetch_commands(ctl, fd);
     if (view)
         learn_facts(ctl, fd, addr);
-    close(fd);
+    bconn_close(ctl->rt, fd);
     return view;
 }
 
@@ -300,17 +290,18 @@ int control_dial(struct runtime *rt, const char *addr, int64_t deadline)
     int64_t left = deadline - clock_ms();
     if (left <= 0 || !cluster_addr_split(addr, host, sizeof host, &port))
         return -1;
-    int fd = connect_timeout(host, port, (int)left);
+    int fd = connect_timeout(rt, host, port, (int)left);
     if (fd >= 0 && !authenticate_until(rt, fd, host, port, deadline)) {
-        close(fd);
+        bconn_close(rt, fd);
         fd = -1;
     }
     return fd;
 }
 
-int control_call(int fd, const char *cmd, struct resp_value *out, char **buf, int64_t deadline)
+int control_call(struct runtime *rt, int fd, const char *cmd, struct resp_value *out, char **buf,
+                 int64_t deadline)
 {
-    return call_until(fd, cmd, out, buf, deadline);
+    return call_until(rt, fd, cmd, out, buf, deadline);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -336,24 +327,24 @@ static void mark_down(struct control *ctl, const char *addr)
 }
 
 /* Does addr answer PING (any reply) within PROBE_TIMEOUT_MS? */
-static bool probe(const char *addr)
+static bool probe(struct runtime *rt, const char *addr)
 {
     char host[CLUSTER_ADDR_MAX];
     int port;
     if (!cluster_addr_split(addr, host, sizeof host, &port))
         return false;
     int64_t deadline = clock_ms() + PROBE_TIMEOUT_MS;
-    int fd = connect_timeout(host, port, PROBE_TIMEOUT_MS);
+    int fd = connect_timeout(rt, host, port, PROBE_TIMEOUT_MS);
     if (fd < 0)
         return false;
     struct resp_value v;
     char *buf = NULL;
-    bool ok = call_until(fd, "*1\r\n$4\r\nPING\r\n", &v, &buf, deadline) == 0;
+    bool ok = call_until(rt, fd, "*1\r\n$4\r\nPING\r\n", &v, &buf, deadline) == 0;
     if (ok) {
         resp_value_free(&v);
         free(buf);
     }
-    close(fd);
+    bconn_close(rt, fd);
     return ok;
 }
 
@@ -366,7 +357,7 @@ static void check_down(struct control *ctl)
         const char *addr = ctl->down[i].addr;
         unsigned node = t ? cluster_topology_find(t, addr) : CLUSTER_NO_NODE;
         bool serves = node != CLUSTER_NO_NODE && t->nodes[node].is_master;
-        if (serves && !probe(addr)) {
+        if (serves && !probe(ctl->rt, addr)) {
             i++;
             continue;
         }
@@ -426,7 +417,7 @@ static void learn_facts(struct control *ctl, int fd, const char *addr)
     struct resp_value v;
     char *buf = NULL;
     f->asked_ms = clock_ms();
-    if (call_until(fd, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n", &v, &buf, deadline) != 0)
+    if (call_until(ctl->rt, fd, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n", &v, &buf, deadline) != 0)
         return;
     if (v.type == RESP_T_BULK || v.type == RESP_T_VERBATIM)
         cluster_info_field(v.str, v.len, "redis_version", f->version, sizeof f->version);
@@ -434,7 +425,7 @@ static void learn_facts(struct control *ctl, int fd, const char *addr)
     f->version[strspn(f->version, "0123456789.-abcdefghijklmnopqrstuvwxyz")] = '\0';
     resp_value_free(&v);
     free(buf);
-    if (call_until(fd, "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$20\r\ncluster-node-timeout\r\n",
+    if (call_until(ctl->rt, fd, "*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$20\r\ncluster-node-timeout\r\n",
                    &v, &buf, deadline) != 0)
         return;
     f->node_timeout_ms = config_number(&v);
@@ -458,7 +449,7 @@ static void ask_missing_facts(struct control *ctl, const struct cluster_topology
             continue;
         }
         learn_facts(ctl, fd, n->addr);
-        close(fd);
+        bconn_close(ctl->rt, fd);
     }
 }
 

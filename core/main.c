@@ -7,7 +7,7 @@
  *         │                            what is in flight (bounded), exit 0
  *         │            second signal   exit at once
  *         │            SIGHUP          reopen the log file (logrotate), reload
- *         │                            the cluster port's certificates
+ *         │                            the TLS certificates (tlsglue.c)
  *         ├─ log ring  write the lines the other threads queued (log.h)
  *         ├─ console   --console-port HTTP: /metrics /healthz /readyz /info
  *         └─ systemd   $NOTIFY_SOCKET (sdnotify.h): READY=1 once the first
@@ -91,6 +91,11 @@ static int check_config(const struct config *cfg)
         return 1;
     if (cfg->nentry_points == 0) {
         fprintf(stderr, "no entry point: give at least one cluster node (host:port)\n");
+        return 1;
+    }
+    char err[512];
+    if (tls_check_config(cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
         return 1;
     }
     return 0;
@@ -233,12 +238,7 @@ static void on_signal(struct main_loop *m)
             log_warn("Could not reopen the log file %s: %s", rt->cfg->logfile, strerror(-ret));
         else
             log_info("SIGHUP: log file reopened");
-        char err[256];
-        if (clustermode_tls_reload(rt, err, sizeof err) < 0)
-            log_warn("SIGHUP: cluster port certificates not reloaded (the old ones stay): %s",
-                     err);
-        else if (rt->cluster_tls)
-            log_info("SIGHUP: cluster port certificates reloaded");
+        tls_sighup(rt);
         return;
     }
     if (++m->signals > 1 || admin_shutdown_asap(rt)) {

@@ -510,6 +510,37 @@ static void render_workers(struct out *o, struct runtime *rt)
              rt->workers[i] ? worker_cpu_seconds(rt->workers[i]) : 0.0);
 }
 
+static void render_tls(struct out *o, struct runtime *rt)
+{
+    if (!rt->cfg->tls_port && !rt->cfg->tls)
+        return;
+    struct tls_totals t;
+    tls_stats_sum(rt, &t);
+    static const char *const side[IO_TLS_SIDES] = {"client", "backend"};
+    head(o, "ringslot_tls_handshakes_total", "counter",
+         "TLS handshakes completed: side=client (tls-port) or backend (--tls).");
+    for (int s = 0; s < IO_TLS_SIDES; s++)
+        outf(o, "ringslot_tls_handshakes_total{side=\"%s\"} %" PRIu64 "\n", side[s],
+             t.handshakes[s]);
+    head(o, "ringslot_tls_resumed_handshakes_total", "counter",
+         "TLS handshakes that resumed a session.");
+    for (int s = 0; s < IO_TLS_SIDES; s++)
+        outf(o, "ringslot_tls_resumed_handshakes_total{side=\"%s\"} %" PRIu64 "\n", side[s],
+             t.resumed[s]);
+    head(o, "ringslot_tls_handshake_failures_total", "counter",
+         "TLS handshakes that failed, by side and reason.");
+    for (int s = 0; s < IO_TLS_SIDES; s++)
+        for (int f = TLS_FAIL_NONE + 1; f < TLS_FAIL_COUNT; f++)
+            outf(o, "ringslot_tls_handshake_failures_total{side=\"%s\",reason=\"%s\"} %"
+                 PRIu64 "\n", side[s], tls_fail_name(f), t.failures[s][f]);
+    head(o, "ringslot_tls_reloads_total", "counter",
+         "Certificate reloads (SIGHUP, PROXY CONFIG SET), by result.");
+    outf(o, "ringslot_tls_reloads_total{result=\"ok\"} %" PRIu64 "\n",
+         get(&rt->tls_reloads));
+    outf(o, "ringslot_tls_reloads_total{result=\"failed\"} %" PRIu64 "\n",
+         get(&rt->tls_reload_failures));
+}
+
 static void render_topology(struct out *o, struct runtime *rt, const struct cluster_topology *t)
 {
     scalar(o, "ringslot_topology_refreshes_total", "counter",
@@ -571,6 +602,7 @@ char *metrics_render(struct runtime *rt, size_t reader, size_t *len)
     render_topology(&o, rt, t);
     snapshot_reader_idle(&rt->snap, reader);
     render_links(&o, rt);
+    render_tls(&o, rt);
     *len = o.len;
     return o.data;
 }

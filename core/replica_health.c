@@ -54,7 +54,7 @@ static void forget_all(struct replica_health *h)
 {
     for (size_t i = 0; i < h->n; i++)
         if (h->nodes[i].fd >= 0)
-            close(h->nodes[i].fd);
+            bconn_close(h->rt, h->nodes[i].fd);
     h->n = 0;
 }
 
@@ -104,7 +104,7 @@ static void forget_unlisted(struct replica_health *h)
             continue;
         }
         if (h->nodes[i].fd >= 0)
-            close(h->nodes[i].fd);
+            bconn_close(h->rt, h->nodes[i].fd);
         h->nodes[i] = h->nodes[--h->n];
     }
 }
@@ -117,7 +117,7 @@ static char *ask_info(struct replica_health *h, struct probed *p, int64_t deadli
         return NULL;
     struct resp_value v;
     char *buf = NULL, *text = NULL;
-    if (control_call(p->fd, INFO_REPLICATION, &v, &buf, deadline) == 0) {
+    if (control_call(h->rt, p->fd, INFO_REPLICATION, &v, &buf, deadline) == 0) {
         if (v.type == RESP_T_BULK && !v.is_null && (text = malloc(v.len + 1))) {
             memcpy(text, v.str, v.len);
             text[v.len] = '\0';
@@ -126,7 +126,7 @@ static char *ask_info(struct replica_health *h, struct probed *p, int64_t deadli
         free(buf);
     }
     if (!text) {
-        close(p->fd);
+        bconn_close(h->rt, p->fd);
         p->fd = -1;
     }
     return text;

@@ -28,6 +28,9 @@ int runtime_init(struct runtime *rt, const struct config *cfg, enum io_backend i
     rt->workers = calloc((size_t)cfg->threads, sizeof *rt->workers);
     if (rt->ctl_wakeup_fd < 0 || !rt->stats || !rt->metrics || !rt->workers)
         return -ENOMEM;
+    rt->tls_stats = calloc((size_t)cfg->threads, sizeof *rt->tls_stats);
+    if (!rt->tls_stats || tls_runtime_init(rt) < 0)
+        return -1;
     for (int i = 0; i < cfg->threads; i++)
         metrics_init(&rt->metrics[i]);
     return admin_init(rt);
@@ -46,5 +49,7 @@ void runtime_destroy(struct runtime *rt)
     free(rt->workers);
     free(rt->metrics);
     free(rt->stats);
+    tls_runtime_destroy(rt);
+    free(rt->tls_stats);
 }
 

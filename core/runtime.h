@@ -33,7 +33,44 @@ void *control_main(void *rt);
 /* The control thread's blocking client (control.c): a connection to addr,
  * authenticated like the links, or -1; one command's reply by deadline. */
 int control_dial(struct runtime *rt, const char *addr, int64_t deadline);
-int control_call(int fd, const char *cmd, struct resp_value *out, char **buf, int64_t deadline);
+int control_call(struct runtime *rt, int fd, const char *cmd, struct resp_value *out, char **buf,
+                 int64_t deadline);
+
+/* TLS in the runtime (tlsglue.c) */
+int tls_runtime_init(struct runtime *rt);          /* 0 or -1, logged */
+/* --check-config: build each context cfg asks for (files load, key
+ * matches); 0, or -1 with the first error in err. */
+int tls_check_config(const struct config *cfg, char *err, size_t errlen);
+void tls_runtime_destroy(struct runtime *rt);
+/* Rebuild the ctx of each side that is on from cfg's files: 0, or -1 with
+ * err (the old ctx stays). */
+int tls_runtime_reload(struct runtime *rt, const struct config *cfg, char *err,
+                       size_t errlen);
+/* config_set, and for a TLS file option a reload; a failed reload undoes
+ * the change and returns -1 with the reason (cmd/ calls it through
+ * struct cmd_hooks). */
+int tls_config_set(struct runtime *rt, struct config *latest, const char *name,
+                   const char *value, char *err, size_t errlen);
+/* SIGHUP (main thread): reload from the current config's files. */
+void tls_sighup(struct runtime *rt);
+void tls_stats_sum(const struct runtime *rt, struct tls_totals *t);
+/* The consensus thread's TLS (tls-cluster, and --tls for the lease store),
+ * or NULL when neither is on. */
+const struct consensus_stream *tls_consensus_stream(const struct runtime *rt);
+/* The control thread's connections (control.c, replica_health.c): after
+ * the TCP connect, the TLS handshake when --tls (0 or -1); then whole
+ * sends, receives of what is there (> 0, 0 EOF, -1 error or deadline), and
+ * a close that also frees the TLS state. Plain fds work the same. */
+int bconn_start(struct runtime *rt, int fd, const char *host, int port, int64_t deadline);
+int bconn_send(struct runtime *rt, int fd, const char *buf, size_t len, int64_t deadline);
+ssize_t bconn_recv(struct runtime *rt, int fd, char *buf, size_t cap, int64_t deadline);
+void bconn_close(struct runtime *rt, int fd);
+/* Workers (worker.c): a TLS listener's new client, before client_accepted;
+ * TLS for a link's new socket when --tls (false: none could be set up;
+ * net/ calls it through struct net_hooks); the worker's TLS stats. */
+void tls_accepted(struct worker *w, int fd);
+bool tls_link_attach(struct worker *w, int fd, const char *addr);
+void tls_worker_setup(struct worker *w);
 
 int worker_create(struct runtime *rt, int id, struct worker **out);
 void *worker_main(void *w);
@@ -50,9 +87,6 @@ void worker_destroy(struct worker *w);
 #define CLUSTER_LEAVE_GRACE_MS 1000
 int clustermode_start(struct runtime *rt);       /* main, before threads */
 void clustermode_publish_pending(struct runtime *rt); /* control thread */
-/* tls-cluster: new cport connections use the certificate files as they
- * are now (SIGHUP; any thread). 0, or -1 with err (old ones kept). */
-int clustermode_tls_reload(struct runtime *rt, char *err, size_t errlen);
 void clustermode_leave(struct runtime *rt);      /* SIGTERM: slots move first */
 void clustermode_stop(struct runtime *rt);
 

@@ -31,8 +31,8 @@
 /* ------------------------------------------------------------------------ */
 /* Setup                                                                     */
 
-/* The calls net/ and route/ make upward (net.h, route.h): the functions of
- * the same names in route/ and cmd/. */
+/* The calls net/, route/ and cmd/ make upward (net.h, route.h, cmd.h): the
+ * functions of the same names in route/, cmd/ and the root. */
 static const struct net_hooks net_hooks = {
     .dispatch_command = dispatch_command,
     .fanout_child_reply = fanout_child_reply,
@@ -50,6 +50,7 @@ static const struct net_hooks net_hooks = {
     .pubsub_client_count = pubsub_client_count,
     .pubsub_settle = pubsub_settle,
     .admin_backend_auth = admin_backend_auth,
+    .tls_link_attach = tls_link_attach,
 };
 
 static const struct route_hooks route_hooks = {
@@ -61,6 +62,11 @@ static const struct route_hooks route_hooks = {
     .pubsub_home_slot = pubsub_home_slot,
 };
 
+static const struct cmd_hooks cmd_hooks = {
+    .tls_config_set = tls_config_set,
+    .tls_stats_sum = tls_stats_sum,
+};
+
 int worker_create(struct runtime *rt, int id, struct worker **out)
 {
     struct worker *w = calloc(1, sizeof *w);
@@ -70,6 +76,7 @@ int worker_create(struct runtime *rt, int id, struct worker **out)
     w->rt = rt;
     w->net_hooks = &net_hooks;
     w->route_hooks = &route_hooks;
+    w->cmd_hooks = &cmd_hooks;
     w->stats = &rt->stats[id];
     w->metrics = &rt->metrics[id];
     w->tick_op.tag = OP_TICK;
@@ -79,6 +86,7 @@ int worker_create(struct runtime *rt, int id, struct worker **out)
         free(w);
         return ret;
     }
+    tls_worker_setup(w);
     w->inbox_fd = -1;
     ret = xworker_init(w);
     if (ret == 0)
@@ -139,6 +147,8 @@ static void handle_accept(struct worker *w, const struct io_event *ev)
     if (res >= 0 && l->handoff) {
         xworker_adopt(w, res);
     } else if (res >= 0) {
+        if (l->tls)
+            tls_accepted(w, res);
         client_accepted(w, res);
     } else if (res != -ECANCELED && res != -EINVAL) {
         log_warn("accept: %s", strerror(-res));

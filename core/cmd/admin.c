@@ -544,7 +544,7 @@ static void config_set_cmd(struct client *c, const struct cmd_args *a, size_t na
         return;
     }
     pthread_mutex_lock(&adm->lock);
-    int ret = config_set(adm->latest, name, value, err, sizeof err);
+    int ret = w->cmd_hooks->tls_config_set(w->rt, adm->latest, name, value, err, sizeof err);
     enum log_level level = adm->latest->log_level;
     cw->seq = ret < 0 ? 0 : ++adm->set_seq;
     pthread_mutex_unlock(&adm->lock);

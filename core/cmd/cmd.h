@@ -22,11 +22,21 @@
 /* The proxy's own commands (commands.c). */
 const struct proxy_command *proxy_command_lookup(const char *name, size_t len);
 
+/* What cmd/ asks the root (worker.c installs them): TLS's part of CONFIG
+ * SET and its counters (tlsglue.c). */
+struct cmd_hooks {
+    int (*tls_config_set)(struct runtime *rt, struct config *latest, const char *name,
+                          const char *value, char *err, size_t errlen);
+    void (*tls_stats_sum)(const struct runtime *rt, struct tls_totals *t);
+};
+
 /* INFO text (info.c): the snapshots a caller holds, and which sections. */
 struct info_view {
     struct runtime *rt;
     const struct cluster_topology *topo; /* may be NULL */
     const struct config *cfg;            /* the runtime config */
+    /* TLS counters (the root's tlsglue.c; a worker's cmd_hooks) */
+    void (*tls_stats_sum)(const struct runtime *rt, struct tls_totals *t);
 };
 enum info_section {
     INFO_SERVER = 1, INFO_CLIENTS = 2, INFO_MEMORY = 4, INFO_STATS = 8, INFO_CLUSTER = 16,

@@ -178,7 +178,7 @@ static void cmd_info(struct client *c, const struct cmd_args *a)
 {
     unsigned bits = info_sections(c->w, 1, a, false);
     struct resp_buf text = {0};
-    info_write(&(struct info_view){c->w->rt, c->w->topo, c->w->cfg}, bits, false, &text);
+    info_write(&(struct info_view){c->w->rt, c->w->topo, c->w->cfg, c->w->cmd_hooks->tls_stats_sum}, bits, false, &text);
     if (bits & INFO_KEYSPACE) {
         fanout_info(c, text.data ? text.data : "", text.len);
     } else {
@@ -511,7 +511,7 @@ static void proxy_info(struct client *c, const struct cmd_args *a)
         return;
     }
     struct resp_buf text = {0}, b = {0};
-    info_write(&(struct info_view){c->w->rt, c->w->topo, c->w->cfg},
+    info_write(&(struct info_view){c->w->rt, c->w->topo, c->w->cfg, c->w->cmd_hooks->tls_stats_sum},
                info_sections(c->w, 2, a, true), true, &text);
     resp_write_bulk(&b, text.data ? text.data : "", text.len);
     resp_buf_free(&text);

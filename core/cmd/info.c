@@ -87,6 +87,8 @@ static void info_server(const struct info_view *v, struct resp_buf *b, const cha
     addf(b, "gcc_version:%d.%d.%d\r\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
     addf(b, "process_id:%ld\r\nthreads:%d\r\ntcp_port:%d\r\n", (long)getpid(),
          v->rt->nworkers, cfg->port);
+    if (v->rt->cfg->tls_port)
+        addf(b, "tls_port:%d\r\n", v->rt->cfg->tls_port);
     addf(b, "uptime_in_seconds:%lld\r\nuptime_in_days:%lld\r\n", up, up / 86400);
     addf(b, "acl_user:%s\r\n", cfg->auth_user[0] ? cfg->auth_user : "default");
     if (cfg->unixsocket[0])
@@ -146,6 +148,31 @@ static void info_memory(struct resp_buf *b)
          "mem_allocator:%s\r\n", used, h1, rss, h2, total, h3, allocator);
 }
 
+/* TLS counters (since start; not reset by CONFIG RESETSTAT): "client"
+ * is the tls-port side, "backend" the links and the control thread. */
+static void info_tls(const struct info_view *v, struct resp_buf *b)
+{
+    const struct runtime *rt = v->rt;
+    if (!rt->cfg->tls_port && !rt->cfg->tls)
+        return;
+    struct tls_totals t;
+    v->tls_stats_sum(rt, &t);
+    static const char *const side[IO_TLS_SIDES] = {"client", "backend"};
+    for (int s = 0; s < IO_TLS_SIDES; s++) {
+        addf(b, "tls_%s_handshakes:%llu\r\ntls_%s_resumed_handshakes:%llu\r\n"
+             "tls_%s_handshake_failures:%llu\r\n", side[s],
+             (unsigned long long)t.handshakes[s], side[s], (unsigned long long)t.resumed[s],
+             side[s], (unsigned long long)t.failures_total[s]);
+        for (int f = TLS_FAIL_NONE + 1; f < TLS_FAIL_COUNT; f++)
+            if (t.failures[s][f])
+                addf(b, "tls_%s_failures_%s:%llu\r\n", side[s], tls_fail_name(f),
+                     (unsigned long long)t.failures[s][f]);
+    }
+    addf(b, "tls_reloads:%llu\r\ntls_reload_failures:%llu\r\n",
+         (unsigned long long)atomic_load(&rt->tls_reloads),
+         (unsigned long long)atomic_load(&rt->tls_reload_failures));
+}
+
 static void info_stats(const struct info_view *v, struct resp_buf *b,
                        const struct stats_totals *s)
 {
@@ -168,6 +195,7 @@ static void info_stats(const struct info_view *v, struct resp_buf *b,
          (unsigned long long)log_dropped());
     addf(b, "replica_reads:%llu\r\nreplica_fallbacks:%llu\r\n",
          (unsigned long long)s->replica_reads, (unsigned long long)s->replica_fallbacks);
+    info_tls(v, b);
 }
 
 /* cluster_enabled:1 in every mode: ringslot answers CLUSTER SLOTS (a

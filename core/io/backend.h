@@ -26,11 +26,29 @@ struct io_backend_ops {
     int (*wait)(struct io *io, struct io_event *ev, int max, int timeout_ms);
 };
 
+struct io_tls;
+
 struct io {
     const struct io_backend_ops *ops;
     enum io_backend kind;
     const char *detail; /* io_detail() */
+    struct io_tls *tls; /* tls_filter.c; NULL until an fd uses TLS */
 };
+
+/* The TLS filter (tls_filter.c) in front of the backend: each returns
+ * false when fd is not a TLS fd (the backend then does the work). */
+bool io_tls_recv(struct io *io, struct io_op *op, int fd);
+bool io_tls_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len);
+bool io_tls_send(struct io *io, struct io_op *op, int fd, const struct iovec *iov, int niov);
+bool io_tls_connect_op(struct io *io, struct io_op *op, int fd, const struct sockaddr *sa,
+                       socklen_t salen, int timeout_ms);
+bool io_tls_cancel(struct io *io, struct io_op *op);
+bool io_tls_buf_return(struct io *io, uint32_t buf);
+bool io_tls_shutdown(struct io *io, int fd);
+bool io_tls_close(struct io *io, int fd);
+void io_tls_cancel_all(struct io *io);
+int io_tls_wait(struct io *io, struct io_event *ev, int max, int timeout_ms);
+void io_tls_destroy_state(struct io_tls *t); /* after the backend's destroy */
 
 /* Provided receive buffers: how many, how large (every backend). */
 #define IO_BUF_COUNT 1024

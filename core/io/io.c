@@ -58,41 +58,82 @@ int io_create(enum io_backend want, struct io **out, char *why, size_t whylen)
 
 void io_destroy(struct io *io)
 {
-    if (io)
-        io->ops->destroy(io);
+    if (!io)
+        return;
+    struct io_tls *tls = io->tls;
+    io->ops->destroy(io);
+    if (tls)
+        io_tls_destroy_state(tls);
 }
 
 int io_start(struct io *io) { return io->ops->start(io); }
 enum io_backend io_kind(const struct io *io) { return io->kind; }
 const char *io_detail(const struct io *io) { return io->detail; }
 
+/* Every verb on an fd asks the TLS filter first when some fd uses TLS. */
 void io_accept(struct io *io, struct io_op *op, int fd) { io->ops->accept(io, op, fd); }
-void io_recv(struct io *io, struct io_op *op, int fd) { io->ops->recv(io, op, fd); }
-void io_buf_return(struct io *io, uint32_t buf) { io->ops->buf_return(io, buf); }
 void io_timer(struct io *io, struct io_op *op, int ms) { io->ops->timer(io, op, ms); }
-void io_cancel(struct io *io, struct io_op *op) { io->ops->cancel(io, op); }
-void io_cancel_all(struct io *io) { io->ops->cancel_all(io); }
-void io_shutdown(struct io *io, int fd) { io->ops->shutdown(io, fd); }
-void io_close(struct io *io, int fd) { io->ops->close(io, fd); }
+
+void io_recv(struct io *io, struct io_op *op, int fd)
+{
+    if (!io->tls || !io_tls_recv(io, op, fd))
+        io->ops->recv(io, op, fd);
+}
+
+void io_buf_return(struct io *io, uint32_t buf)
+{
+    if (!io->tls || !io_tls_buf_return(io, buf))
+        io->ops->buf_return(io, buf);
+}
+
+void io_cancel(struct io *io, struct io_op *op)
+{
+    if (!io->tls || !io_tls_cancel(io, op))
+        io->ops->cancel(io, op);
+}
+
+void io_cancel_all(struct io *io)
+{
+    if (io->tls)
+        io_tls_cancel_all(io);
+    io->ops->cancel_all(io);
+}
+
+void io_shutdown(struct io *io, int fd)
+{
+    if (!io->tls || !io_tls_shutdown(io, fd))
+        io->ops->shutdown(io, fd);
+}
+
+void io_close(struct io *io, int fd)
+{
+    if (!io->tls || !io_tls_close(io, fd))
+        io->ops->close(io, fd);
+}
 
 void io_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len)
 {
-    io->ops->read(io, op, fd, buf, len);
+    if (!io->tls || !io_tls_read(io, op, fd, buf, len))
+        io->ops->read(io, op, fd, buf, len);
 }
 
 void io_send(struct io *io, struct io_op *op, int fd, const struct iovec *iov, int niov)
 {
-    io->ops->send(io, op, fd, iov, niov);
+    if (!io->tls || !io_tls_send(io, op, fd, iov, niov))
+        io->ops->send(io, op, fd, iov, niov);
 }
 
 void io_connect(struct io *io, struct io_op *op, int fd, const struct sockaddr *sa,
                 socklen_t salen, int timeout_ms)
 {
-    io->ops->connect(io, op, fd, sa, salen, timeout_ms);
+    if (!io->tls || !io_tls_connect_op(io, op, fd, sa, salen, timeout_ms))
+        io->ops->connect(io, op, fd, sa, salen, timeout_ms);
 }
 
 int io_wait(struct io *io, struct io_event *ev, int max, int timeout_ms)
 {
+    if (io->tls)
+        return io_tls_wait(io, ev, max, timeout_ms);
     return io->ops->wait(io, ev, max, timeout_ms);
 }
 

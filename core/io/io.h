@@ -33,6 +33,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "../tls/tls.h"
+
 enum io_backend { IO_BACKEND_AUTO, IO_BACKEND_URING, IO_BACKEND_EPOLL, IO_BACKEND_FAKE };
 
 /* What an armed op does (backend-private bookkeeping, readable in tests). */
@@ -48,8 +50,11 @@ enum io_op_type {
 
 /*
  * One operation. `tag` is the owner's (which handler its completions go
- * to); everything else belongs to the backend while the op is armed.
+ * to; tags below 0 are core/io's own); everything else belongs to the
+ * backend while the op is armed.
  */
+#define IO_TAG_OWN_MAX 0xff00 /* owners' tags; above: core/io's own ops */
+
 struct io_op {
     uint16_t tag;          /* small: every client embeds two ops */
     uint8_t type;          /* enum io_op_type; IO_OP_IDLE once finished */
@@ -123,6 +128,48 @@ void io_shutdown(struct io *io, int fd);
 /* close(2) through the backend, which forgets fd. Every fd an op ever used
  * must be closed here, and only once no op on it is armed. */
 void io_close(struct io *io, int fd);
+
+/*
+ * TLS (tls_filter.c). An fd given to io_tls_accept or io_tls_connect before
+ * its first op carries TLS from then on, and its owner sees only
+ * plaintext: io_recv and io_read deliver decrypted bytes (io_recv's buffers
+ * are the filter's, told apart by their ids; give them back with
+ * io_buf_return as any), io_send encrypts and completes with the plaintext
+ * byte count once the ciphertext went out (maybe short, as any send),
+ * io_connect completes once the handshake is done (or failed: -EPROTO, or
+ * -ETIMEDOUT when connect and handshake together took its timeout), io_shutdown sends close_notify when it can without waiting,
+ * io_close frees the TLS state. The handshake runs by itself on the
+ * filter's own receives and sends; one that is not done after the
+ * handshake timeout fails. A failed handshake (bad certificate, plaintext
+ * from the peer) ends the owner's receive with -EPROTO (-ETIMEDOUT for the
+ * deadline), which owners take as a close.
+ */
+enum io_tls_side { IO_TLS_ACCEPTED, IO_TLS_CONNECTED, IO_TLS_SIDES };
+
+/* Counters of one io's TLS (updated by its thread, read by any). */
+struct io_tls_stats {
+    _Atomic uint64_t handshakes[IO_TLS_SIDES];
+    _Atomic uint64_t resumed[IO_TLS_SIDES];
+    _Atomic uint64_t failures[IO_TLS_SIDES][TLS_FAIL_COUNT];
+};
+
+/* A failed handshake, for the log: side, peer ("1.2.3.4:5678" or the
+ * node's host:port), the reason and OpenSSL's words. Called from io_wait,
+ * never from a completion handler's call. */
+typedef void io_tls_log_fn(void *arg, enum io_tls_side side, const char *peer,
+                           enum tls_fail why, const char *detail);
+
+/* Optional, before the first io_tls_* call: where to count, whom to tell,
+ * the handshake deadline (ms; <= 0: 10 s). */
+void io_tls_setup(struct io *io, struct io_tls_stats *stats, int handshake_timeout_ms,
+                  io_tls_log_fn *log, void *log_arg);
+/* Server side on an accepted fd; 0 or -ENOMEM (then fd stays plain). */
+int io_tls_accept(struct io *io, int fd, struct tls_ctx *ctx);
+/* Client side on a socket about to be io_connect'ed to host:port (host
+ * for SNI, the name check and session reuse). 0 or -ENOMEM. */
+int io_tls_connect(struct io *io, int fd, struct tls_ctx *ctx, const char *host, int port);
+/* The TLS connection on fd, or NULL (plain fd). */
+struct tls_conn *io_tls_conn(struct io *io, int fd);
 
 /* Submits what was queued, waits for at least one completion (at most
  * timeout_ms; -1 forever) and copies up to max of them to ev. Returns the

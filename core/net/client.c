@@ -83,7 +83,7 @@ static bool refuse_if_full(struct worker *w, int fd)
         ;
     ssize_t n = send(fd, err, sizeof err - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)n;
-    close(fd);
+    io_close(w->io, fd); /* frees its TLS state, if any */
     stat_add(&w->stats->rejected_clients, 1);
     return true;
 }
@@ -108,7 +108,7 @@ void client_accepted(struct worker *w, int fd)
     struct client *c = calloc(1, sizeof *c);
     if (!c) {
         atomic_fetch_sub(&w->rt->nclients, 1);
-        close(fd);
+        io_close(w->io, fd);
         return;
     }
     int one = 1;

@@ -259,6 +259,11 @@ static void link_connect(struct link *l)
         link_drain(l, "ERR cannot create a socket to the backend", false);
         return;
     }
+    if (!w->net_hooks->tls_link_attach(w, fd, l->addr)) { /* --tls: no plaintext fallback */
+        close(fd);
+        link_drain(l, "ERR cannot set up TLS to the backend", false);
+        return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     l->fd = fd;

@@ -4,7 +4,8 @@
  * SO_REUSEPORT so the kernel spreads connections over the workers; and the
  * unix socket (--unixsocket), which SO_REUSEPORT cannot spread, so worker 0
  * alone listens on it and hands each client to the least-loaded worker
- * (xworker_adopt).
+ * (xworker_adopt). tls-port gets the same TCP sockets, marked `tls`: their
+ * clients speak TLS (tlsglue.c, core/io's filter).
  *
  * main probes the TCP addresses first without SO_REUSEPORT: another
  * process's SO_REUSEPORT sockets would otherwise share the port silently
@@ -80,12 +81,15 @@ int listen_tcp(const struct config *cfg, int port, bool reuseport, int *fds)
 int listen_probe(const struct config *cfg)
 {
     int fds[LISTENERS_MAX];
-    if (cfg->port == 0)
-        return 0;
-    int n = listen_tcp(cfg, cfg->port, false, fds);
-    for (int i = 0; i < n; i++)
-        close(fds[i]);
-    return n < 0 ? n : 0;
+    for (int k = 0; k < 2; k++) {
+        int port = k == 0 ? cfg->port : cfg->tls_port;
+        int n = port ? listen_tcp(cfg, port, false, fds) : 0;
+        for (int i = 0; i < n; i++)
+            close(fds[i]);
+        if (n < 0)
+            return n;
+    }
+    return 0;
 }
 
 static int listen_unix(const struct config *cfg)
@@ -118,6 +122,17 @@ int listen_worker(struct worker *w)
         if (n < 0)
             return n;
     }
+    int plain = n;
+    if (cfg->tls_port) {
+        int t = listen_tcp(cfg, cfg->tls_port, true, fds + n);
+        if (t < 0) {
+            while (n > 0)
+                close(fds[--n]);
+            return t;
+        }
+        n += t;
+    }
+    int tcp = n;
     if (w->id == 0 && cfg->unixsocket[0]) {
         int fd = listen_unix(cfg);
         if (fd < 0) {
@@ -132,6 +147,7 @@ int listen_worker(struct worker *w)
         w->listeners[i].op.tag = OP_ACCEPT;
         w->listeners[i].armed = false;
         w->listeners[i].handoff = false;
+        w->listeners[i].tls = i >= plain && i < tcp;
     }
     if (w->id == 0 && cfg->unixsocket[0])
         w->listeners[n - 1].handoff = w->rt->nworkers > 1;

@@ -395,7 +395,7 @@ struct client {
 struct xmsg;    /* xworker.c */
 struct xgather; /* xworker.c */
 
-#define LISTENERS_MAX (CONFIG_MAX_BINDS + 1)
+#define LISTENERS_MAX (2 * CONFIG_MAX_BINDS + 1) /* plain, TLS, unix */
 
 /* A parsed command's arguments as slices (argv[i], lens[i] into the input)
  * and room for its key positions; grown, never shrunk. */
@@ -423,6 +423,7 @@ struct listener {
     struct io_op op;                    /* OP_ACCEPT, multishot */
     bool armed;
     bool handoff;                    /* unix socket: spread over the workers */
+    bool tls;                        /* tls-port: clients get TLS */
 };
 
 /*
@@ -458,6 +459,8 @@ struct net_hooks {
     void (*pubsub_settle)(struct client *c);
     /* link.c: the AUTH every new link sends first (cmd: admin.c) */
     const char *(*admin_backend_auth)(const struct runtime *rt, size_t *len);
+    /* link.c: TLS on a new socket when --tls (root: tlsglue.c) */
+    bool (*tls_link_attach)(struct worker *w, int fd, const char *addr);
 };
 
 struct worker {
@@ -466,6 +469,7 @@ struct worker {
     struct runtime *rt;
     const struct net_hooks *net_hooks;     /* calls up from net/ (worker.c) */
     const struct route_hooks *route_hooks; /* calls up from route/ (worker.c) */
+    const struct cmd_hooks *cmd_hooks;     /* calls up from cmd/ (worker.c) */
     struct worker_stats *stats;
     struct io *io;                   /* sockets, timers, wake-ups (owned) */
     struct listener listeners[LISTENERS_MAX]; /* listen.c */

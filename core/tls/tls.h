@@ -216,25 +216,4 @@ const char *tls_conn_cipher(const struct tls_conn *c);
 /* The ctx the connection started with (no new reference). */
 struct tls_ctx *tls_conn_ctx(const struct tls_conn *c);
 
-/*
- * A tls_conn on a non-blocking socket, for poll loops that call recv/send
- * themselves (the cluster port: consensus/). Same results as recv(2) and
- * send(2): bytes, 0 at the peer's close, -1 with errno (EAGAIN: would
- * block; ECONNRESET: the TLS connection failed — tls_conn_failure says
- * why). Ciphertext the socket does not take at once is kept and sent by
- * the next call; tls_sock_events says which poll events to wait for.
- */
-struct tls_sock;
-
-/* Takes conn (freed by tls_sock_free). NULL: out of memory. */
-struct tls_sock *tls_sock_new(struct tls_conn *conn);
-ssize_t tls_sock_recv(struct tls_sock *s, int fd, void *buf, size_t cap);
-ssize_t tls_sock_send(struct tls_sock *s, int fd, const void *buf, size_t len);
-/* POLLIN/POLLOUT to wait for; have_output: the caller has plaintext to
- * send (only worth POLLOUT once the handshake is done). */
-short tls_sock_events(const struct tls_sock *s, bool have_output);
-struct tls_conn *tls_sock_conn(const struct tls_sock *s);
-/* close_notify, best effort (never blocks); frees s, not the fd. */
-void tls_sock_free(struct tls_sock *s, int fd);
-
 #endif

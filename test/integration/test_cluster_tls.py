@@ -78,7 +78,7 @@ def test_cluster_port_over_tls(make_ringslot, tmp_path, certs):
     # SIGHUP: the certificate files are read again; connections made after
     # it (a client's, a new peer's) work with them
     proxies[0].proc.send_signal(signal.SIGHUP)
-    wait_until(lambda: "cluster port certificates reloaded" in proxies[0].log_tail(20000), 10,
+    wait_until(lambda: "SIGHUP: TLS certificates reloaded" in proxies[0].log_tail(20000), 10,
                what="the reload to be logged")
     assert len(tls_members(proxies[0], certs)) == 3
     proxies += start(make_ringslot, tmp_path / "late", certs, 1, name)

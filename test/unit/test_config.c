@@ -466,7 +466,7 @@ static void test_usage_lists_every_option(void **state)
         "--tls-ciphersuites", "--tls-prefer-server-ciphers",
         "--tls-session-caching", "--tls-session-cache-size",
         "--tls-session-cache-timeout", "--tls ", "--tls-cacert", "--tls-cert ",
-        "--tls-key ", "--tls-insecure", "--tls-cluster",
+        "--tls-key ", "--tls-insecure", "--tls-cluster", "--tls-handshake-timeout",
         "online CPUs", "debug|info|success|warning|error", "Usage:",
         "auto|always", "hint|always|never",
     };
@@ -1631,6 +1631,9 @@ static const char *const rw_options[] = {
     "client-output-buffer-limit", "moved-mode", "wait-timeout-cap",
     "requirepass", /* CONFIG SET requirepass: the proxy's own client password */
     "read-from-replicas", "replica-max-lag", "replica-read-after-write",
+    /* TLS files: setting one reloads the certificates (core/tlsglue.c) */
+    "tls-cert-file", "tls-key-file", "tls-key-file-pass", "tls-ca-cert-file",
+    "tls-ca-cert-dir", "tls-auth-clients", "tls-cacert", "tls-cert", "tls-key",
 };
 
 static const char *const ro_options[] = {
@@ -1642,13 +1645,10 @@ static const char *const ro_options[] = {
     "cluster-name", "cluster-password", "announce-ip", "announce-port",
     "cluster-seeds", "node-id-file", "lease-redis", "leader-lease",
     "heartbeat-interval", "proxy-node-timeout",
-    /* TLS: a reload is PROXY CONFIG SET's job once TLS is wired in */
-    "tls-port", "tls-cert-file", "tls-key-file", "tls-key-file-pass",
-    "tls-ca-cert-file", "tls-ca-cert-dir", "tls-auth-clients",
-    "tls-protocols", "tls-ciphers", "tls-ciphersuites",
+    "tls-port", "tls-handshake-timeout", "tls-protocols", "tls-ciphers", "tls-ciphersuites",
     "tls-prefer-server-ciphers", "tls-session-caching",
     "tls-session-cache-size", "tls-session-cache-timeout", "tls",
-    "tls-cacert", "tls-cert", "tls-key", "tls-insecure", "tls-cluster",
+    "tls-insecure", "tls-cluster",
 };
 
 #define N_RW (sizeof(rw_options) / sizeof(rw_options[0]))
@@ -1768,10 +1768,10 @@ static void test_config_get_patterns(void **state)
     assert_string_equal(g->names[0], "connections-pool-size");
     g = get(&c, "dump-*");
     assert_int_equal(g->n, 3);
-    g = get(&c, "*timeout*"); /* with tls-session-cache-timeout */
-    assert_int_equal(g->n, 7);
+    g = get(&c, "*timeout*"); /* with tls-session-cache-timeout, tls-handshake-timeout */
+    assert_int_equal(g->n, 8);
     g = get(&c, "tls-*");
-    assert_int_equal(g->n, 19);
+    assert_int_equal(g->n, 20);
     g = get(&c, "nothing");
     assert_int_equal(g->n, 0);
     /* redis-cluster-proxy's names, reported as asked */
@@ -1792,6 +1792,8 @@ static const char *const rw_values[N_RW] = {
     "debug", "1", "yes", "0", "1", "20", "5", "100", "4", "500", "60",
     "300", "2000", "0", "1mb", "pubsub 1mb 512kb 5", "always", "10", "pw",
     "yes", "200", "50",
+    "/c.pem", "/k.pem", "pass", "/ca.pem", "/cadir", "optional", "/ca.pem", "/c.pem",
+    "/k.pem",
 };
 
 static void test_config_set_matrix(void **state)

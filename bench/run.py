@@ -751,10 +751,16 @@ class TlsRows:
     def __init__(self, bench):
         self.b = bench
         quick = bench.opts.quick
+        # shrunk to fit make bench's 15 minutes: the stunnel row alone ran
+        # ~40 s per P1 run at the main cases' -n
         self.cases = [("P1", ["-t", "set,get", "-r", "100000", "-c", "50", "-P", "1",
-                              "-n", "20000" if quick else "200000"]),
+                              "-n", "20000" if quick else "100000"]),
                       ("P16", ["-t", "set,get", "-r", "100000", "-c", "50", "-P", "16",
-                               "-n", "200000" if quick else "2000000"])]
+                               "-n", "200000" if quick else "1000000"])]
+        self.rounds = 1 if quick else min(bench.opts.rounds, TLS_ROUNDS)
+        if self.rounds < bench.opts.rounds:
+            print("TLS rows: %d round(s) instead of %d, -n 100000 / 1000000 (to fit 15 minutes)" %
+                  (self.rounds, bench.opts.rounds), flush=True)
         self.rows = []   # round, setting, case, test, rps, p50, cpu (ringslot [+ stunnel])
         self.procs = []
         self.settings = self.SETTINGS
@@ -762,6 +768,7 @@ class TlsRows:
     def _ringslot(self, entry_port, extra, tls_port):
         cert, key = self.certs.pair("server")
         rs = Ringslot(self.b.binary, 2, entry_port, self.b.workdir, False)
+        rs.ready_timeout = 8.0 if self.b.opts.quick else 20.0
         rs.tls_port = tls_port
         base_args = rs.args
 
@@ -858,7 +865,7 @@ class TlsRows:
     def run(self):
         try:
             self.start()
-            for rnd in range(1, self.b.opts.rounds + 1):
+            for rnd in range(1, self.rounds + 1):
                 order = self.settings if rnd % 2 else tuple(reversed(self.settings))
                 for case, args in self.cases:
                     for setting in order:
@@ -877,10 +884,11 @@ class TlsRows:
         L = ["## TLS (issue 12)", "",
              "One ringslot (`--threads 2`, `--tls-port`, `tls-auth-clients no`) per backend kind, "
              "redis-benchmark `-t set,get -r 100000 -c 50` (`--tls --cacert` on the TLS rows), "
-             "medians over %d round(s). *plain*: ringslot's plain port; *tls*: its TLS port, "
+             "medians over %d round(s) (at most %d, -n 100000 at P1 and 1000000 at P16, to fit "
+             "make bench's 15 minutes). *plain*: ringslot's plain port; *tls*: its TLS port, "
              "plain nodes; *tls-tls*: its TLS port and `--tls` to TLS-only nodes; *stunnel*: "
              "stunnel4 terminating TLS in front of the plain port. Requests per CPU-second "
-             "count ringslot's CPU, plus stunnel's on the stunnel row." % self.b.opts.rounds, "",
+             "count ringslot's CPU, plus stunnel's on the stunnel row." % (self.rounds, TLS_ROUNDS), "",
              "| case | setting | SET rps | GET rps | GET p50 ms | requests / CPU-second | "
              "vs plain |", "|---|---|---:|---:|---:|---:|---:|"]
         for case, _args in self.cases:
@@ -908,7 +916,8 @@ class TlsRows:
 
 # --- scaling (issue 14: cost as the work grows) --------------------------------------
 
-SCALE_ROUNDS = 3          # full run: medians of up to this many interleaved rounds
+TLS_ROUNDS = 2            # full run: the TLS rows' rounds (issue 12)
+SCALE_ROUNDS = 2          # full run: medians of up to this many interleaved rounds
 IDLE_CONNS_WANTED = 50000
 LOG_LINE_RE = re.compile(r"^\d+:(\w) (\d+ \w+ \d+ [\d:]+\.\d+) (\S) (.*)$")
 
@@ -972,6 +981,9 @@ class Scaling:
         self.t_runs = self.t_idle = 0.0
         self.t_sizes = {}
         self.masters = self.MASTERS
+        if o.quick:
+            self.masters = (3, 30)
+            self.shrunk.append("cluster size: 3 and 30 masters (quick)")
         f = 10 if o.quick else 1
         g = ["-r", "100000"]
         self.cases = {}   # (group, x, sub) -> Case
@@ -990,13 +1002,13 @@ class Scaling:
         for d in self.VALUES:
             # keep the data set at ≤ ~256 MB: -r × value size
             r = min(100000, (256 << 20) // d)
-            n = {16: 200000, 1024: 200000, 16384: 100000, 262144: 10000}[d] // f
+            n = {16: 100000, 1024: 100000, 16384: 100000, 262144: 10000}[d] // f
             self.cases[("value", d, None)] = Case(
                 "s-d%d" % d, "SET/GET -d %d" % d,
                 ["-t", "set,get", "-d", str(d), "-r", str(r), "-c", "50", "-P", "1", "-n", str(n)],
                 ["SET", "GET"], n)
         for k in self.XKEYS:
-            n = {2: 200000, 10: 100000, 100: 20000}[k] // f
+            n = {2: 100000, 10: 50000, 100: 10000}[k] // f
             base = ["-r", "100000", "-n", str(n), "-c", "50"]
             self.cases[("xslot", k, None)] = Case(
                 "s-x%d" % k, "MGET %d keys" % k, base + n_keys("MGET", k, ""), ["MGET"], n,
@@ -1008,6 +1020,11 @@ class Scaling:
 
     def run(self):
         b = self.b
+        if self.rounds < b.opts.rounds:
+            self.shrunk.append("%d round(s) instead of %d (to fit 15 minutes)" %
+                               (self.rounds, b.opts.rounds))
+        if self.quick:
+            self.shrunk.append("-n a tenth of the full run's")
         t0 = time.monotonic()
         keys = list(self.cases)
         for rnd in range(1, self.rounds + 1):
@@ -1024,6 +1041,8 @@ class Scaling:
         self.idle_connections()
         self.t_idle = time.monotonic() - t0
         self.t_sizes = {}
+        for msg in self.shrunk:
+            print("scaling: shrunk: " + msg, flush=True)
         for m in self.masters:
             t0 = time.monotonic()
             self.cluster_size(m)

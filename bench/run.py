@@ -167,7 +167,7 @@ class Ringslot(helpers.Ringslot):
             a += ["--io-backend", "epoll"]
         if getattr(self, "console_port", None):
             a += ["--console-port", str(self.console_port)]
-        return a + self.entry_points
+        return a + self.extra_args + self.entry_points
 
     def start(self):
         self.port = None      # a fresh free port on every (re)start
@@ -1066,6 +1066,7 @@ class Scaling:
                 "this harness, holds one descriptor per connection" % (n, want, soft, hard)
                 if not self.quick else "idle connections: %d (quick)" % n)
         rs = Ringslot(b.binary, self.rs.threads, b.cluster.ports[0], b.workdir, b.cross_flag)
+        rs.extra_args = ["--maxclients", str(n + 100)]    # the default is 10,000
         rs.start()
         try:
             mm = b.measure_memory(rs, n, record=False)

@@ -995,14 +995,14 @@ class Scaling:
                 self.cases[("clients", c, p)] = Case(
                     "s-c%d-p%d" % (c, p), "GET -c %d -P %d" % (c, p),
                     ["-t", "get"] + g + ["-c", str(c), "-P", str(p), "-n", str(n)], ["GET"], n)
-        n = 3000000 // f
+        n = 2000000 // f
         self.cases[("pipeline", 128, None)] = Case(
             "s-p128", "GET -c 50 -P 128", ["-t", "get"] + g + ["-c", "50", "-P", "128", "-n", str(n)],
             ["GET"], n)
         for d in self.VALUES:
             # keep the data set at ≤ ~256 MB: -r × value size
             r = min(100000, (256 << 20) // d)
-            n = {16: 100000, 1024: 100000, 16384: 100000, 262144: 10000}[d] // f
+            n = {16: 100000, 1024: 100000, 16384: 50000, 262144: 10000}[d] // f
             self.cases[("value", d, None)] = Case(
                 "s-d%d" % d, "SET/GET -d %d" % d,
                 ["-t", "set,get", "-d", str(d), "-r", str(r), "-c", "50", "-P", "1", "-n", str(n)],

@@ -1400,9 +1400,11 @@ set style data linespoints
 set multiplot layout 2,3 title 'ringslot scaling, %(date)s (%(nm)s, %(rounds)d round(s), %(cores)d cores)'
 set logscale x
 set title 'clients (GET): relative to 50 clients'
+set key top left
 set xlabel 'client connections'
 set yrange [0:*]
 plot '%(cl)s' using 1:2 title 'req/s P1' lw 2, '' using 1:3 title 'CPU/req P1' lw 2 dt 2, '' using 1:4 title 'req/s P16' lw 2, '' using 1:5 title 'CPU/req P16' lw 2 dt 2, 1.15 title '±15%%' lc rgb '#999999' dt 3, 0.85 notitle lc rgb '#999999' dt 3
+set key top right
 set title 'pipeline depth (GET, -c 50)'
 set xlabel '-P'
 set ylabel 'thousand requests / s'

@@ -8,7 +8,14 @@ nodes directly (`--cluster`), interleaved per case and round, and writes
 
     bench/results/<YYYY-MM-DD>.md    tables, machine, exact commands
     bench/results/<YYYY-MM-DD>.png   throughput by case (gnuplot)
+    bench/results/<YYYY-MM-DD>-scaling.png   the scaling table's chart
     bench/README.md                  the "latest results" section
+
+Issue 14: the ringslot runs get as many redis-benchmark client threads as
+the direct --cluster runs (3), every throughput row has the masters' CPU per
+request in the same run and ringslot's divided by it, a targets table leads
+the results, and a scaling table (class Scaling) varies clients, idle
+connections, pipeline depth, value size, cluster size and keys per MGET.
 
 The cluster, ringslot processes, free ports, waiting and the RESP client come
 from the integration tests' test/integration/helpers.py (Python 3 standard
@@ -1812,8 +1819,9 @@ def render(b, m, chart_name):
              "node each client talks to): a Redis Cluster cannot serve it across slots. "
              "Through ringslot the 10 keys are spread over random slots on all nodes.")
     L.append("- redis-benchmark `--cluster` runs one thread per master (3) unless `--threads` "
-             "is given; against ringslot it is single-threaded. The latency reference uses "
-             "`--cluster --threads 1` as the issue asks.")
+             "is given; against ringslot every run gets `--threads %d` (issue 14's yardstick). "
+             "The latency case runs one client thread on both sides (`--cluster --threads 1`, "
+             "the issue's reference)." % CLIENT_THREADS)
     L.append("- In `--cluster` mode redis-benchmark tags `-t set,get` keys per client "
              "(`key:{tag}:…`), so its GETs mostly miss; through ringslot the GETs hit keys "
              "written by the SET test and the warm-up.")

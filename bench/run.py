@@ -626,9 +626,9 @@ class Bench:
         self.t_main = time.monotonic() - self.t_main
         self.timings = [("main cases", self.t_main)]
         parts = []
-        if not o.no_scaling:
+        if not o.no_scaling and not o.main_only:
             parts.append(("scaling", self.run_scaling))
-        if not o.scaling_only:
+        if not o.scaling_only and not o.main_only:
             parts += [("replica reads", self.run_replica_reads), ("TLS rows", self.run_tls_rows)]
         for title, fn in parts:
             # a part that fails is an anomaly, not the end of the run: the
@@ -2070,6 +2070,9 @@ def main(argv=None):
     ap.add_argument("--no-chart", action="store_true", help="skip the gnuplot PNG")
     ap.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     ap.add_argument("--no-scaling", action="store_true", help="skip the scaling table")
+    ap.add_argument("--main-only", action="store_true",
+                    help="only the main cases (no scaling, replica or TLS rows): for side-by-side "
+                         "series such as 2,2:before,2:epoll")
     ap.add_argument("--scaling-only", action="store_true",
                     help="setup, then only the scaling table (no main rounds, replica or TLS "
                          "rows); for working on it")

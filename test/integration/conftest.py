@@ -156,3 +156,15 @@ def resp_client():
     yield make
     for c in opened:
         c.close()
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory):
+    """A TLS-only Redis Cluster (tls_certs.start_tls_cluster: 3 masters + 3
+    replicas, port 0, tls-cluster and tls-replication on) for one module."""
+    import tls_certs
+    c = tls_certs.start_tls_cluster(tmp_path_factory.mktemp("tls"))
+    try:
+        yield c
+    finally:
+        c.stop()

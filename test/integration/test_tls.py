@@ -42,15 +42,6 @@ from tls_certs import SERVER_SAN, _make_leaf, redis_cli_tls_args, start_tls_clus
     tls_resp_client
 
 
-@pytest.fixture(scope="module")
-def tls_cluster(tmp_path_factory):
-    c = start_tls_cluster(tmp_path_factory.mktemp("tlsc"))
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
 class TlsRingslot(helpers.Ringslot):
     """ringslot with a tls-port (and, unless plain=False, its plain port),
     reaching the nodes with --tls. With plain=False the readiness probe goes

@@ -8,16 +8,7 @@ import subprocess
 import pytest
 
 from helpers import HOST, ConnectionClosed, RespClient, closed_by_peer, keyslot, wait_until
-from tls_certs import OPENSSL, start_tls_cluster, tls_resp_client
-
-
-@pytest.fixture(scope="module")
-def tls_cluster(tmp_path_factory):
-    c = start_tls_cluster(tmp_path_factory.mktemp("tls"))
-    try:
-        yield c
-    finally:
-        c.stop()
+from tls_certs import OPENSSL, tls_resp_client
 
 
 def _verify(certs, name, ca="ca.crt"):

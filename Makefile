@@ -103,7 +103,8 @@ deps:
 
 # --- tests --------------------------------------------------------------
 
-test: include-check deps
+test: deps
+	$(MAKE) include-check
 	$(MAKE) py-lint
 	$(MAKE) release
 	$(MAKE) asan
@@ -112,7 +113,7 @@ test: include-check deps
 	$(MAKE) fuzz-test
 	$(MAKE) integration-test
 
-# core/ in layers (io, tls <- net <- route <- cmd <- root): every #include under
+# core/ in layers (tls <- io <- net <- route <- cmd <- root): every #include under
 # core/ points to its own folder, a lower layer's public header or a leaf
 # header; each one that does not is named with file and line. The self-test
 # first plants one include of each forbidden kind in a copy of core/.

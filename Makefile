@@ -2,7 +2,7 @@
 #
 #   make            release build: ./ringslot (-O2 -g, jemalloc)
 #   make deps       install missing Debian packages (root) or say which
-#   make test       include-check (core/'s layers), deps, pyflakes over
+#   make test       deps, include-check (core/'s layers), pyflakes over
 #                   test/ and bench/, build, unit tests
 #                   (ASan+UBSan), snapshot stress
 #                   test (TSan), fuzz corpora replayed + 10 s of fuzzing per

@@ -136,7 +136,6 @@ def test_half_close_after_a_partial_command_is_seen(cluster, make_ringslot, back
     "drained" — the proxy must read on to the EOF and close the connection
     (the proxy's idle timeout is off by default: a missed EOF would keep it
     open for good)."""
-    import socket
     rs = make_ringslot(threads=1, extra_args=["--io-backend", backend])
     for frame, want in ((b"*2\r\n$3\r\nGET\r\n$5\r\nab", b""), (b"PING\r\nGE", b"+PONG\r\n"),
                         (b"*3\r\n", b"")):

@@ -56,7 +56,8 @@ static void flush_later(struct client *c)
 static void arm_recv(struct client *c)
 {
     struct worker *w = c->w;
-    if (c->recv_armed || c->state != CLIENT_OPEN || c->reading_stopped || c->paused)
+    if (c->recv_armed || c->state != CLIENT_OPEN || c->reading_stopped || c->paused ||
+        c->peer_eof)
         return;
     io_recv(w->io, &c->recv_op, c->fd);
     c->recv_armed = true;
@@ -565,6 +566,24 @@ static void return_buffer(struct worker *w, uint32_t bid)
     w->bufs_returned = true;
 }
 
+/* The client sent its FIN; it may still read (shutdown(SHUT_WR), `nc -N`).
+ * Redis answers every command that came before the FIN (it runs them before
+ * its read returns 0), so the replies of the requests already read go out,
+ * then the connection is closed (client_flush, as after QUIT). A client
+ * with a blocking call in its FIFO is closed at once, as Redis frees a
+ * blocked client at EOF: the call might never return. */
+static void client_peer_eof(struct client *c)
+{
+    c->peer_eof = true;
+    c->close_after_reply = true;
+    for (struct request *r = c->rhead; r; r = r->cnext)
+        if (r->cmd_flags & CMD_BLOCKING) {
+            client_close(c);
+            return;
+        }
+    flush_later(c);
+}
+
 static void handle_recv(struct client *c, const struct io_event *ev)
 {
     struct worker *w = c->w;
@@ -584,6 +603,10 @@ static void handle_recv(struct client *c, const struct io_event *ev)
     }
     if (res == -ECANCELED && c->state == CLIENT_OPEN && c->paused)
         return; /* backpressure cancelled the recv (client_pause) */
+    if (res == 0 && c->state == CLIENT_OPEN) {
+        client_peer_eof(c);
+        return;
+    }
     if (res <= 0) {
         client_close(c);
         return;
@@ -702,7 +725,9 @@ void client_flush(struct client *c)
     if (c->state != CLIENT_OPEN || check_output(c) || c->send_armed)
         return;
     if (c->out.bytes == 0) {
-        if (c->close_after_reply && c->nreqs == 0) {
+        /* (after a FIN, input held for the pub/sub state or the first
+         * topology is still to run) */
+        if (c->close_after_reply && c->nreqs == 0 && !(c->peer_eof && c->input_held)) {
             client_close(c);
             client_maybe_free(c);
         }

@@ -325,6 +325,9 @@ struct client {
     bool recv_armed, send_armed;
     bool close_after_reply;          /* QUIT or protocol error */
     bool reading_stopped;            /* input refused after an error/QUIT */
+    bool peer_eof;                   /* the client sent its FIN: nothing more
+                                        to read; closed once the replies of
+                                        what it sent before are out */
     bool flush_listed;
     struct client *flush_next;       /* worker's list of clients to flush */
 

@@ -181,8 +181,9 @@ static void test_link_reset_in_flight(void **state)
     h_teardown(&h);
 }
 
-/* A client leaves with replies in flight: its requests become orphans the
- * link frees when their replies come; the shared link stays in step. */
+/* A client leaves (a reset) with replies in flight: its requests become
+ * orphans the link frees when their replies come; the shared link stays in
+ * step. */
 static void test_orphans(void **state)
 {
     struct harness h;
@@ -194,7 +195,7 @@ static void test_orphans(void **state)
     for (int i = 0; i < 5; i++)
         h_cmd(&h, a, "GET", k0);
     h_run(&h);
-    io_fake_feed_eof(h.io, a);
+    io_fake_fail(h.io, a, IO_FAKE_RECV, -ECONNRESET);
     h_run(&h);
     H_CHECK(&h, io_fake_closed(h.io, a));
     h_cmd(&h, b, "GET", k0);
@@ -203,6 +204,39 @@ static void test_orphans(void **state)
     h_run(&h);
     H_EXPECT(&h, b, "$2\r\nzz\r\n");
     H_CHECK(&h, h_pending(&h, b) == 0);
+    h_teardown(&h);
+}
+
+/* A client's FIN (shutdown(SHUT_WR), `nc -N`) with replies in flight: as
+ * Redis, which runs every command before it reads the EOF, the replies go
+ * out, then the connection is closed; a blocking call is not waited for. */
+static void test_fin_gets_replies_in_flight(void **state)
+{
+    struct harness h;
+    h_setup(&h, 8, NULL);
+    int a = h_client(&h);
+    const char *k0 = h_key_on(&h, 0, 0);
+    h_node_set(&h, 0, k0, "zz");
+    h_mute(&h, 0, true);
+    h_cmd(&h, a, "PING");
+    for (int i = 0; i < 3; i++)
+        h_cmd(&h, a, "GET", k0);
+    io_fake_feed(h.io, a, "*2\r\n$3\r\nGET", 12); /* incomplete: dropped */
+    io_fake_feed_eof(h.io, a);
+    h_run(&h);
+    H_CHECK(&h, !io_fake_closed(h.io, a));
+    h_mute(&h, 0, false);
+    h_run(&h);
+    H_EXPECT(&h, a, "+PONG\r\n");
+    for (int i = 0; i < 3; i++)
+        H_EXPECT(&h, a, "$2\r\nzz\r\n");
+    H_CHECK(&h, io_fake_closed(h.io, a));
+
+    int b = h_client(&h);
+    h_cmd(&h, b, "BLPOP", k0, "0");
+    io_fake_feed_eof(h.io, b);
+    h_run(&h);
+    H_CHECK(&h, io_fake_closed(h.io, b));
     h_teardown(&h);
 }
 
@@ -376,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_partial_sends),
         cmocka_unit_test(test_link_reset_in_flight),
         cmocka_unit_test(test_orphans),
+        cmocka_unit_test(test_fin_gets_replies_in_flight),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_connect_timeout),

@@ -23,7 +23,8 @@
  * Both are FIFOs through r->lnext (a parked request is on no link), so
  * requests for one slot leave in the order they came. A parked request
  * stays in its client's FIFO (its reply keeps its place); a client that
- * leaves orphans it (client_close) and the next pass drops it.
+ * leaves orphans it (client_close) and the next pass drops it; one that
+ * only sent its FIN (peer_eof) gets an error for it instead: never sent.
  *
  * Held requests are re-routed by slot, not by address: the slot of their
  * first key, or, for a keyless call sent to one node (a fan-out to every
@@ -229,8 +230,12 @@ void hold_pass(struct worker *w)
         struct request *next = r->lnext;
         r->lnext = NULL;
         r->wait = REQ_WAIT_NONE;
+        struct client *c = r->parent ? r->parent->client : r->client;
         if (!request_wanted(r))
             drop(r);
+        else if (c->peer_eof) /* it said goodbye while the node was lost:
+                                 not run later behind its back */
+            request_fail(r, "ERR not sent: the client closed its side while the node was lost");
         else
             route_to_slot(w, r, r->hold_slot, r->wait_key);
         r = next;

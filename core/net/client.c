@@ -2,8 +2,8 @@
  * Client connections: bytes in, commands cut, replies out in request order.
  *
  *   recv (provided buffer) ──► parse ──► dispatch ──► request FIFO ──► links
- *        │  incomplete tail copied into c->tail; the ring buffer goes back
- *        ▼  to the kernel at once
+ *        │  incomplete tail copied into c->tail; the buffer goes back to
+ *        ▼  the io backend at once (io_buf_return)
  *   replies attach to their request; the FIFO head's reply moves to c->out;
  *   one send in flight per socket (c->sending), gathered from chunks.
  *
@@ -11,14 +11,15 @@
  * Requests still queued on links are orphaned (client = NULL) and freed by
  * the link when their reply arrives, so a shared link never loses its
  * reply/request pairing; requests parked by hold.c are orphaned too and
- * dropped by its next pass, never sent.
+ * dropped by its next pass, never sent. A FIN (peer_eof) is not a close:
+ * the replies of what came before it go out first.
  *
  * Limits (Redis's names and texts):
  *   maxclients       the client over the limit gets "-ERR max number of
  *                    clients reached", then the connection is closed
  *   client-reply-budget   backpressure: while a client's unsent replies
  *                    (out + sending + replies kept out of order) pass it,
- *                    its socket is not read (the multishot recv is
+ *                    its socket is not read (the armed recv is
  *                    cancelled); reading resumes below half of it. A small
  *                    budget deadlocks clients that write a whole pipeline
  *                    before reading (redis-py does), hence 256 MB.

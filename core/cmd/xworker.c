@@ -333,13 +333,21 @@ void xworker_handle(struct worker *w, int res)
 void xworker_adopt(struct worker *w, int fd)
 {
     struct runtime *rt = w->rt;
-    /* fewest clients now; ties go round the workers so a burst of
-     * connections, which the counts do not see yet, is spread too */
+    /* fewest clients now, counting those handed over in this batch (a
+     * worker's count shows them only once it has adopted them); ties go
+     * round the workers */
+    if (!w->adopt_sent)
+        w->adopt_sent = calloc((size_t)rt->nworkers, sizeof *w->adopt_sent);
+    if (w->adopt_sent && w->adopt_batch_us != w->now_us) {
+        memset(w->adopt_sent, 0, (size_t)rt->nworkers * sizeof *w->adopt_sent);
+        w->adopt_batch_us = w->now_us;
+    }
     int best = -1;
     uint64_t best_n = UINT64_MAX;
     for (int k = 0; k < rt->nworkers; k++) {
         int i = (w->adopt_next + k) % rt->nworkers;
-        uint64_t n = atomic_load_explicit(&rt->stats[i].clients, memory_order_relaxed);
+        uint64_t n = atomic_load_explicit(&rt->stats[i].clients, memory_order_relaxed) +
+                     (w->adopt_sent ? w->adopt_sent[i] : 0);
         if (n < best_n) {
             best = i;
             best_n = n;
@@ -351,6 +359,8 @@ void xworker_adopt(struct worker *w, int fd)
         client_accepted(w, fd); /* this worker, or no memory for the message */
         return;
     }
+    if (w->adopt_sent)
+        w->adopt_sent[best]++;
     m->adopt = true;
     m->fd = fd;
     inbox_push(rt->workers[best], m);
@@ -392,6 +402,7 @@ void xworker_destroy(struct worker *w)
     }
     if (w->inbox_fd >= 0)
         io_close(w->io, w->inbox_fd);
+    free(w->adopt_sent);
     w->inbox_fd = -1;
 }
 

@@ -526,6 +526,11 @@ struct worker {
     bool inbox_armed;
     struct xgather *gathers;         /* this worker's questions in flight */
     int adopt_next;                  /* xworker_adopt's round-robin start */
+    /* xworker_adopt: clients handed to each worker in this batch, which its
+     * count does not show until it adopts them (allocated at the first
+     * handoff: [nworkers]) */
+    uint32_t *adopt_sent;
+    int64_t adopt_batch_us;
     struct config_wait *config_waits; /* PROXY CONFIG SETs awaiting publication (admin.c) */
 
     /* requests parked off the links (hold.c): FIFOs through r->lnext */

@@ -76,15 +76,20 @@ static struct fd_state *state_of(struct epoll_io *e, int fd)
     return &e->fds[fd];
 }
 
+static void set_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 /* The first op on fd: non-blocking, watched for both edges from now on. */
 static struct fd_state *watch(struct epoll_io *e, int fd)
 {
     struct fd_state *st = state_of(e, fd);
     if (st->registered)
         return st;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK))
-        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    set_nonblocking(fd);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = fd};
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
         st->registered = true;
@@ -320,9 +325,7 @@ static void epoll_connect(struct io *io, struct io_op *op, int fd, const struct 
                           socklen_t salen, int timeout_ms)
 {
     struct epoll_io *e = E(io);
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0 && !(fl & O_NONBLOCK))
-        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    set_nonblocking(fd);
     arm(op, IO_OP_CONNECT, fd);
     /* connect first, watch after: an unconnected socket reports HUP */
     int ret = connect(fd, sa, salen);

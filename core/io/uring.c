@@ -57,13 +57,19 @@ static struct uring_io *U(struct io *io)
     return (struct uring_io *)io;
 }
 
+/* Hand what is prepared to the kernel now; it has copied the arena's
+ * msghdrs then (SUBMIT_STABLE), so the arena starts over. */
+static void submit_now(struct uring_io *u)
+{
+    io_uring_submit(&u->ring);
+    u->arena_msgs = u->arena_iovs = 0;
+}
+
 static struct io_uring_sqe *get_sqe(struct uring_io *u)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
     if (!sqe) {
-        /* The SQ is full: hand what we have to the kernel and retry. */
-        io_uring_submit(&u->ring);
-        u->arena_msgs = u->arena_iovs = 0;
+        submit_now(u); /* the SQ is full */
         sqe = io_uring_get_sqe(&u->ring);
     }
     assert(sqe);
@@ -73,10 +79,8 @@ static struct io_uring_sqe *get_sqe(struct uring_io *u)
 static struct msghdr *arena_msg(struct uring_io *u, int niov)
 {
     assert(niov > 0 && niov <= SEND_ARENA_IOV);
-    if (u->arena_msgs == SEND_ARENA_MSGS || u->arena_iovs + (size_t)niov > SEND_ARENA_IOV) {
-        io_uring_submit(&u->ring);
-        u->arena_msgs = u->arena_iovs = 0;
-    }
+    if (u->arena_msgs == SEND_ARENA_MSGS || u->arena_iovs + (size_t)niov > SEND_ARENA_IOV)
+        submit_now(u);
     struct msghdr *m = &u->arena_msg[u->arena_msgs++];
     memset(m, 0, sizeof *m);
     m->msg_iov = &u->arena_iov[u->arena_iovs];
@@ -342,10 +346,8 @@ static void uring_connect(struct io *io, struct io_op *op, int fd, const struct 
 {
     struct uring_io *u = U(io);
     /* two SQEs in one go: make room for both before linking them */
-    if (io_uring_sq_space_left(&u->ring) < 2) {
-        io_uring_submit(&u->ring);
-        u->arena_msgs = u->arena_iovs = 0;
-    }
+    if (io_uring_sq_space_left(&u->ring) < 2)
+        submit_now(u);
     arm(op, IO_OP_CONNECT, fd);
     set_ts(op, timeout_ms); /* read by the kernel at submission */
     struct io_uring_sqe *sqe = get_sqe(u);

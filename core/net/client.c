@@ -286,9 +286,14 @@ void client_free_all(struct worker *w)
 /* ------------------------------------------------------------------------ */
 /* Requests and replies                                                      */
 
+struct client *request_client(const struct request *r)
+{
+    return r->parent ? r->parent->client : r->client;
+}
+
 bool request_wanted(const struct request *r)
 {
-    return r->parent ? r->parent->client != NULL : r->client != NULL;
+    return request_client(r) != NULL;
 }
 
 /* Keep (a part of) r's reply until the replies before it are out: appended
@@ -366,7 +371,7 @@ void request_reply(struct request *r, const char *data, size_t len)
     if (r->retries) {
         /* route's hold_retry_done: a retry of a client that is gone
          * changes nothing */
-        struct client *rc = r->parent ? r->parent->client : r->client;
+        struct client *rc = request_client(r);
         if (rc)
             rc->w->net_hooks->hold_retry_done(r);
     }

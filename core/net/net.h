@@ -618,6 +618,9 @@ void request_free(struct request *r);
 /* Is anyone still waiting for r's reply (its client, or its fan-out
  * parent's)? */
 bool request_wanted(const struct request *r);
+/* The client r answers to (a fan-out child's is its parent's), or NULL
+ * once it has gone. */
+struct client *request_client(const struct request *r);
 /* Route a request (new, or redirected) to a node by address. */
 void request_fail(struct request *r, const char *err);
 

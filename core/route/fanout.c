@@ -1114,8 +1114,12 @@ static void scan_encode_call(const struct cmd_args *a, unsigned long long node_c
 {
     char num[24];
     int len = snprintf(num, sizeof num, "%llu", node_cursor);
-    const char **argv = malloc(a->argc * sizeof *argv);
-    size_t *lens = malloc(a->argc * sizeof *lens);
+    /* a page of SCAN has a handful of arguments: on the stack unless more */
+    const char *argv_small[16];
+    size_t lens_small[16];
+    bool small = a->argc <= 16;
+    const char **argv = small ? argv_small : malloc(a->argc * sizeof *argv);
+    size_t *lens = small ? lens_small : malloc(a->argc * sizeof *lens);
     if (!argv || !lens)
         abort();
     memcpy(argv, a->argv, a->argc * sizeof *argv);
@@ -1123,8 +1127,10 @@ static void scan_encode_call(const struct cmd_args *a, unsigned long long node_c
     argv[1] = num;
     lens[1] = (size_t)len;
     resp_write_command(b, (int)a->argc, argv, lens);
-    free(argv);
-    free(lens);
+    if (!small) {
+        free(argv);
+        free(lens);
+    }
 }
 
 /*

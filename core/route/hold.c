@@ -230,10 +230,9 @@ void hold_pass(struct worker *w)
         struct request *next = r->lnext;
         r->lnext = NULL;
         r->wait = REQ_WAIT_NONE;
-        struct client *c = r->parent ? r->parent->client : r->client;
         if (!request_wanted(r))
             drop(r);
-        else if (c->peer_eof) /* it said goodbye while the node was lost:
+        else if (request_client(r)->peer_eof) /* it said goodbye while the node was lost:
                                  not run later behind its back */
             request_fail(r, "ERR not sent: the client closed its side while the node was lost");
         else
@@ -261,13 +260,6 @@ static int64_t retry_window(const struct worker *w, const char *e, size_t len)
     if (len > 13 && memcmp(e, "-CLUSTERDOWN ", 13) == 0)
         return hold;
     return -1;
-}
-
-/* The client r answers to (a fan-out child's is its parent's), or NULL
- * once it has gone. */
-static struct client *request_client(const struct request *r)
-{
-    return r->parent ? r->parent->client : r->client;
 }
 
 static void park_retry(struct link *l, struct request *r)

@@ -250,6 +250,104 @@ static void test_keyslot_matches_redis(void **state)
     }
 }
 
+/* Longer keys, past the 8-byte blocks cluster_crc16 takes at once (CLUSTER
+ * KEYSLOT of redis-server 7.0.15 again). */
+static void test_keyslot_long_keys_match_redis(void **state)
+{
+    (void)state;
+    static const struct { const char *key; unsigned slot; } cases[] = {
+        {"key:000000012345", 12533}, /* redis-benchmark's keys */
+        {"key:000000099999", 7382},
+        {"key:__rand_int__", 13782},
+        {"01234567", 10},
+        {"012345678", 9239},
+        {"0123456789abcdef0", 12149},
+        {"ringslot slices its CRC16 eight bytes at a time", 13453},
+        {"{tagged}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 15945},
+        {"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{tag-after-forty-bytes}", 13533},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (slot_of(cases[i].key) != cases[i].slot)
+            fail_msg("keyslot(\"%s\") = %u, Redis says %u", cases[i].key,
+                     slot_of(cases[i].key), cases[i].slot);
+    char key[256];
+    for (int i = 0; i < 256; i++) /* every byte value; the tag is "|" */
+        key[i] = (char)i;
+    assert_int_equal(cluster_keyslot(key, 256), 16155);
+    memset(key, 0xff, 33);
+    assert_int_equal(cluster_keyslot(key, 33), 15356);
+    memset(key, 'a', 100);
+    assert_int_equal(cluster_keyslot(key, 100), 5960);
+}
+
+/* The bitwise definition of CRC-16/XMODEM, one bit at a time. */
+static uint16_t crc16_bitwise(const unsigned char *p, size_t len)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)(p[i] << 8);
+        for (int bit = 0; bit < 8; bit++)
+            crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+    return crc;
+}
+
+/* Every entry of the eight slicing tables: one non-zero byte at each
+ * position of one and of two 8-byte blocks (with a partial block after),
+ * all 256 values, against the bitwise definition. */
+static void test_crc16_every_table_entry(void **state)
+{
+    (void)state;
+    unsigned char buf[19];
+    for (size_t len = 8; len <= sizeof buf; len += 11)
+        for (size_t pos = 0; pos < len; pos++)
+            for (int b = 0; b < 256; b++) {
+                memset(buf, 0, sizeof buf);
+                buf[pos] = (unsigned char)b;
+                uint16_t want = crc16_bitwise(buf, len);
+                uint16_t got = cluster_crc16((const char *)buf, len);
+                if (got != want)
+                    fail_msg("len %zu, byte %d at %zu: %04x, want %04x", len, b, pos, got, want);
+            }
+}
+
+/* The hash tag rule and CRC as they were before slicing: bytewise, with
+ * plain loops instead of memchr. */
+static unsigned keyslot_reference(const unsigned char *key, size_t len)
+{
+    size_t open = 0, close;
+    while (open < len && key[open] != '{')
+        open++;
+    for (close = open + 1; close < len && key[close] != '}'; close++)
+        ;
+    if (open < len && close < len && close > open + 1)
+        return crc16_bitwise(key + open + 1, close - open - 1) & 16383;
+    return crc16_bitwise(key, len) & 16383;
+}
+
+/* Random keys of every length up to 300 bytes, braces frequent, from a
+ * fixed seed. */
+static void test_keyslot_random_keys(void **state)
+{
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    unsigned char key[300];
+    for (int round = 0; round < 20000; round++) {
+        size_t len = (size_t)round % (sizeof key + 1);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u; /* LCG */
+            unsigned r = (unsigned)(seed >> 33);
+            key[i] = r % 16 == 0 ? '{' : r % 16 == 1 ? '}' : (unsigned char)(r >> 8);
+        }
+        unsigned got = cluster_keyslot((const char *)key, len);
+        unsigned want = keyslot_reference(key, len);
+        if (got != want)
+            fail_msg("round %d, len %zu: slot %u, want %u", round, len, got, want);
+        if (cluster_crc16((const char *)key, len) != crc16_bitwise(key, len))
+            fail_msg("round %d, len %zu: crc16 differs", round, len);
+    }
+}
+
 /* ======================================================================== */
 /* Topology                                                                 */
 
@@ -1327,6 +1425,9 @@ int main(void)
         cmocka_unit_test(test_crc16_vectors),
         cmocka_unit_test(test_keyslot_hash_tags),
         cmocka_unit_test(test_keyslot_matches_redis),
+        cmocka_unit_test(test_keyslot_long_keys_match_redis),
+        cmocka_unit_test(test_crc16_every_table_entry),
+        cmocka_unit_test(test_keyslot_random_keys),
         cmocka_unit_test(test_topology_readers_and_dup),
         cmocka_unit_test(test_topology_three_masters),
         cmocka_unit_test(test_topology_replicas_and_versions),

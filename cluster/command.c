@@ -7,8 +7,9 @@
  *   COMMAND reply ─► read_entry… ────┘    (top level +            (open
  *                    (arena copies)        subcommands)            addressing)
  *
- *   command_lookup: argv[0] folded to lower case in a stack buffer → index;
- *   if the command has subcommands, "name|argv[1]" → index again.
+ *   command_lookup: argv[0] folded to lower case in a stack buffer (hashed
+ *   and checked for '|' in the same pass) → index; if the command has
+ *   subcommands, "name|argv[1]" (the hash carried on) → index again.
  *
  * The index holds every name, subcommands as "container|sub", hashed with
  * FNV-1a over the lower-case bytes. Names never contain '|' at the top
@@ -64,30 +65,50 @@ struct command_table {
 /* ------------------------------------------------------------------------ */
 /* Names and the index                                                      */
 
-/* Append s in lower case to buf[at..] (buf holds NAME_MAX_LEN + 1 bytes);
- * returns the new length, or 0 when it would not fit (so the name cannot
- * be in the index). */
-static size_t fold_into(char *buf, size_t at, const char *s, size_t len)
-{
-    if (at > NAME_MAX_LEN || len > NAME_MAX_LEN - at)
-        return 0;
-    return at + cluster_lower(buf + at, NAME_MAX_LEN + 1 - at, s, len);
-}
+#define FNV_OFFSET 2166136261u
+#define FNV_PRIME 16777619u
 
 static uint32_t name_hash(const char *s, size_t len)
 {
-    uint32_t h = 2166136261u;
+    uint32_t h = FNV_OFFSET;
 
     for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
+        h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
     return h;
 }
 
-static const struct command_info *index_find(const struct command_table *t,
-                                             const char *name, size_t len)
-{
-    uint32_t h = name_hash(name, len);
+/* A client's name on its way into the index: folded to lower case in buf
+ * (NAME_MAX_LEN + 1 bytes), hashed as name_hash would hash the folded
+ * bytes, and searched for '|', all in the one pass lookups make over it. */
+struct folded {
+    char buf[NAME_MAX_LEN + 1];
+    size_t len;
+    uint32_t hash;
+    bool has_bar;
+};
 
+/* Appends s to f (FNV-1a continues over the appended bytes). False when it
+ * would not fit, so the name cannot be in the index. */
+static bool fold_append(struct folded *f, const char *s, size_t len)
+{
+    if (f->len > NAME_MAX_LEN || len > NAME_MAX_LEN - f->len)
+        return false;
+    uint32_t h = f->hash;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        ch = ch >= 'A' && ch <= 'Z' ? (char)(ch + ('a' - 'A')) : ch;
+        f->has_bar |= ch == '|';
+        f->buf[f->len + i] = ch;
+        h = (h ^ (unsigned char)ch) * FNV_PRIME;
+    }
+    f->len += len;
+    f->hash = h;
+    return true;
+}
+
+static const struct command_info *index_find_hashed(const struct command_table *t,
+                                                    const char *name, size_t len, uint32_t h)
+{
     for (size_t i = h & t->index_mask;; i = (i + 1) & t->index_mask) {
         const struct index_slot *s = &t->index[i];
         if (s->info == NULL)
@@ -95,6 +116,12 @@ static const struct command_info *index_find(const struct command_table *t,
         if (s->hash == h && s->len == len && memcmp(s->info->name, name, len) == 0)
             return s->info;
     }
+}
+
+static const struct command_info *index_find(const struct command_table *t,
+                                             const char *name, size_t len)
+{
+    return index_find_hashed(t, name, len, name_hash(name, len));
 }
 
 /* Insert c (whose name is already lower case). Returns false for a
@@ -185,20 +212,20 @@ const struct command_info *command_lookup(const struct command_table *t,
                                           int argc, const char *const *argv,
                                           const size_t *lens)
 {
-    char name[NAME_MAX_LEN + 1];
-    size_t n, m;
-    const struct command_info *c, *sub;
+    struct folded f; /* not zeroed: only buf[0, len) is ever read */
 
-    if (argc < 1 || (n = fold_into(name, 0, argv[0], lens[0])) == 0)
+    f.len = 0;
+    f.hash = FNV_OFFSET;
+    f.has_bar = false;
+    if (argc < 1 || lens[0] == 0 || !fold_append(&f, argv[0], lens[0]) || f.has_bar)
         return NULL;
-    if (memchr(name, '|', n) != NULL)
-        return NULL;
-    c = index_find(t, name, n);
+    const struct command_info *c = index_find_hashed(t, f.buf, f.len, f.hash);
     if (c == NULL || c->nsubcommands == 0 || argc < 2)
         return c;
-    name[n] = '|';
-    m = fold_into(name, n + 1, argv[1], lens[1]);
-    sub = m != 0 ? index_find(t, name, m) : NULL;
+    /* "container|sub": the hash goes on over '|' and argv[1] */
+    if (!fold_append(&f, "|", 1) || !fold_append(&f, argv[1], lens[1]))
+        return c; /* too long to be a subcommand: the container */
+    const struct command_info *sub = index_find_hashed(t, f.buf, f.len, f.hash);
     return sub != NULL ? sub : c; /* unknown subcommand: the container */
 }
 

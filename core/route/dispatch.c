@@ -18,13 +18,6 @@
 
 #include "route.h"
 
-/* Is argument i of the command being dispatched this lower-case word? */
-bool arg_is(const struct cmd_args *a, size_t i, const char *lower)
-{
-    size_t n = strlen(lower);
-    return a->lens[i] == n && strncasecmp(a->argv[i], lower, n) == 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Routing                                                                   */
 

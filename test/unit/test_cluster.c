@@ -651,6 +651,15 @@ static void test_builtin_subcommands(void **state)
     assert_string_equal(lookup(t, CALL("CONFIG", "get|x"))->name, "config");
     /* a subcommand's full name is not a top-level command */
     assert_null(lookup(t, CALL("config|get", "x")));
+    assert_null(lookup(t, CALL("CONFIG|GET", "x"))); /* '|' found while folding */
+    assert_null(lookup(t, CALL("|")));
+    /* an empty subcommand, or one too long for the name buffer: the container */
+    assert_string_equal(lookup(t, CALL("CONFIG", ""))->name, "config");
+    char longsub[130];
+    memset(longsub, 'g', sizeof longsub - 1);
+    longsub[sizeof longsub - 1] = '\0';
+    for (size_t len = 119; len < sizeof longsub; len++) /* "config|" + len crosses 127 */
+        assert_string_equal(lookup(t, CALL("CONFIG", longsub + sizeof longsub - 1 - len))->name, "config");
     /* commands without subcommands ignore argv[1] */
     assert_string_equal(lookup(t, CALL("GET", "GET"))->name, "get");
     /* every subcommand of a container resolves to itself */

@@ -85,21 +85,32 @@ static size_t query_limit(const struct resp_req_parser *p)
                                                          : UINT32_MAX;
 }
 
+/* Header lines ("*3\r\n", "$16\r\n") end within a few bytes: scan_for
+ * looks at this many itself, and leaves longer lines (inline commands) to
+ * memchr, which is faster there but costs two calls for every line. */
+#define SCAN_NEAR 16
+
 /* Looks for c in buf[from, len) the way strchr() would see it: a NUL first
  * means BLOCKED. *at is the hit, the NUL, or len. */
 static enum scan scan_for(const char *buf, size_t len, size_t from, char c,
                           size_t *at)
 {
     const char *hit, *nul;
-    size_t end;
+    size_t end, near;
 
     *at = len;
     if (from >= len)
         return SCAN_NONE;
-    if (buf[from] == '\0') {
-        *at = from; /* blocked at this NUL already: do not rescan */
-        return SCAN_BLOCKED;
+    near = len - from > SCAN_NEAR ? from + SCAN_NEAR : len;
+    for (size_t i = from; i < near; i++) {
+        if (buf[i] == c || buf[i] == '\0') {
+            *at = i; /* blocked at a NUL: resumed here, not rescanned */
+            return buf[i] == c ? SCAN_FOUND : SCAN_BLOCKED;
+        }
     }
+    from = near;
+    if (from == len)
+        return SCAN_NONE;
     hit = memchr(buf + from, c, len - from);
     end = hit ? (size_t)(hit - buf) : len;
     nul = memchr(buf + from, '\0', end - from);

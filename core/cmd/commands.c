@@ -1,9 +1,9 @@
 /*
  * Commands the proxy answers itself, from a sorted table.
  *
- * Dispatch looks every command up here first (a binary search over a few
- * dozen names, on a lower-cased copy of argv[0] of bounded length); a hit
- * never reaches a backend link. Everything else is routed by the command
+ * Dispatch looks every command up here first (a hash index over a few
+ * dozen names, probed with argv[0] folded to lower case and hashed in one
+ * pass, bounded length); a hit never reaches a backend link. Everything else is routed by the command
  * table the backend described (cluster/).
  *
  * Handlers read their arguments from a->argv / a->lens and answer through
@@ -11,6 +11,7 @@
  */
 #include <assert.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1010,37 +1011,67 @@ static bool proxy_refuses(const char *name)
     return pc && (pc->flags & PC_REFUSED);
 }
 
-/* The binary search below needs the table sorted; an entry added out of
- * order would silently hide its neighbours. */
-static bool table_sorted(void)
+/*
+ * The table's index: open addressing over the names' FNV-1a hashes, built
+ * once (the table is constant, and so is its index) and only read after.
+ * Every command is looked up here, most of them to miss: a miss usually
+ * costs one probe and no string comparison (a binary search made about
+ * six strcmp calls).
+ */
+#define INDEX_SIZE 256 /* a power of two, over twice the table's rows */
+#define TABLE_LEN (sizeof table / sizeof table[0])
+
+struct index_slot {
+    uint32_t hash;
+    uint8_t len;
+    uint8_t row; /* table row + 1; 0: empty */
+};
+
+static struct index_slot table_index[INDEX_SIZE];
+static pthread_once_t table_index_once = PTHREAD_ONCE_INIT;
+
+static uint32_t fnv1a_step(uint32_t h, unsigned char ch)
 {
-    for (size_t i = 1; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(table[i - 1].name, table[i].name) >= 0)
-            return false;
-    return true;
+    return (h ^ ch) * 16777619u;
+}
+
+static void build_table_index(void)
+{
+    static_assert(TABLE_LEN * 2 <= INDEX_SIZE && TABLE_LEN < 255, "index too small");
+    for (size_t row = 0; row < TABLE_LEN; row++) {
+        const char *name = table[row].name;
+        uint32_t h = 2166136261u;
+        size_t len = strlen(name);
+        assert(len > 0 && len < NAME_MAX_LEN);
+        for (size_t i = 0; i < len; i++)
+            h = fnv1a_step(h, (unsigned char)name[i]);
+        size_t i = h & (INDEX_SIZE - 1);
+        while (table_index[i].row != 0) {
+            assert(strcmp(table[table_index[i].row - 1].name, name) != 0); /* no duplicates */
+            i = (i + 1) & (INDEX_SIZE - 1);
+        }
+        table_index[i] = (struct index_slot){.hash = h, .len = (uint8_t)len,
+                                             .row = (uint8_t)(row + 1)};
+    }
 }
 
 const struct proxy_command *proxy_command_lookup(const char *name, size_t len)
 {
-    static _Thread_local bool checked; /* once per thread, no shared state */
-    if (!checked) {
-        assert(table_sorted());
-        checked = true;
-    }
+    pthread_once(&table_index_once, build_table_index);
     char lower[NAME_MAX_LEN];
     if (len == 0 || len >= sizeof lower)
         return NULL;
-    cluster_lower(lower, sizeof lower, name, len);
-    size_t lo = 0, hi = sizeof table / sizeof table[0];
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int cmp = strcmp(lower, table[mid].name);
-        if (cmp == 0)
-            return &table[mid];
-        if (cmp < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        char ch = name[i];
+        lower[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + ('a' - 'A')) : ch;
+        h = fnv1a_step(h, (unsigned char)lower[i]);
     }
-    return NULL;
+    for (size_t i = h & (INDEX_SIZE - 1);; i = (i + 1) & (INDEX_SIZE - 1)) {
+        const struct index_slot *e = &table_index[i];
+        if (e->row == 0)
+            return NULL;
+        if (e->hash == h && e->len == len && memcmp(table[e->row - 1].name, lower, len) == 0)
+            return &table[e->row - 1];
+    }
 }

@@ -465,6 +465,23 @@ static void test_req_nul_hides_terminator(void **state)
     assert_int_equal(req_parse_copy(&p, LIT("*1\0\r\n$4\r\nPING\r\n")), RESP_NEED_MORE);
     resp_req_next(&p);
     assert_int_equal(req_parse_copy(&p, LIT("*1\r\n$4\0\r\nPING\r\n")), RESP_NEED_MORE);
+    resp_req_next(&p);
+    /* the same past the bytes the scanner looks at itself (memchr's part),
+     * and right at their end */
+    assert_int_equal(req_parse_copy(&p, LIT("GET aaaaaaaaaaaaaaaaaaaaaaaaa\0b\r\nPING\r\n")),
+                     RESP_NEED_MORE);
+    resp_req_next(&p);
+    assert_int_equal(req_parse_copy(&p, LIT("GET aaaaaaaaaaa\0b\r\nPING\r\n")), RESP_NEED_MORE);
+    resp_req_next(&p);
+    assert_int_equal(req_parse_copy(&p, LIT("GET aaaaaaaaaa\0b\r\nPING\r\n")), RESP_NEED_MORE);
+    resp_req_next(&p);
+    assert_int_equal(req_parse_copy(&p, LIT("*1\r\n$000000000000000000004\0\r\nPING\r\n")),
+                     RESP_NEED_MORE);
+    resp_req_next(&p);
+    /* and a line found there is a line */
+    assert_int_equal(req_parse_copy(&p, LIT("GET aaaaaaaaaaaaaaaaaaaaaaaaa\r\n")), RESP_OK);
+    assert_int_equal(p.argc, 2);
+    assert_int_equal(p.argv[1].len, 25);
     resp_req_free(&p);
     memcpy(big, "GET a\0b\r\n", 9);
     expect_req_error(big, RESP_INLINE_MAX + 1, "ERR Protocol error: too big inline request");

@@ -3,8 +3,8 @@
  *
  * Dispatch looks every command up here first (a hash index over a few
  * dozen names, probed with argv[0] folded to lower case and hashed in one
- * pass, bounded length); a hit never reaches a backend link. Everything else is routed by the command
- * table the backend described (cluster/).
+ * pass, bounded length); a hit never reaches a backend link. Everything
+ * else is routed by the command table the backend described (cluster/).
  *
  * Handlers read their arguments from a->argv / a->lens and answer through
  * client_reply_*, which keeps the reply in request order.

@@ -140,6 +140,33 @@ static void test_client_reply_and_texts(void **state)
     h_teardown(&h);
 }
 
+/* The proxy's own table (a hash index): any case finds a row, a name one
+ * byte shorter or longer than a row's does not, and a NUL inside argv[0]
+ * is part of the name (not the end of a shorter one). */
+static void test_proxy_table_names(void **state)
+{
+    struct harness h;
+    h_setup(&h, 47, NULL);
+    int c = h_client(&h);
+    h_cmd(&h, c, "pInG");
+    h_cmd(&h, c, "eCHo", "x");
+    h_cmd(&h, c, "PIN");
+    h_cmd(&h, c, "PINGG");
+    static const char nul_ping[] = "*1\r\n$5\r\nPING\0\r\n*1\r\n$4\r\nPING\r\n";
+    h_raw(&h, c, nul_ping, sizeof nul_ping - 1);
+    h_run(&h);
+    H_EXPECT(&h, c, "+PONG\r\n");
+    H_EXPECT(&h, c, "$1\r\nx\r\n");
+    H_EXPECT(&h, c, "-ERR unknown command 'PIN', with args beginning with: \r\n");
+    H_EXPECT(&h, c, "-ERR unknown command 'PINGG', with args beginning with: \r\n");
+    char *r = h_reply(&h, c); /* the NUL is in the error's name: not +PONG */
+    assert_non_null(r);
+    assert_true(strncmp(r, "-ERR unknown command 'PING", 26) == 0);
+    free(r);
+    H_EXPECT(&h, c, "+PONG\r\n");
+    h_teardown(&h);
+}
+
 /* AUTH as another user goes to a node; on +OK the client's calls use links
  * that authenticate as that user; a refused AUTH changes nothing. */
 static void test_auth_user(void **state)
@@ -282,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_no_topology),
         cmocka_unit_test(test_output_limits_and_idle),
         cmocka_unit_test(test_client_reply_and_texts),
+        cmocka_unit_test(test_proxy_table_names),
         cmocka_unit_test(test_auth_user),
         cmocka_unit_test(test_pubsub),
         cmocka_unit_test(test_multi_refusals),

@@ -6,7 +6,9 @@
  *     enter the snapshot epoch, load topology + command table
  *     hand each completion to its owner      (clients parse and dispatch,
  *                                              links match replies)
- *     flush: one send per dirty link, one per client with output
+ *     flush: one send per dirty link, one per client with output (a
+ *            client's small output may wait one iteration that does not
+ *            sleep for the rest of its pipeline: client_flush_all)
  *     re-arm recvs that hit -ENOBUFS once buffers went back
  *
  * Handlers never submit sends themselves; they mark links and clients dirty,
@@ -265,7 +267,9 @@ static void load_snapshots(struct worker *w)
     }
 }
 
-static void flush_all(struct worker *w)
+/* may_hold: clients' output may wait one more iteration (client.c,
+ * coalescing): not after an iteration that collected nothing. */
+static void flush_all(struct worker *w, bool may_hold)
 {
     if (w->resume_list) /* first: what it sends is flushed below */
         client_resume_all(w);
@@ -277,12 +281,7 @@ static void flush_all(struct worker *w)
         l->dirty = false;
         link_flush(l);
     }
-    while (w->flush_list) {
-        struct client *c = w->flush_list;
-        w->flush_list = c->flush_next;
-        c->flush_listed = false;
-        client_flush(c);
-    }
+    w->flush_held = client_flush_all(w, may_hold);
     if (w->bufs_returned) {
         w->bufs_returned = false;
         while (w->need_rearm) {
@@ -345,7 +344,10 @@ int worker_step(struct worker *w, int timeout_ms)
 {
     struct io_event ev[EVENT_BATCH];
     snapshot_reader_idle(&w->rt->snap, (size_t)w->id);
-    int n = io_wait(w->io, ev, EVENT_BATCH, timeout_ms);
+    /* Output held back last iteration never waits for a sleep: this wait
+     * only collects what is there, and if that is nothing it all goes. */
+    bool held = w->flush_held;
+    int n = io_wait(w->io, ev, EVENT_BATCH, held ? 0 : timeout_ms);
     if (n < 0) {
         log_error("waiting for I/O (%s): %s", io_backend_name(io_kind(w->io)), strerror(-n));
         return n;
@@ -359,7 +361,7 @@ int worker_step(struct worker *w, int timeout_ms)
         link_revive_all(w);
     if (w->retry_due)
         retry_pass(w);
-    flush_all(w);
+    flush_all(w, !held || n > 0);
     return atomic_load(&w->rt->stopping) && drain_step(w) ? 0 : 1;
 }
 

@@ -24,6 +24,7 @@ struct io_backend_ops {
     void (*shutdown)(struct io *io, int fd);
     void (*close)(struct io *io, int fd);
     int (*wait)(struct io *io, struct io_event *ev, int max, int timeout_ms);
+    bool (*ready)(struct io *io); /* io_ready(); NULL: always false */
 };
 
 struct io_tls;

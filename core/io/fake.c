@@ -600,6 +600,7 @@ static const struct io_backend_ops fake_ops = {
     .shutdown = fake_shutdown,
     .close = fake_close,
     .wait = fake_wait,
+    .ready = io_fake_busy,
 };
 
 int io_fake_create(struct io **out)

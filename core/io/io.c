@@ -137,6 +137,13 @@ int io_wait(struct io *io, struct io_event *ev, int max, int timeout_ms)
     return io->ops->wait(io, ev, max, timeout_ms);
 }
 
+/* (The TLS filter's own queue is not asked: a false "no" only means a
+ * client's output leaves an iteration sooner.) */
+bool io_ready(struct io *io)
+{
+    return io->ops->ready && io->ops->ready(io);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Completion queue                                                          */
 

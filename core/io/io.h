@@ -176,6 +176,16 @@ struct tls_conn *io_tls_conn(struct io *io, int fd);
  * count (0 on timeout), or -errno on a fatal backend error. */
 int io_wait(struct io *io, struct io_event *ev, int max, int timeout_ms);
 
+/* Are completions waiting to be collected now, so that a non-blocking
+ * io_wait would most likely return some? A hint that costs no syscall:
+ * uring reads its CQ and the kernel's flag for pending task work (with
+ * DEFER_TASKRUN a reply that came in is only turned into a completion when
+ * the worker enters the kernel); fake asks io_fake_busy; epoll says false
+ * (it cannot tell without epoll_wait). It may be wrong either way (task
+ * work that makes no completion): callers use it only to choose between
+ * doing something now and one iteration later, never to sleep. */
+bool io_ready(struct io *io);
+
 /* The worker's batch clock in microseconds: the process's monotonic clock
  * (consensus_clock_us), or the fake backend's virtual one. */
 int64_t io_clock_us(const struct io *io);

@@ -144,6 +144,7 @@ static int setup_ring(struct uring_io *u)
     struct io_uring_params p = {0};
     p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
               IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+              IORING_SETUP_TASKRUN_FLAG | /* io_ready: pending task work */
               IORING_SETUP_R_DISABLED | IORING_SETUP_CQSIZE;
     p.cq_entries = RING_ENTRIES * 4;
     int ret = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
@@ -478,6 +479,17 @@ static int uring_wait(struct io *io, struct io_event *ev, int max, int timeout_m
     return n;
 }
 
+/* Completions to collect: CQEs not yet taken, CQEs the kernel kept aside
+ * (overflow), or task work (DEFER_TASKRUN: a receive's data came in; it
+ * becomes a CQE when we enter). TASKRUN_FLAG makes the kernel set
+ * IORING_SQ_TASKRUN; without DEFER_TASKRUN (old kernels) the CQ says it. */
+static bool uring_ready(struct io *io)
+{
+    struct io_uring *ring = &U(io)->ring;
+    return io_uring_cq_ready(ring) ||
+           (IO_URING_READ_ONCE(*ring->sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
+}
+
 static const struct io_backend_ops uring_ops = {
     .start = uring_start,
     .destroy = uring_destroy,
@@ -493,4 +505,5 @@ static const struct io_backend_ops uring_ops = {
     .shutdown = uring_shutdown,
     .close = uring_close,
     .wait = uring_wait,
+    .ready = uring_ready,
 };

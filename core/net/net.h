@@ -330,6 +330,8 @@ struct client {
                                         what it sent before are out */
     bool flush_listed;
     struct client *flush_next;       /* worker's list of clients to flush */
+    uint8_t held_rounds;             /* iterations its output was held back
+                                        in a row (client_flush_all) */
 
     struct resp_req_parser parser;
     char *tail;                      /* incomplete command bytes (owned) */
@@ -485,6 +487,8 @@ struct worker {
     struct client *clients;
     struct client *need_rearm;       /* clients whose recv hit -ENOBUFS */
     struct client *flush_list;       /* clients with output to send */
+    bool flush_held;                 /* some of them were held back: the
+                                        next io_wait must not sleep */
     struct client *resume_list;      /* held input to parse again (pub/sub
                                         state settled) */
     struct link *links;
@@ -606,6 +610,11 @@ void link_free_all(struct worker *w);
 void client_accepted(struct worker *w, int fd);
 void client_handle(struct worker *w, const struct io_event *ev);
 void client_flush(struct client *c);
+/* End of an iteration: flush every client on the flush list, except those
+ * worth holding back one more iteration that does not sleep (may_hold, and
+ * io_ready says completions are waiting; see client.c). True if some were
+ * held: they stay listed, and the caller's next io_wait must not block. */
+bool client_flush_all(struct worker *w, bool may_hold);
 void client_rearm(struct client *c);
 void client_free_all(struct worker *w);
 /* The reply for r arrived (bytes copied); delivers in request order. */

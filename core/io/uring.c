@@ -324,12 +324,14 @@ static void uring_send(struct io *io, struct io_op *op, int fd, const struct iov
                        int niov)
 {
     struct uring_io *u = U(io);
+    /* the msghdr first: a full arena submits what is prepared, which must
+     * not include an SQE taken but not yet filled in */
+    struct msghdr *msg = niov == 1 ? NULL : arena_msg(u, niov);
     struct io_uring_sqe *sqe = get_sqe(u);
     arm(op, IO_OP_SEND, fd);
-    if (niov == 1) { /* the common case: a plain send, no msghdr to import */
+    if (!msg) { /* the common case: a plain send, no msghdr to import */
         io_uring_prep_send(sqe, fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
     } else {
-        struct msghdr *msg = arena_msg(u, niov);
         memcpy(msg->msg_iov, iov, (size_t)niov * sizeof *iov);
         io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
     }

@@ -7,7 +7,7 @@
  *     hand each completion to its owner      (clients parse and dispatch,
  *                                              links match replies)
  *     flush: one send per dirty link, one per client with output
- *     re-arm recvs that hit -ENOBUFS once buffers went back
+ *     re-arm recvs (clients', links') that hit -ENOBUFS once buffers went back
  *
  * Handlers never submit sends themselves; they mark links and clients dirty,
  * so all of an iteration's requests for a node leave in one write.
@@ -285,6 +285,8 @@ static void flush_all(struct worker *w)
     }
     if (w->bufs_returned) {
         w->bufs_returned = false;
+        if (w->links_nobufs)
+            link_rearm_nobufs(w);
         while (w->need_rearm) {
             struct client *c = w->need_rearm;
             w->need_rearm = c->rearm_next;

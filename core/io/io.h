@@ -108,7 +108,7 @@ void io_accept(struct io *io, struct io_op *op, int fd);
  * -ENOBUFS means every buffer is out: arm again once some came back. */
 void io_recv(struct io *io, struct io_op *op, int fd);
 void io_buf_return(struct io *io, uint32_t buf);
-/* One read into buf (links' input, the eventfd). */
+/* One read into buf (the worker's eventfd). */
 void io_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len);
 /* One send of the iovecs (copied now; the bytes they point at stay valid
  * until the completion). res may be short: the caller sends the rest. */

@@ -65,7 +65,8 @@ struct io_op {
     union {
         struct { void *buf; size_t len; } read;
         struct { struct iovec *iov; int niov; } send; /* epoll: a saved copy */
-        struct { uint32_t bid; } recv;                /* uring single shot */
+        struct { uint32_t bid; bool large; } recv;    /* buffer class; uring
+                                                         single shot: its buffer */
         struct { long long sec, nsec; } ts;           /* uring timeouts */
     } u;
 };
@@ -107,6 +108,10 @@ void io_accept(struct io *io, struct io_op *op, int fd);
  * IO_EV_BUF; return the buffer promptly (io_buf_return). res 0 is EOF,
  * -ENOBUFS means every buffer is out: arm again once some came back. */
 void io_recv(struct io *io, struct io_op *op, int fd);
+/* io_recv into large buffers (links: a large reply comes in a few
+ * completions, not one per small buffer); a separate pool of them, so
+ * -ENOBUFS here says nothing of io_recv's. */
+void io_recv_large(struct io *io, struct io_op *op, int fd);
 void io_buf_return(struct io *io, uint32_t buf);
 /* One read into buf (the worker's eventfd). */
 void io_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len);

@@ -15,8 +15,8 @@
  *           ▲                    │ fail                                 │
  *           └────── backoff ─────┴──────────── ops drained ◄────────────┘
  *
- * Receiving: while READY, one multishot io_recv stays armed (no SQE, no
- * poll arm per reply): each completion brings a provided buffer, whose
+ * Receiving: while READY, one multishot io_recv_large stays armed (no SQE,
+ * no poll arm per reply): each completion brings a provided buffer, whose
  * whole replies are parsed in place and handed on; the bytes of a reply
  * not yet whole are copied to the link's parse buffer `in` and collect
  * there. The buffer goes back at once. A final completion re-arms it
@@ -282,17 +282,18 @@ static void link_connect(struct link *l)
 }
 
 /*
- * The receive is multishot (io_recv, buffers the backend provides) and
- * armed while the link is READY: `recv_armed` from here until the final
- * completion (one without IO_EV_MORE: EOF, an error, -ENOBUFS, or a
- * multishot the kernel ended), after which the handler arms it again.
+ * The receive is multishot (io_recv_large: the backend's large buffers, so
+ * a large reply comes in few completions) and armed while the link is
+ * READY: `recv_armed` from here until the final completion (one without
+ * IO_EV_MORE: EOF, an error, -ENOBUFS, or a multishot the kernel ended),
+ * after which the handler arms it again.
  */
 static void arm_recv(struct link *l)
 {
     if (l->recv_armed || l->state != LINK_READY)
         return;
     l->recv_nobufs = false;
-    io_recv(l->w->io, &l->recv_op, l->fd);
+    io_recv_large(l->w->io, &l->recv_op, l->fd);
     l->recv_armed = true;
     l->ops++;
 }

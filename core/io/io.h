@@ -3,9 +3,10 @@
  * the only code in ringslot that knows io_uring or epoll.
  *
  * Backends:
- *   uring   io_uring with multishot accept and receive, a ring of provided
- *           buffers, SINGLE_ISSUER + DEFER_TASKRUN, a send arena (no send
- *           state kept while idle); single-shot receive on old kernels
+ *   uring   io_uring with multishot accept and receive, rings of provided
+ *           buffers (small ones for clients, large ones for links),
+ *           SINGLE_ISSUER + DEFER_TASKRUN, a send arena (no send state kept
+ *           while idle); single-shot receive on old kernels
  *   epoll   edge-triggered epoll on non-blocking sockets with the same
  *           semantics, for hosts that deny io_uring (container seccomp
  *           profiles, kernel.io_uring_disabled)

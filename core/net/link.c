@@ -663,7 +663,7 @@ static void auth_reply(struct link *l, const char *data, size_t len, char first)
         link_drain(l, err, false);
         /* the node is fine: close without reporting it lost */
         io_shutdown(l->w->io, l->fd);
-        l->state = LINK_CLOSING; /* in the recv's handler: it closes l */
+        l->state = LINK_CLOSING; /* the recv ends (EOF): its handler closes l */
         return;
     }
     if (first == '-') {

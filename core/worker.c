@@ -9,7 +9,7 @@
  *     flush: one send per dirty link, one per client with output (a
  *            client's small output may wait one iteration that does not
  *            sleep for the rest of its pipeline: client_flush_all)
- *     re-arm recvs that hit -ENOBUFS once buffers went back
+ *     re-arm recvs (clients', links') that hit -ENOBUFS once buffers went back
  *
  * Handlers never submit sends themselves; they mark links and clients dirty,
  * so all of an iteration's requests for a node leave in one write.
@@ -207,6 +207,11 @@ static void handle_tick(struct worker *w)
         retry_pass(w);
     if (w->now_ms >= w->next_scan_ms)
         client_scan(w);
+    /* A -ENOBUFS handled in a batch after the one that gave the buffers
+     * back would wait for the next return, which may never come: the
+     * tick retries (a recv that finds the ring empty again re-lists). */
+    if (w->need_rearm || w->links_nobufs)
+        w->bufs_returned = true;
     metrics_tick(w);
     arm_tick(w);
 }
@@ -284,6 +289,8 @@ static void flush_all(struct worker *w, bool may_hold)
     w->flush_held = client_flush_all(w, may_hold);
     if (w->bufs_returned) {
         w->bufs_returned = false;
+        if (w->links_nobufs)
+            link_rearm_nobufs(w);
         while (w->need_rearm) {
             struct client *c = w->need_rearm;
             w->need_rearm = c->rearm_next;

@@ -51,7 +51,7 @@ struct epoll_io {
     size_t nready, ready_cap;
     struct io_op *timers;   /* timers and connect deadlines */
     struct io_evq q;
-    struct io_bufpool pool;
+    struct io_bufpool pool, large; /* io_recv's, io_recv_large's */
 };
 
 static struct epoll_io *E(struct io *io)
@@ -168,24 +168,25 @@ static void try_accept(struct epoll_io *e, int fd, struct fd_state *st, struct i
 
 static void try_recv(struct epoll_io *e, int fd, struct fd_state *st, struct io_op *op)
 {
+    struct io_bufpool *pool = op->u.recv.large ? &e->large : &e->pool;
     for (int i = 0; i < RECV_BURST; i++) {
-        uint32_t bid = io_bufpool_take(&e->pool);
+        uint32_t bid = io_bufpool_take(pool);
         if (bid == UINT32_MAX) {
             st->reader = NULL;
             finish(e, op, -ENOBUFS);
             return;
         }
-        char *buf = io_bufpool_data(&e->pool, bid);
-        ssize_t n = recv(fd, buf, IO_BUF_SIZE, 0);
+        char *buf = io_bufpool_data(pool, bid);
+        ssize_t n = recv(fd, buf, pool->size, 0);
         if (n > 0) {
             io_evq_push_buf(&e->q, op, (int)n, buf, bid, IO_EV_MORE | IO_EV_BUF);
-            if (n < IO_BUF_SIZE && !st->peer_closed) {
+            if ((size_t)n < pool->size && !st->peer_closed) {
                 st->readable = false; /* drained: a later arrival makes a new edge */
                 return;
             }
             continue;
         }
-        io_bufpool_put(&e->pool, bid);
+        io_bufpool_put(pool, bid);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
@@ -281,8 +282,9 @@ static void epoll_accept(struct io *io, struct io_op *op, int fd)
     reader_arm(E(io), op, IO_OP_ACCEPT, fd);
 }
 
-static void epoll_recv(struct io *io, struct io_op *op, int fd)
+static void epoll_recv(struct io *io, struct io_op *op, int fd, bool large)
 {
+    op->u.recv.large = large;
     reader_arm(E(io), op, IO_OP_RECV, fd);
 }
 
@@ -295,7 +297,8 @@ static void epoll_read(struct io *io, struct io_op *op, int fd, void *buf, size_
 
 static void epoll_buf_return(struct io *io, uint32_t buf)
 {
-    io_bufpool_put(&E(io)->pool, buf);
+    struct epoll_io *e = E(io);
+    io_bufpool_put(buf & IO_BUF_LARGE ? &e->large : &e->pool, buf);
 }
 
 static void epoll_send(struct io *io, struct io_op *op, int fd, const struct iovec *iov,
@@ -538,6 +541,7 @@ static void epoll_destroy(struct io *io)
     free(e->ready);
     io_evq_free(&e->q);
     io_bufpool_free(&e->pool);
+    io_bufpool_free(&e->large);
     free(e);
 }
 
@@ -567,8 +571,11 @@ int io_epoll_create(struct io **out)
     e->base.kind = IO_BACKEND_EPOLL;
     e->base.detail = "epoll (edge-triggered, non-blocking sockets)";
     e->epfd = epoll_create1(EPOLL_CLOEXEC);
-    int ret = e->epfd < 0 ? -errno : io_bufpool_init(&e->pool);
+    int ret = e->epfd < 0 ? -errno : io_bufpool_init(&e->pool, IO_BUF_COUNT, IO_BUF_SIZE, 0);
+    if (ret == 0)
+        ret = io_bufpool_init(&e->large, IO_BUF_LARGE_COUNT, IO_BUF_LARGE_SIZE, IO_BUF_LARGE);
     if (ret < 0) {
+        io_bufpool_free(&e->pool);
         if (e->epfd >= 0)
             close(e->epfd);
         free(e);

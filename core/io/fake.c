@@ -80,7 +80,7 @@ struct fake_io {
     struct io_op *timers;
     struct connect_rule *rules;
     struct io_evq q;
-    struct io_bufpool pool;
+    struct io_bufpool pool, large; /* io_recv's, io_recv_large's */
     uint64_t next_id;
     struct io_event *batch; /* one wait's new completions, before shuffling */
     size_t nbatch, batch_cap;
@@ -207,11 +207,12 @@ static void fake_accept(struct io *io, struct io_op *op, int fd)
     c->reader = op;
 }
 
-static void fake_recv(struct io *io, struct io_op *op, int fd)
+static void fake_recv(struct io *io, struct io_op *op, int fd, bool large)
 {
     struct fake_conn *c = conn_of(F(io), fd);
     assert(!c->reader);
     arm(op, IO_OP_RECV, fd);
+    op->u.recv.large = large;
     c->reader = op;
 }
 
@@ -227,7 +228,8 @@ static void fake_read(struct io *io, struct io_op *op, int fd, void *buf, size_t
 
 static void fake_buf_return(struct io *io, uint32_t buf)
 {
-    io_bufpool_put(&F(io)->pool, buf);
+    struct fake_io *f = F(io);
+    io_bufpool_put(buf & IO_BUF_LARGE ? &f->large : &f->pool, buf);
 }
 
 static void fake_send(struct io *io, struct io_op *op, int fd, const struct iovec *iov, int niov)
@@ -432,16 +434,17 @@ static void reader_work(struct fake_io *f, struct fake_conn *c)
         finish(f, op, (int)n);
         return;
     }
+    struct io_bufpool *pool = op->u.recv.large ? &f->large : &f->pool;
     int pieces = (int)rnd_range(f, 1, 3); /* a multishot recv may bring several */
     for (int i = 0; i < pieces && c->in_off < c->in_len; i++) {
-        uint32_t bid = io_bufpool_take(&f->pool);
+        uint32_t bid = io_bufpool_take(pool);
         if (bid == UINT32_MAX) {
             c->reader = NULL;
             finish(f, op, -ENOBUFS);
             return;
         }
-        size_t n = chunk(f, c->in_len - c->in_off, IO_BUF_SIZE);
-        char *buf = io_bufpool_data(&f->pool, bid);
+        size_t n = chunk(f, c->in_len - c->in_off, pool->size);
+        char *buf = io_bufpool_data(pool, bid);
         memcpy(buf, c->in + c->in_off, n);
         c->in_off += n;
         batch_push(f, op, (int)n, buf, bid, IO_EV_MORE | IO_EV_BUF);
@@ -582,6 +585,7 @@ static void fake_destroy(struct io *io)
     free(f->batch);
     io_evq_free(&f->q);
     io_bufpool_free(&f->pool);
+    io_bufpool_free(&f->large);
     free(f);
 }
 
@@ -615,8 +619,11 @@ int io_fake_create(struct io **out)
     f->now_us = io_now_us(); /* near the process clock: rt->start_ms agrees */
     f->partial_pct = 30;
     f->reorder = true;
-    int ret = io_bufpool_init(&f->pool);
+    int ret = io_bufpool_init(&f->pool, IO_BUF_COUNT, IO_BUF_SIZE, 0);
+    if (ret == 0)
+        ret = io_bufpool_init(&f->large, IO_BUF_LARGE_COUNT, IO_BUF_LARGE_SIZE, IO_BUF_LARGE);
     if (ret < 0) {
+        io_bufpool_free(&f->pool);
         free(f);
         return ret;
     }

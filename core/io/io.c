@@ -77,7 +77,13 @@ void io_timer(struct io *io, struct io_op *op, int ms) { io->ops->timer(io, op, 
 void io_recv(struct io *io, struct io_op *op, int fd)
 {
     if (!io->tls || !io_tls_recv(io, op, fd))
-        io->ops->recv(io, op, fd);
+        io->ops->recv(io, op, fd, false);
+}
+
+void io_recv_large(struct io *io, struct io_op *op, int fd)
+{
+    if (!io->tls || !io_tls_recv(io, op, fd))
+        io->ops->recv(io, op, fd, true);
 }
 
 void io_buf_return(struct io *io, uint32_t buf)
@@ -193,15 +199,18 @@ void io_evq_free(struct io_evq *q)
 /* ------------------------------------------------------------------------ */
 /* Provided buffers                                                          */
 
-int io_bufpool_init(struct io_bufpool *p)
+int io_bufpool_init(struct io_bufpool *p, uint32_t count, size_t size, uint32_t flag)
 {
     memset(p, 0, sizeof *p);
+    p->count = count;
+    p->size = size;
+    p->flag = flag;
     return io_bufpool_grow(p);
 }
 
 int io_bufpool_grow(struct io_bufpool *p)
 {
-    uint32_t total = (p->nblocks + 1) * IO_BUF_COUNT;
+    uint32_t total = (p->nblocks + 1) * p->count;
     char **blocks = realloc(p->blocks, (p->nblocks + 1) * sizeof *blocks);
     if (!blocks)
         return -ENOMEM;
@@ -210,12 +219,12 @@ int io_bufpool_grow(struct io_bufpool *p)
     if (!ids)
         return -ENOMEM;
     p->free_ids = ids;
-    char *mem = malloc((size_t)IO_BUF_COUNT * IO_BUF_SIZE);
+    char *mem = malloc((size_t)p->count * p->size);
     if (!mem)
         return -ENOMEM;
     p->blocks[p->nblocks++] = mem;
-    for (uint32_t i = total; i-- > total - IO_BUF_COUNT;) /* lowest ids on top */
-        p->free_ids[p->nfree++] = i;
+    for (uint32_t i = total; i-- > total - p->count;) /* lowest ids on top */
+        p->free_ids[p->nfree++] = i | p->flag;
     return 0;
 }
 
@@ -235,5 +244,5 @@ uint32_t io_bufpool_take(struct io_bufpool *p)
 
 void io_bufpool_put(struct io_bufpool *p, uint32_t id)
 {
-    p->free_ids[p->nfree++] = id;
+    p->free_ids[p->nfree++] = id | p->flag;
 }

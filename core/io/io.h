@@ -3,9 +3,10 @@
  * the only code in ringslot that knows io_uring or epoll.
  *
  * Backends:
- *   uring   io_uring with multishot accept and receive, a ring of provided
- *           buffers, SINGLE_ISSUER + DEFER_TASKRUN, a send arena (no send
- *           state kept while idle); single-shot receive on old kernels
+ *   uring   io_uring with multishot accept and receive, rings of provided
+ *           buffers (small ones for clients, large ones for links),
+ *           SINGLE_ISSUER + DEFER_TASKRUN, a send arena (no send state kept
+ *           while idle); single-shot receive on old kernels
  *   epoll   edge-triggered epoll on non-blocking sockets with the same
  *           semantics, for hosts that deny io_uring (container seccomp
  *           profiles, kernel.io_uring_disabled)
@@ -65,7 +66,8 @@ struct io_op {
     union {
         struct { void *buf; size_t len; } read;
         struct { struct iovec *iov; int niov; } send; /* epoll: a saved copy */
-        struct { uint32_t bid; } recv;                /* uring single shot */
+        struct { uint32_t bid; bool large; } recv;    /* buffer class; uring
+                                                         single shot: its buffer */
         struct { long long sec, nsec; } ts;           /* uring timeouts */
     } u;
 };
@@ -107,8 +109,12 @@ void io_accept(struct io *io, struct io_op *op, int fd);
  * IO_EV_BUF; return the buffer promptly (io_buf_return). res 0 is EOF,
  * -ENOBUFS means every buffer is out: arm again once some came back. */
 void io_recv(struct io *io, struct io_op *op, int fd);
+/* io_recv into large buffers (links: a large reply comes in a few
+ * completions, not one per small buffer); a separate pool of them, so
+ * -ENOBUFS here says nothing of io_recv's. */
+void io_recv_large(struct io *io, struct io_op *op, int fd);
 void io_buf_return(struct io *io, uint32_t buf);
-/* One read into buf (links' input, the eventfd). */
+/* One read into buf (the worker's eventfd). */
 void io_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len);
 /* One send of the iovecs (copied now; the bytes they point at stay valid
  * until the completion). res may be short: the caller sends the rest. */

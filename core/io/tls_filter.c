@@ -548,7 +548,7 @@ static void arm_raw_recv(struct io *io, struct tls_fd *tf)
 {
     if (tf->raw_recv_armed || tf->want_rearm || !wants_raw_recv(tf))
         return;
-    io->ops->recv(io, &tf->raw_recv, tf->fd);
+    io->ops->recv(io, &tf->raw_recv, tf->fd, false);
     tf->raw_recv_armed = true;
     tf->raw_recv_cancelling = false;
 }

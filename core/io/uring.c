@@ -3,8 +3,9 @@
  *
  *   accept    multishot accept
  *   recv      multishot recv with buffer selection from a registered
- *             buffer ring (Linux ≥ 6.0); single-shot recv into a pool
- *             buffer before that (or with RINGSLOT_IO=single)
+ *             buffer ring, one ring per buffer class (Linux ≥ 6.0);
+ *             single-shot recv into a pool buffer before that (or with
+ *             RINGSLOT_IO=single)
  *   send      send (one iovec) or sendmsg from the send arena
  *   connect   connect + a linked timeout
  *   wake      read on the eventfd (io_read)
@@ -32,7 +33,8 @@
 #include "backend.h"
 
 #define RING_ENTRIES 4096
-#define BUF_GROUP 1
+#define BUF_GROUP 1       /* the small buffers' ring (io_recv) */
+#define BUF_GROUP_LARGE 2 /* the large ones' (io_recv_large) */
 #define SEND_ARENA_MSGS 1024
 #define SEND_ARENA_IOV 8192
 
@@ -43,10 +45,12 @@ struct uring_io {
     struct io base;
     struct io_uring ring;
     bool ring_disabled;          /* R_DISABLED: io_start enables it */
-    bool use_bufring;            /* multishot recv + provided buffer ring */
-    struct io_uring_buf_ring *br;
-    unsigned br_mask;
-    struct io_bufpool pool;      /* the buffers' memory; ids for single shot */
+    bool use_bufring;            /* multishot recv + provided buffer rings */
+    struct bufring {
+        struct io_uring_buf_ring *br;
+        unsigned mask;
+        struct io_bufpool pool;  /* the buffers' memory; ids for single shot */
+    } small, large;
     size_t arena_msgs, arena_iovs;
     struct msghdr arena_msg[SEND_ARENA_MSGS];
     struct iovec arena_iov[SEND_ARENA_IOV];
@@ -113,29 +117,31 @@ static bool kernel_has_multishot_recv(void)
     return major > 6 || (major == 6 && minor >= 0);
 }
 
-static int setup_buffer_ring(struct uring_io *u)
+/* The ring's entries carry the pool's ids without the class flag (16 bits). */
+static int setup_buffer_ring(struct uring_io *u, struct bufring *r, unsigned short bgid)
 {
-    size_t ring_bytes = IO_BUF_COUNT * sizeof(struct io_uring_buf);
+    uint32_t n = r->pool.count;
+    size_t ring_bytes = n * sizeof(struct io_uring_buf);
     void *mem = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED)
         return -errno;
     struct io_uring_buf_reg reg = {
         .ring_addr = (uintptr_t)mem,
-        .ring_entries = IO_BUF_COUNT,
-        .bgid = BUF_GROUP,
+        .ring_entries = n,
+        .bgid = bgid,
     };
     int ret = io_uring_register_buf_ring(&u->ring, &reg, 0);
     if (ret) {
         munmap(mem, ring_bytes);
         return ret;
     }
-    u->br = mem;
-    u->br_mask = io_uring_buf_ring_mask(IO_BUF_COUNT);
-    io_uring_buf_ring_init(u->br);
-    for (unsigned i = 0; i < IO_BUF_COUNT; i++)
-        io_uring_buf_ring_add(u->br, io_bufpool_data(&u->pool, i), IO_BUF_SIZE,
-                              (unsigned short)i, u->br_mask, (int)i);
-    io_uring_buf_ring_advance(u->br, IO_BUF_COUNT);
+    r->br = mem;
+    r->mask = io_uring_buf_ring_mask(n);
+    io_uring_buf_ring_init(r->br);
+    for (unsigned i = 0; i < n; i++)
+        io_uring_buf_ring_add(r->br, io_bufpool_data(&r->pool, i), (unsigned)r->pool.size,
+                              (unsigned short)i, r->mask, (int)i);
+    io_uring_buf_ring_advance(r->br, (int)n);
     return 0;
 }
 
@@ -227,13 +233,19 @@ int io_uring_create(struct io **out, char *why, size_t whylen)
         free(u);
         return ret;
     }
-    ret = io_bufpool_init(&u->pool);
+    ret = io_bufpool_init(&u->small.pool, IO_BUF_COUNT, IO_BUF_SIZE, 0);
+    if (ret == 0)
+        ret = io_bufpool_init(&u->large.pool, IO_BUF_LARGE_COUNT, IO_BUF_LARGE_SIZE, IO_BUF_LARGE);
     if (ret < 0) {
+        io_bufpool_free(&u->small.pool);
         io_uring_queue_exit(&u->ring);
         free(u);
         return ret;
     }
-    u->use_bufring = kernel_has_multishot_recv() && setup_buffer_ring(u) == 0;
+    /* both rings or neither: a failed second one leaves the first
+     * registered, unused, until the ring goes */
+    u->use_bufring = kernel_has_multishot_recv() && setup_buffer_ring(u, &u->small, BUF_GROUP) == 0 &&
+                     setup_buffer_ring(u, &u->large, BUF_GROUP_LARGE) == 0;
     u->base.detail = u->use_bufring ? "io_uring (multishot recv, buffer ring)"
                                     : "io_uring (single-shot recv)";
     *out = &u->base;
@@ -259,9 +271,12 @@ static void uring_destroy(struct io *io)
 {
     struct uring_io *u = U(io);
     io_uring_queue_exit(&u->ring);
-    if (u->br)
-        munmap(u->br, IO_BUF_COUNT * sizeof(struct io_uring_buf));
-    io_bufpool_free(&u->pool);
+    struct bufring *rings[] = {&u->small, &u->large};
+    for (int i = 0; i < 2; i++) {
+        if (rings[i]->br)
+            munmap(rings[i]->br, rings[i]->pool.count * sizeof(struct io_uring_buf));
+        io_bufpool_free(&rings[i]->pool);
+    }
     free(u);
 }
 
@@ -276,26 +291,28 @@ static void uring_accept(struct io *io, struct io_op *op, int fd)
     io_uring_sqe_set_data(sqe, op);
 }
 
-static void uring_recv(struct io *io, struct io_op *op, int fd)
+static void uring_recv(struct io *io, struct io_op *op, int fd, bool large)
 {
     struct uring_io *u = U(io);
     struct io_uring_sqe *sqe = get_sqe(u);
+    struct bufring *r = large ? &u->large : &u->small;
     arm(op, IO_OP_RECV, fd);
+    op->u.recv.large = large;
     if (u->use_bufring) {
         io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = BUF_GROUP;
+        sqe->buf_group = large ? BUF_GROUP_LARGE : BUF_GROUP;
     } else {
         /* a single-shot recv holds its buffer while it waits (an idle
          * client holds one for good): the pool grows rather than refuse */
-        uint32_t bid = io_bufpool_take(&u->pool);
-        if (bid == UINT32_MAX && io_bufpool_grow(&u->pool) == 0)
-            bid = io_bufpool_take(&u->pool);
+        uint32_t bid = io_bufpool_take(&r->pool);
+        if (bid == UINT32_MAX && io_bufpool_grow(&r->pool) == 0)
+            bid = io_bufpool_take(&r->pool);
         op->u.recv.bid = bid;
         if (bid == UINT32_MAX) /* completes at once with -ENOBUFS */
             io_uring_prep_nop(sqe);
         else
-            io_uring_prep_recv(sqe, fd, io_bufpool_data(&u->pool, bid), IO_BUF_SIZE, 0);
+            io_uring_prep_recv(sqe, fd, io_bufpool_data(&r->pool, bid), r->pool.size, 0);
     }
     io_uring_sqe_set_data(sqe, op);
 }
@@ -303,13 +320,14 @@ static void uring_recv(struct io *io, struct io_op *op, int fd)
 static void uring_buf_return(struct io *io, uint32_t bid)
 {
     struct uring_io *u = U(io);
+    struct bufring *r = bid & IO_BUF_LARGE ? &u->large : &u->small;
     if (!u->use_bufring) {
-        io_bufpool_put(&u->pool, bid);
+        io_bufpool_put(&r->pool, bid);
         return;
     }
-    io_uring_buf_ring_add(u->br, io_bufpool_data(&u->pool, bid), IO_BUF_SIZE,
-                          (unsigned short)bid, u->br_mask, 0);
-    io_uring_buf_ring_advance(u->br, 1);
+    io_uring_buf_ring_add(r->br, io_bufpool_data(&r->pool, bid), (unsigned)r->pool.size,
+                          (unsigned short)(bid & ~IO_BUF_LARGE), r->mask, 0);
+    io_uring_buf_ring_advance(r->br, 1);
 }
 
 static void uring_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len)
@@ -412,14 +430,15 @@ static bool to_event(struct uring_io *u, struct io_uring_cqe *cqe, struct io_eve
     unsigned flags = (cqe->flags & IORING_CQE_F_MORE) ? IO_EV_MORE : 0;
     *ev = (struct io_event){.op = op};
     switch (op->type) {
-    case IO_OP_RECV:
+    case IO_OP_RECV: {
+        struct bufring *r = op->u.recv.large ? &u->large : &u->small;
         if (u->use_bufring) {
             if (cqe->flags & IORING_CQE_F_BUFFER) {
-                uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+                uint32_t bid = (cqe->flags >> IORING_CQE_BUFFER_SHIFT) | r->pool.flag;
                 if (res > 0) {
                     flags |= IO_EV_BUF;
                     ev->buf = bid;
-                    ev->data = io_bufpool_data(&u->pool, bid);
+                    ev->data = io_bufpool_data(&r->pool, bid);
                 } else {
                     uring_buf_return(&u->base, bid);
                 }
@@ -429,11 +448,12 @@ static bool to_event(struct uring_io *u, struct io_uring_cqe *cqe, struct io_eve
         } else if (res > 0) {
             flags |= IO_EV_BUF;
             ev->buf = op->u.recv.bid;
-            ev->data = io_bufpool_data(&u->pool, op->u.recv.bid);
+            ev->data = io_bufpool_data(&r->pool, op->u.recv.bid);
         } else {
-            io_bufpool_put(&u->pool, op->u.recv.bid);
+            io_bufpool_put(&r->pool, op->u.recv.bid);
         }
         break;
+    }
     case IO_OP_CONNECT:
         if (res == -ECANCELED && !op->cancelled)
             res = -ETIMEDOUT; /* the linked timeout fired */

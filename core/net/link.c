@@ -15,6 +15,14 @@
  *           ▲                    │ fail                                 │
  *           └────── backoff ─────┴──────────── ops drained ◄────────────┘
  *
+ * Receiving: while READY, one multishot io_recv_large stays armed (no SQE,
+ * no poll arm per reply): each completion brings a provided buffer, whose
+ * whole replies are parsed in place and handed on; the bytes of a reply
+ * not yet whole are copied to the link's parse buffer `in` and collect
+ * there. The buffer goes back at once. A final completion re-arms it
+ * (the kernel may end a multishot), -ENOBUFS waits for buffers to come
+ * back (end of the batch, or the next tick), EOF and errors lose the link.
+ *
  * Health of a shared link (orthogonal to the state): `down_since` is set
  * when it is lost (EOF, error, failed connect, or no reply progress for
  * --backend-timeout: the node stopped answering then). What was written
@@ -37,7 +45,7 @@
 
 #include "net.h"
 
-#define LINK_IN_MIN_FREE 16384
+#define LINK_IN_FIRST 65536 /* the parse buffer's first size */
 #define ASKING_CMD "*1\r\n$6\r\nASKING\r\n"
 #define ASKING_LEN (sizeof(ASKING_CMD) - 1)
 
@@ -273,20 +281,37 @@ static void link_connect(struct link *l)
     l->ops++;
 }
 
+/*
+ * The receive is multishot (io_recv_large: the backend's large buffers, so
+ * a large reply comes in few completions) and armed while the link is
+ * READY: `recv_armed` from here until the final completion (one without
+ * IO_EV_MORE: EOF, an error, -ENOBUFS, or a multishot the kernel ended),
+ * after which the handler arms it again.
+ */
 static void arm_recv(struct link *l)
 {
     if (l->recv_armed || l->state != LINK_READY)
         return;
-    if (l->in_off > 0 && l->in_off == l->in_len)
+    l->recv_nobufs = false;
+    io_recv_large(l->w->io, &l->recv_op, l->fd);
+    l->recv_armed = true;
+    l->ops++;
+}
+
+/* Append n bytes to the parse buffer l->in (it only grows, doubling from
+ * 64 KB; what was parsed is dropped from its front first). */
+static void in_append(struct link *l, const char *data, size_t n)
+{
+    if (l->in_off == l->in_len)
         l->in_off = l->in_len = 0;
-    if (l->in_cap - l->in_len < LINK_IN_MIN_FREE) {
+    if (l->in_cap - l->in_len < n) {
         if (l->in_off > 0) {
             memmove(l->in, l->in + l->in_off, l->in_len - l->in_off);
             l->in_len -= l->in_off;
             l->in_off = 0;
         }
-        size_t cap = l->in_cap ? l->in_cap : 65536;
-        while (cap - l->in_len < LINK_IN_MIN_FREE)
+        size_t cap = l->in_cap ? l->in_cap : LINK_IN_FIRST;
+        while (cap - l->in_len < n)
             cap *= 2;
         if (cap != l->in_cap) {
             char *in = realloc(l->in, cap);
@@ -296,9 +321,8 @@ static void arm_recv(struct link *l)
             l->in_cap = cap;
         }
     }
-    io_read(l->w->io, &l->recv_op, l->fd, l->in + l->in_len, l->in_cap - l->in_len);
-    l->recv_armed = true;
-    l->ops++;
+    memcpy(l->in + l->in_len, data, n);
+    l->in_len += n;
 }
 
 /* A command the link sends itself, ahead of everything on a new socket
@@ -421,7 +445,7 @@ static void link_maybe_idle(struct link *l)
         io_close(l->w->io, l->fd);
     l->fd = -1;
     l->state = LINK_IDLE;
-    l->recv_armed = l->send_armed = false;
+    l->recv_armed = l->send_armed = l->recv_nobufs = false;
     if (l->pool == LINK_DOOMED) {
         assert(!l->head);
         link_unlist_and_free(l);
@@ -444,12 +468,14 @@ static void link_doom(struct link *l)
     l->w->reap_links = true; /* freed by link_reap, never under a caller */
 }
 
+/* Doomed links, and links closed while no op was in flight (their recv
+ * waited for buffers): no completion will come to end them. */
 void link_reap(struct worker *w)
 {
     w->reap_links = false;
     for (struct link *l = w->links, *next; l; l = next) {
         next = l->next;
-        if (l->pool == LINK_DOOMED)
+        if (l->pool == LINK_DOOMED || l->state == LINK_CLOSING)
             link_maybe_idle(l);
     }
 }
@@ -471,6 +497,8 @@ static void link_lost_since(struct link *l, const char *why, int64_t since)
     l->retry_at_ms = w->now_ms + (backoff > 2000 ? 2000 : backoff);
     io_shutdown(l->w->io, l->fd);
     l->state = LINK_CLOSING;
+    if (!l->recv_armed) /* it waited for buffers: no EOF will close it */
+        w->reap_links = true;
     char err[160];
     snprintf(err, sizeof err, "ERR connection to node %s %s", l->addr,
              was_connecting ? "failed" : "lost");
@@ -635,7 +663,7 @@ static void auth_reply(struct link *l, const char *data, size_t len, char first)
         link_drain(l, err, false);
         /* the node is fine: close without reporting it lost */
         io_shutdown(l->w->io, l->fd);
-        l->state = LINK_CLOSING;
+        l->state = LINK_CLOSING; /* the recv ends (EOF): its handler closes l */
         return;
     }
     if (first == '-') {
@@ -690,25 +718,93 @@ static void one_reply(struct link *l, const char *data, size_t len, char first,
         client_private_idle(l->owner, l);
 }
 
-static void replies(struct link *l)
+/* Handles the complete replies in buf[0..len) and returns the bytes they
+ * took; an incomplete reply's bytes are left (the parser keeps its
+ * progress in them: call again with the same start and more bytes). Stops
+ * once the link is no longer READY (lost, or given back and closed while
+ * handling a reply). */
+static size_t parse_replies(struct link *l, const char *buf, size_t len)
 {
-    while (l->state == LINK_READY && l->in_off < l->in_len) {
-        const char *p = l->in + l->in_off;
-        enum resp_result res = resp_parse_reply(&l->rp, p, l->in_len - l->in_off);
+    size_t off = 0;
+    while (l->state == LINK_READY && off < len) {
+        const char *p = buf + off;
+        enum resp_result res = resp_parse_reply(&l->rp, p, len - off);
         if (res == RESP_NEED_MORE)
-            return;
+            break;
         if (res == RESP_ERROR) {
             link_lost(l, l->rp.error ? l->rp.error : "protocol error");
-            return;
+            break;
         }
-        size_t len = l->rp.len, first_off = l->rp.first_off;
+        size_t n = l->rp.len, first_off = l->rp.first_off;
         char first = l->rp.first;
         resp_reply_next(&l->rp);
-        l->in_off += len;
-        one_reply(l, p, len, first, first_off);
+        off += n;
+        one_reply(l, p, n, first, first_off);
         if (l->pool == LINK_DOOMED)
-            return; /* given back while handling the reply */
+            break; /* given back while handling the reply */
     }
+    return off;
+}
+
+/*
+ * Bytes from a provided buffer (valid during this call only). With nothing
+ * pending in l->in — replies that fit in one buffer, the usual case — they
+ * are parsed where they lie and only an incomplete reply's bytes are
+ * copied into l->in; else they join the pending bytes there until the
+ * reply is whole. No reply's pointer outlives one_reply, so the buffer can
+ * go back as soon as this returns.
+ */
+static void link_input(struct link *l, const char *data, size_t len)
+{
+    if (l->in_off == l->in_len) {
+        size_t used = parse_replies(l, data, len);
+        if (used < len && l->state == LINK_READY)
+            in_append(l, data + used, len - used);
+        return;
+    }
+    in_append(l, data, len);
+    l->in_off += parse_replies(l, l->in + l->in_off, l->in_len - l->in_off);
+}
+
+/* A completion of the link's multishot receive. */
+static void recv_event(struct worker *w, struct link *l, const struct io_event *ev)
+{
+    int res = ev->res;
+    if (!(ev->flags & IO_EV_MORE)) {
+        l->ops--;
+        l->recv_armed = false;
+    }
+    if (res > 0) {
+        assert(ev->flags & IO_EV_BUF);
+        if (l->state == LINK_READY) { /* else lost meanwhile: the bytes mean nothing */
+            l->progress_ms = w->now_ms;
+            if (l->down_since && !l->revived) { /* the node answers again */
+                l->revived = true;
+                w->hold_due = true;
+            }
+            link_input(l, ev->data, (size_t)res);
+        }
+        io_buf_return(w->io, ev->buf);
+        w->bufs_returned = true;
+        arm_recv(l); /* if the multishot ended with this one */
+        return;
+    }
+    if (res == -ENOBUFS && l->state == LINK_READY) {
+        /* Every buffer is out: armed again once some came back, at the end
+         * of the batch (link_rearm_nobufs), or at the next tick. */
+        l->recv_nobufs = true;
+        w->links_nobufs = true;
+        return;
+    }
+    link_lost(l, res == 0 ? "closed by the node" : strerror(-res));
+}
+
+void link_rearm_nobufs(struct worker *w)
+{
+    w->links_nobufs = false;
+    for (struct link *l = w->links; l; l = l->next)
+        if (l->recv_nobufs)
+            arm_recv(l);
 }
 
 void link_handle(struct worker *w, const struct io_event *ev)
@@ -727,20 +823,7 @@ void link_handle(struct worker *w, const struct io_event *ev)
         break;
     case OP_LINK_RECV:
         l = container_of(op, struct link, recv_op);
-        l->ops--;
-        l->recv_armed = false;
-        if (res <= 0) {
-            link_lost(l, res == 0 ? "closed by the node" : strerror(-res));
-            break;
-        }
-        l->in_len += (size_t)res;
-        l->progress_ms = w->now_ms;
-        if (l->down_since && !l->revived) { /* the node answers again */
-            l->revived = true;
-            w->hold_due = true;
-        }
-        replies(l);
-        arm_recv(l);
+        recv_event(w, l, ev);
         break;
     default:
         l = container_of(op, struct link, send_op);
@@ -769,8 +852,9 @@ static bool timeout_exempt(struct link *l)
  * Every tick: a link that made no reply progress for --backend-timeout is
  * lost (a shared link is a FIFO, so one request cannot be cut out of it:
  * everything it carries fails or is held, and it reconnects); a link that
- * is down reconnects once its backoff has passed. Never frees l (its recv
- * is armed while READY: that completion closes it).
+ * is down reconnects once its backoff has passed; a receive that waits for
+ * buffers is armed again. Never frees l (its recv is armed while READY:
+ * that completion closes it; else link_reap does).
  */
 void link_tick(struct link *l)
 {
@@ -786,6 +870,8 @@ void link_tick(struct link *l)
     }
     if (l->state == LINK_IDLE && (l->nqueued || l->down_since) && w->now_ms >= l->retry_at_ms)
         mark_dirty(l);
+    if (l->recv_nobufs) /* no buffer came back since (nothing else receives) */
+        arm_recv(l);
 }
 
 /* End of a batch in which down links answered: they are up again, and the

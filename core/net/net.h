@@ -183,7 +183,7 @@ struct request {
 enum link_state {
     LINK_IDLE,        /* no socket; connects when a request arrives */
     LINK_CONNECTING,
-    LINK_READY,
+    LINK_READY,       /* its multishot recv is armed (or waits for buffers) */
     LINK_CLOSING,     /* socket shut down; waiting for its ops to finish */
 };
 
@@ -252,6 +252,8 @@ struct link {
     unsigned ops;             /* ops in flight */
     struct io_op connect_op, recv_op, send_op;
     bool recv_armed, send_armed, dirty;
+    bool recv_nobufs;         /* READY, recv ended with -ENOBUFS: armed again
+                                 once buffers came back (link_rearm_nobufs) */
     struct link *dirty_next;  /* worker's list of links with unsent bytes */
 
     /* FIFO: [head, unsent) are written and await replies; [unsent, tail]
@@ -263,7 +265,9 @@ struct link {
     /* the send in flight (io_send copies the array; the bytes stay) */
     struct iovec iov[LINK_SEND_IOV];
 
-    /* replies */
+    /* replies: parsed in the provided buffer they arrive in; the bytes of
+     * a reply not yet whole are copied to `in` ([in_off, in_len) pending)
+     * until it is (link_input) */
     char *in;
     size_t in_len, in_cap, in_off;
     struct resp_reply_parser rp;
@@ -483,6 +487,7 @@ struct worker {
     unsigned ops;                    /* worker-level ops in flight */
 
     bool bufs_returned;              /* some buffer went back this batch */
+    bool links_nobufs;               /* some link's recv hit -ENOBUFS */
 
     struct client *clients;
     struct client *need_rearm;       /* clients whose recv hit -ENOBUFS */
@@ -580,6 +585,9 @@ void link_enqueue(struct link *l, struct request *r);
 void link_enqueue_retried(struct link *l, struct request *r);
 void link_flush(struct link *l);
 void link_handle(struct worker *w, const struct io_event *ev);
+/* End of a batch in which buffers went back: arm the receives of links
+ * that hit -ENOBUFS. */
+void link_rearm_nobufs(struct worker *w);
 void link_tick(struct link *l);
 /* A private link to addr for c: from the pool or new (NULL past the cap). */
 struct link *link_lend(struct worker *w, const char *addr, struct client *c);
@@ -602,7 +610,8 @@ void client_kill(struct client *c);
 void client_set_name(struct client *c, const char *name, size_t len);
 void client_auth_result(struct client *c, struct request *r, bool ok);
 void link_shutdown_all(struct worker *w);
-/* Free doomed private links whose ops are done (end of a loop iteration). */
+/* Free doomed private links whose ops are done, and close links lost while
+ * nothing was in flight (end of a loop iteration). */
 void link_reap(struct worker *w);
 void link_free_all(struct worker *w);
 

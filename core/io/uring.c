@@ -43,6 +43,7 @@ struct uring_io {
     struct io base;
     struct io_uring ring;
     bool ring_disabled;          /* R_DISABLED: io_start enables it */
+    bool ring_registered;        /* io_uring_enter names the ring by index */
     bool use_bufring;            /* multishot recv + provided buffer ring */
     struct io_uring_buf_ring *br;
     unsigned br_mask;
@@ -239,18 +240,38 @@ int io_uring_create(struct io **out, char *why, size_t whylen)
     return 0;
 }
 
+/*
+ * The ring's fd in the worker's own table of registered rings (Linux 5.18):
+ * each io_uring_enter then names the ring by index and skips the fdget on
+ * the ring fd, an atomic refcount pair per call in a multi-threaded
+ * process. liburing (2.2+) keeps the index in ring.enter_ring_fd and adds
+ * IORING_ENTER_REGISTERED_RING to its own enter calls; its register calls
+ * keep using the real fd. The table is the calling thread's, hence here,
+ * on the worker: an enter from another thread would find nothing at that
+ * index (or another ring's), so after io_start only the worker submits —
+ * as SINGLE_ISSUER demands anyway. A kernel that refuses it leaves the
+ * ring as it was. The thread's exit drops the registration; the
+ * unregister io_uring_queue_exit tries on the destroying thread finds
+ * nothing there and does nothing.
+ */
+static void register_ring_fd(struct uring_io *u)
+{
+    u->ring_registered = io_uring_register_ring_fd(&u->ring) == 1;
+}
+
 /* io_uring_enable_rings() is declared by liburing 2.3 but not exported by
  * Debian 12's library: make the register call ourselves. */
 static int uring_start(struct io *io)
 {
     struct uring_io *u = U(io);
-    if (!u->ring_disabled)
-        return 0;
-    long ret = syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
-                       NULL, 0);
-    if (ret < 0)
-        return -errno;
-    u->ring_disabled = false;
+    if (u->ring_disabled) {
+        long ret = syscall(__NR_io_uring_register, u->ring.ring_fd,
+                           IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+        if (ret < 0)
+            return -errno;
+        u->ring_disabled = false;
+    }
+    register_ring_fd(u);
     return 0;
 }
 

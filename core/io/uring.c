@@ -444,15 +444,22 @@ static void uring_send(struct io *io, struct io_op *op, int fd, const struct iov
 {
     struct uring_io *u = U(io);
     bool fixed = use_fixed(u, fd);
+    struct msghdr *msg = NULL;
+    if (niov > 1) {
+        /* the msghdr before the SQE: taking it may submit, which must not
+         * send a taken but unprepared SQE; and with a free SQE ensured
+         * first, get_sqe below cannot submit (and reset the arena) either */
+        if (io_uring_sq_space_left(&u->ring) == 0)
+            submit_now(u);
+        msg = arena_msg(u, niov);
+        memcpy(msg->msg_iov, iov, (size_t)niov * sizeof *iov);
+    }
     struct io_uring_sqe *sqe = get_sqe(u);
     arm(op, IO_OP_SEND, fd);
-    if (niov == 1) { /* the common case: a plain send, no msghdr to import */
+    if (!msg) /* the common case: a plain send, no msghdr to import */
         io_uring_prep_send(sqe, fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
-    } else {
-        struct msghdr *msg = arena_msg(u, niov);
-        memcpy(msg->msg_iov, iov, (size_t)niov * sizeof *iov);
+    else
         io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
-    }
     set_file(sqe, fixed);
     io_uring_sqe_set_data(sqe, op);
 }

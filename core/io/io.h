@@ -132,7 +132,9 @@ void io_cancel_all(struct io *io);
 /* shutdown(2) through the backend: armed receives end (res 0), sends fail. */
 void io_shutdown(struct io *io, int fd);
 /* close(2) through the backend, which forgets fd. Every fd an op ever used
- * must be closed here, and only once no op on it is armed. */
+ * must be closed here, and only once no op on it is armed (io_uring keeps
+ * such an fd's socket in its fixed-file table until then: a plain close
+ * would leave the socket open and the number's next owner misrouted). */
 void io_close(struct io *io, int fd);
 
 /*

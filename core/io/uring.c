@@ -10,6 +10,19 @@
  *   connect   connect + a linked timeout
  *   wake      read on the eventfd (io_read)
  *
+ * Sockets are fixed files: each ring has a sparse file table and a socket's
+ * slot is its fd number, installed by an IORING_OP_FILES_UPDATE queued just
+ * before the socket's first op in this ring and cleared by another one at
+ * io_close. Ops then name the slot (IOSQE_FIXED_FILE), so the kernel does
+ * no fget/fput per op (atomic refcount pairs, the process being
+ * multi-threaded). Fds above the table, or every fd when the kernel has no
+ * sparse tables (before 5.19), stay plain. Slot = fd number rather than an
+ * allocator: fd numbers are already dense and unique in the process, so no
+ * map from fd to slot is needed, and a number reused after close is
+ * ordered by the SQ itself (the clear is queued before close(2), the new
+ * install only once an op on the reused number is asked for). The listener
+ * keeps its plain fd: one multishot accept per life.
+ *
  * The ring is created on the main thread disabled and enabled by its
  * worker (io_start) so that SINGLE_ISSUER binds it to that thread; with
  * DEFER_TASKRUN completions are only run when the worker waits.
@@ -26,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -37,6 +51,7 @@
 #define BUF_GROUP_LARGE 2 /* the large ones' (io_recv_large) */
 #define SEND_ARENA_MSGS 1024
 #define SEND_ARENA_IOV 8192
+#define FIXED_MAX 65536 /* fixed-file slots per ring (8 bytes each in the kernel) */
 
 _Static_assert(sizeof(struct __kernel_timespec) == 2 * sizeof(long long),
                "io_op.u.ts must match the kernel's timespec");
@@ -45,6 +60,7 @@ struct uring_io {
     struct io base;
     struct io_uring ring;
     bool ring_disabled;          /* R_DISABLED: io_start enables it */
+    bool ring_registered;        /* io_uring_enter names the ring by index */
     bool use_bufring;            /* multishot recv + provided buffer rings */
     struct bufring {
         struct io_uring_buf_ring *br;
@@ -54,6 +70,13 @@ struct uring_io {
     size_t arena_msgs, arena_iovs;
     struct msghdr arena_msg[SEND_ARENA_MSGS];
     struct iovec arena_iov[SEND_ARENA_IOV];
+    /* Fixed files: fixed[fd] is set while slot fd holds fd's socket (from
+     * the install's queueing to the clear's); nfixed is 0 without a table.
+     * An install reads its fd at submission: arena_fds holds them until. */
+    uint8_t *fixed;
+    unsigned nfixed;
+    size_t arena_nfds;
+    int arena_fds[RING_ENTRIES];
 };
 
 static struct uring_io *U(struct io *io)
@@ -66,7 +89,7 @@ static struct uring_io *U(struct io *io)
 static void submit_now(struct uring_io *u)
 {
     io_uring_submit(&u->ring);
-    u->arena_msgs = u->arena_iovs = 0;
+    u->arena_msgs = u->arena_iovs = u->arena_nfds = 0;
 }
 
 static struct io_uring_sqe *get_sqe(struct uring_io *u)
@@ -99,6 +122,56 @@ static void arm(struct io_op *op, enum io_op_type type, int fd)
     op->type = (uint8_t)type;
     op->cancelled = 0;
     op->fd = fd;
+}
+
+/* Before the first SQE naming fd: true if fd is (now) in its slot and the
+ * op's SQE should carry IOSQE_FIXED_FILE. The install is a FILES_UPDATE
+ * SQE ahead of the op's: SQEs are issued in order within a submission and
+ * FILES_UPDATE completes inline, so the op finds the slot filled without
+ * a link (a linked op would be issued later, from task work). A failed
+ * install (-ENOMEM) shows as the op's -EBADF, which its owner takes as
+ * any socket error. */
+static bool use_fixed(struct uring_io *u, int fd)
+{
+    if (fd < 0 || (unsigned)fd >= u->nfixed)
+        return false;
+    if (u->fixed[fd])
+        return true;
+    struct io_uring_sqe *sqe = get_sqe(u); /* may submit: the arena restarts */
+    assert(u->arena_nfds < RING_ENTRIES); /* one per SQE since the last submit */
+    int *slot_fd = &u->arena_fds[u->arena_nfds++];
+    *slot_fd = fd;
+    io_uring_prep_files_update(sqe, slot_fd, 1, fd);
+    io_uring_sqe_set_data(sqe, NULL);
+    u->fixed[fd] = 1;
+    return true;
+}
+
+static void set_file(struct io_uring_sqe *sqe, bool fixed)
+{
+    if (fixed)
+        sqe->flags |= IOSQE_FIXED_FILE; /* sqe->fd is the slot: the fd number */
+}
+
+/* At io_close, before close(2): the slot lets go of the socket (else the
+ * socket would stay open, without a FIN, for as long as the ring lives).
+ * Off the worker (teardown after its thread ended) a full SQ cannot be
+ * submitted: the slot then goes with the ring. */
+static void fixed_clear(struct uring_io *u, int fd)
+{
+    static const int no_file = -1; /* the kernel only reads it */
+    if (fd < 0 || (unsigned)fd >= u->nfixed || !u->fixed[fd])
+        return;
+    u->fixed[fd] = 0;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe) {
+        submit_now(u);
+        sqe = io_uring_get_sqe(&u->ring);
+    }
+    if (!sqe)
+        return;
+    io_uring_prep_files_update(sqe, (int *)&no_file, 1, fd);
+    io_uring_sqe_set_data(sqe, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -252,18 +325,58 @@ int io_uring_create(struct io **out, char *why, size_t whylen)
     return 0;
 }
 
+/*
+ * The ring's fd in the worker's own table of registered rings (Linux 5.18):
+ * each io_uring_enter then names the ring by index and skips the fdget on
+ * the ring fd, an atomic refcount pair per call in a multi-threaded
+ * process. liburing (2.2+) keeps the index in ring.enter_ring_fd and adds
+ * IORING_ENTER_REGISTERED_RING to its own enter calls; its register calls
+ * keep using the real fd. The table is the calling thread's, hence here,
+ * on the worker: an enter from another thread would find nothing at that
+ * index (or another ring's), so after io_start only the worker submits —
+ * as SINGLE_ISSUER demands anyway. A kernel that refuses it leaves the
+ * ring as it was. The thread's exit drops the registration; the
+ * unregister io_uring_queue_exit tries on the destroying thread finds
+ * nothing there and does nothing.
+ */
+static void register_ring_fd(struct uring_io *u)
+{
+    u->ring_registered = io_uring_register_ring_fd(&u->ring) == 1;
+}
+
+/* The sparse fixed-file table (Linux 5.19): as many slots as the process
+ * may have fds, at most FIXED_MAX. Refused: every fd stays plain. */
+static void register_files(struct uring_io *u)
+{
+    unsigned n = FIXED_MAX;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < n)
+        n = (unsigned)rl.rlim_cur;
+    u->fixed = calloc(n, 1);
+    if (!u->fixed)
+        return;
+    if (io_uring_register_files_sparse(&u->ring, n) < 0) {
+        free(u->fixed);
+        u->fixed = NULL;
+        return;
+    }
+    u->nfixed = n;
+}
+
 /* io_uring_enable_rings() is declared by liburing 2.3 but not exported by
  * Debian 12's library: make the register call ourselves. */
 static int uring_start(struct io *io)
 {
     struct uring_io *u = U(io);
-    if (!u->ring_disabled)
-        return 0;
-    long ret = syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
-                       NULL, 0);
-    if (ret < 0)
-        return -errno;
-    u->ring_disabled = false;
+    if (u->ring_disabled) {
+        long ret = syscall(__NR_io_uring_register, u->ring.ring_fd,
+                           IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+        if (ret < 0)
+            return -errno;
+        u->ring_disabled = false;
+    }
+    register_ring_fd(u);
+    register_files(u);
     return 0;
 }
 
@@ -277,6 +390,7 @@ static void uring_destroy(struct io *io)
             munmap(rings[i]->br, rings[i]->pool.count * sizeof(struct io_uring_buf));
         io_bufpool_free(&rings[i]->pool);
     }
+    free(u->fixed);
     free(u);
 }
 
@@ -294,12 +408,14 @@ static void uring_accept(struct io *io, struct io_op *op, int fd)
 static void uring_recv(struct io *io, struct io_op *op, int fd, bool large)
 {
     struct uring_io *u = U(io);
+    bool fixed = use_fixed(u, fd);
     struct io_uring_sqe *sqe = get_sqe(u);
     struct bufring *r = large ? &u->large : &u->small;
     arm(op, IO_OP_RECV, fd);
     op->u.recv.large = large;
     if (u->use_bufring) {
         io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+        set_file(sqe, fixed);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = large ? BUF_GROUP_LARGE : BUF_GROUP;
     } else {
@@ -313,6 +429,7 @@ static void uring_recv(struct io *io, struct io_op *op, int fd, bool large)
             io_uring_prep_nop(sqe);
         else
             io_uring_prep_recv(sqe, fd, io_bufpool_data(&r->pool, bid), r->pool.size, 0);
+        set_file(sqe, fixed && bid != UINT32_MAX);
     }
     io_uring_sqe_set_data(sqe, op);
 }
@@ -332,9 +449,12 @@ static void uring_buf_return(struct io *io, uint32_t bid)
 
 static void uring_read(struct io *io, struct io_op *op, int fd, void *buf, size_t len)
 {
-    struct io_uring_sqe *sqe = get_sqe(U(io));
+    struct uring_io *u = U(io);
+    bool fixed = use_fixed(u, fd);
+    struct io_uring_sqe *sqe = get_sqe(u);
     arm(op, IO_OP_READ, fd);
     io_uring_prep_read(sqe, fd, buf, (unsigned)len, 0);
+    set_file(sqe, fixed);
     io_uring_sqe_set_data(sqe, op);
 }
 
@@ -342,17 +462,24 @@ static void uring_send(struct io *io, struct io_op *op, int fd, const struct iov
                        int niov)
 {
     struct uring_io *u = U(io);
-    /* the msghdr first: a full arena submits what is prepared, which must
-     * not include an SQE taken but not yet filled in */
-    struct msghdr *msg = niov == 1 ? NULL : arena_msg(u, niov);
+    bool fixed = use_fixed(u, fd);
+    struct msghdr *msg = NULL;
+    if (niov > 1) {
+        /* the msghdr before the SQE: taking it may submit, which must not
+         * send a taken but unprepared SQE; and with a free SQE ensured
+         * first, get_sqe below cannot submit (and reset the arena) either */
+        if (io_uring_sq_space_left(&u->ring) == 0)
+            submit_now(u);
+        msg = arena_msg(u, niov);
+        memcpy(msg->msg_iov, iov, (size_t)niov * sizeof *iov);
+    }
     struct io_uring_sqe *sqe = get_sqe(u);
     arm(op, IO_OP_SEND, fd);
-    if (!msg) { /* the common case: a plain send, no msghdr to import */
+    if (!msg) /* the common case: a plain send, no msghdr to import */
         io_uring_prep_send(sqe, fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
-    } else {
-        memcpy(msg->msg_iov, iov, (size_t)niov * sizeof *iov);
+    else
         io_uring_prep_sendmsg(sqe, fd, msg, MSG_NOSIGNAL);
-    }
+    set_file(sqe, fixed);
     io_uring_sqe_set_data(sqe, op);
 }
 
@@ -366,6 +493,7 @@ static void uring_connect(struct io *io, struct io_op *op, int fd, const struct 
                           socklen_t salen, int timeout_ms)
 {
     struct uring_io *u = U(io);
+    bool fixed = use_fixed(u, fd);
     /* two SQEs in one go: make room for both before linking them */
     if (io_uring_sq_space_left(&u->ring) < 2)
         submit_now(u);
@@ -373,6 +501,7 @@ static void uring_connect(struct io *io, struct io_op *op, int fd, const struct 
     set_ts(op, timeout_ms); /* read by the kernel at submission */
     struct io_uring_sqe *sqe = get_sqe(u);
     io_uring_prep_connect(sqe, fd, sa, salen);
+    set_file(sqe, fixed);
     io_uring_sqe_set_data(sqe, op);
     sqe->flags |= IOSQE_IO_LINK;
     sqe = get_sqe(u);
@@ -413,6 +542,7 @@ static void uring_shutdown(struct io *io, int fd)
 
 static void uring_close(struct io *io, int fd)
 {
+    fixed_clear(U(io), fd);
     close(fd);
 }
 
@@ -484,7 +614,7 @@ static int uring_wait(struct io *io, struct io_event *ev, int max, int timeout_m
         struct io_uring_cqe *cqe;
         ret = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
     }
-    u->arena_msgs = u->arena_iovs = 0; /* all submitted: the kernel has copies */
+    u->arena_msgs = u->arena_iovs = u->arena_nfds = 0; /* all submitted: the kernel has copies */
     if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EAGAIN && ret != -EBUSY)
         return ret;
     struct io_uring_cqe *cqe;

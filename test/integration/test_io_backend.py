@@ -200,3 +200,61 @@ def test_half_close_after_complete_commands_gets_their_replies(cluster, make_rin
     assert _send_then_fin(rs, _cmd("BLPOP", k + "nothing", 0)) == b""
     helpers.wait_until(lambda: rs.proxy_info()["connected_clients"] <= 1, 10,
                        what="every half-closed client closed")
+
+
+def _server_sockets(port, state):
+    """The proxy's own TCP sockets on `port` in `state` (hex, as in
+    /proc/net/tcp: 01 established, 08 close-wait)."""
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(path).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and f[3] == state:
+                n += 1
+    return n
+
+
+@pytest.mark.parametrize("backend", ["uring", "epoll"])
+def test_connection_churn_closes_every_socket(cluster, make_ringslot, backend):
+    """Clients come and go, fd numbers are reused at once, across two
+    workers. On io_uring a socket also sits in its ring's fixed-file slot,
+    which keeps it open after close(2): every close must clear the slot.
+    A client the proxy closes (QUIT) sees EOF; a client that closes first
+    leaves no socket behind on the proxy's side (a forgotten slot would
+    keep it in CLOSE-WAIT for good)."""
+    import socket
+    rs = make_ringslot(threads=2, extra_args=["--io-backend", backend])
+
+    def ping(s):
+        s.sendall(b"PING\r\n")
+        assert s.recv(16) == b"+PONG\r\n"
+
+    for i in range(300):
+        s = socket.create_connection((helpers.HOST, rs.port), timeout=10)
+        try:
+            ping(s)
+            if i % 2:
+                s.sendall(b"QUIT\r\n")
+                got = b""
+                while True:
+                    chunk = s.recv(64)
+                    if not chunk:
+                        break  # the proxy's FIN
+                    got += chunk
+                assert got == b"+OK\r\n"
+        finally:
+            s.close()
+    batch = [socket.create_connection((helpers.HOST, rs.port), timeout=10) for _ in range(100)]
+    for s in batch:
+        ping(s)
+    for s in batch:
+        s.close()
+    helpers.wait_until(lambda: _server_sockets(rs.port, "08") == 0
+                       and rs.proxy_info()["connected_clients"] == 1, 20,  # PROXY INFO's own
+                       what="no proxy socket left in CLOSE-WAIT")
+    with rs.raw() as c:  # and it still serves
+        assert c.command("PING") == "PONG"

@@ -22,6 +22,9 @@
  * there. The buffer goes back at once. A final completion re-arms it
  * (the kernel may end a multishot), -ENOBUFS waits for buffers to come
  * back (end of the batch, or the next tick), EOF and errors lose the link.
+ * A large bulk string (GET of a big value) is not gathered: once its
+ * header is in, it streams to its client as it comes (rx STREAM), so the
+ * link neither copies it into `in` nor grows `in` to its size.
  *
  * Health of a shared link (orthogonal to the state): `down_since` is set
  * when it is lost (EOF, error, failed connect, or no reply progress for
@@ -46,6 +49,11 @@
 #include "net.h"
 
 #define LINK_IN_FIRST 65536 /* the parse buffer's first size */
+/* A bulk reply at least this long streams to its client (rx STREAM) when
+ * it does not arrive whole: gathering it would copy it once more. Shorter
+ * ones are gathered (they rarely span receives, and a reply in one piece
+ * is cheaper to hand on). */
+#define LINK_STREAM_MIN 16384
 #define ASKING_CMD "*1\r\n$6\r\nASKING\r\n"
 #define ASKING_LEN (sizeof(ASKING_CMD) - 1)
 
@@ -53,6 +61,7 @@
 #define READONLY_CMD "*1\r\n$8\r\nREADONLY\r\n"
 
 static void link_drain(struct link *l, const char *err, bool park);
+static void stream_abort(struct link *l);
 
 /* "1.2.3.4:6379", "[::1]:6379" or "::1:6379" → sockaddr. The last form is
  * how Redis writes an IPv6 node in MOVED and ASK (no brackets): the last
@@ -380,6 +389,8 @@ static void link_ready(struct link *l)
     say_auth(l);
     resp_reply_init(&l->rp);
     l->in_off = l->in_len = 0;
+    l->rx = LINK_RX_PARSE;
+    l->stream_left = 0;
     arm_recv(l);
     mark_dirty(l);
 }
@@ -499,6 +510,8 @@ static void link_lost_since(struct link *l, const char *why, int64_t since)
     l->state = LINK_CLOSING;
     if (!l->recv_armed) /* it waited for buffers: no EOF will close it */
         w->reap_links = true;
+    if (l->rx == LINK_RX_STREAM)
+        stream_abort(l);
     char err[160];
     snprintf(err, sizeof err, "ERR connection to node %s %s", l->addr,
              was_connecting ? "failed" : "lost");
@@ -747,23 +760,95 @@ static size_t parse_replies(struct link *l, const char *buf, size_t len)
 }
 
 /*
+ * p[0..n) is the start of a reply not yet whole, the parser's progress in
+ * it in l->rp. If it is a large bulk string ('$' first: no attribute, not
+ * an aggregate) and its request is a plain one at the head of its
+ * client's FIFO on a shared link — its bytes can only go to that client,
+ * in order, and nothing (hold, retry, fan-out merge) needs the reply
+ * whole — what came of it goes to the client now and the rest follows as
+ * it arrives (stream_input). True if it streams: p's bytes are taken.
+ */
+static bool stream_start(struct link *l, const char *p, size_t n)
+{
+    if (p[0] != '$' || l->rp.state != RESP_REPLY_BLOB || l->kind != LINK_SHARED ||
+        l->hello_pending || l->auth_pending ||
+        n + (size_t)l->rp.blob_left < LINK_STREAM_MIN)
+        return false;
+    struct request *r = l->head;
+    if (!r || r == l->unsent || r->skip_replies || r->parent || r->auth_result || !r->client ||
+        r->client->rhead != r)
+        return false;
+    request_reply_part(r, p, n);
+    l->rx = LINK_RX_STREAM;
+    l->stream_left = (size_t)l->rp.blob_left;
+    resp_reply_init(&l->rp);
+    return true;
+}
+
+/* A streamed reply cannot be taken back: if the link fails in its middle,
+ * its client (which has part of it) is closed, as if it had lost the node
+ * itself; the request becomes an orphan the drain frees. */
+static void stream_abort(struct link *l)
+{
+    struct client *c = l->head ? l->head->client : NULL;
+    l->rx = LINK_RX_PARSE;
+    l->stream_left = 0;
+    if (c)
+        client_kill(c);
+}
+
+/* The next bytes of a streamed reply: up to stream_left of data[0..len)
+ * go to the client; the last two must be its CRLF. Returns the bytes
+ * taken (the rest are the next replies). */
+static size_t stream_input(struct link *l, const char *data, size_t len)
+{
+    size_t left = l->stream_left, n = len < left ? len : left;
+    for (size_t i = left > 2 ? left - 2 : 0; i < n; i++)
+        if (data[i] != (left - i == 2 ? '\r' : '\n')) {
+            link_lost(l, "protocol error: bulk string not ended by CRLF");
+            return len;
+        }
+    struct request *r = l->head;
+    request_reply_part(r, data, n);
+    l->stream_left -= n;
+    if (l->stream_left == 0) {
+        l->rx = LINK_RX_PARSE;
+        pop_head(l);
+        request_reply(r, "$", 0); /* done: "$" is what metrics see of it */
+    }
+    return n;
+}
+
+/*
  * Bytes from a provided buffer (valid during this call only). With nothing
  * pending in l->in — replies that fit in one buffer, the usual case — they
  * are parsed where they lie and only an incomplete reply's bytes are
  * copied into l->in; else they join the pending bytes there until the
- * reply is whole. No reply's pointer outlives one_reply, so the buffer can
- * go back as soon as this returns.
+ * reply is whole, or until it turns out to be a large bulk string that
+ * streams (stream_start). No reply's pointer outlives one_reply, so the
+ * buffer can go back as soon as this returns.
  */
 static void link_input(struct link *l, const char *data, size_t len)
 {
+    if (l->rx == LINK_RX_STREAM) {
+        size_t used = stream_input(l, data, len);
+        data += used;
+        len -= used;
+        if (!len || l->state != LINK_READY)
+            return;
+    }
     if (l->in_off == l->in_len) {
         size_t used = parse_replies(l, data, len);
-        if (used < len && l->state == LINK_READY)
+        if (used < len && l->state == LINK_READY &&
+            !stream_start(l, data + used, len - used))
             in_append(l, data + used, len - used);
         return;
     }
     in_append(l, data, len);
     l->in_off += parse_replies(l, l->in + l->in_off, l->in_len - l->in_off);
+    if (l->in_off < l->in_len && l->state == LINK_READY &&
+        stream_start(l, l->in + l->in_off, l->in_len - l->in_off))
+        l->in_off = l->in_len;
 }
 
 /* A completion of the link's multishot receive. */

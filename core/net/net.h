@@ -271,6 +271,12 @@ struct link {
     char *in;
     size_t in_len, in_cap, in_off;
     struct resp_reply_parser rp;
+    /* PARSE: replies are parsed (above). STREAM: a large bulk string for
+     * the FIFO head is passed on to its client as it arrives, not
+     * gathered in `in`; stream_left bytes of it (the CRLF included) are
+     * still to come (link.c, stream_start). */
+    enum link_rx { LINK_RX_PARSE, LINK_RX_STREAM } rx;
+    size_t stream_left;
 
     int64_t retry_at_ms;      /* no reconnect before this (backoff) */
     unsigned failures;

@@ -122,3 +122,46 @@ def test_pipelines_over_all_masters_keep_order(slow_cluster, rs):
     finally:
         for c in conns:
             c.close()
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+def test_large_bulks_stream_in_order(slow_cluster, rs, proto):
+    """Values from 16 KB to 3 MB (a link streams a large bulk to its
+    client as it arrives, link.c rx STREAM) pipelined with small replies
+    from every master, over several connections at once, RESP2 and RESP3:
+    every byte lands with its own request, in order, and a large value
+    that must wait behind another master's reply (not its client's next
+    reply) comes whole too."""
+    byk = keys_by_master(slow_cluster, unique("big"), n=60)
+    masters = sorted(byk)
+    sizes = [16384, 16385, 65536, 300001, 3 * 1024 * 1024]
+    values = {}
+    with rs.raw() as setter:
+        for i, size in enumerate(sizes):
+            for m in masters:
+                k = byk[m][i]
+                values[k] = os.urandom(size // 2).hex().encode() + b"x" * (size % 2)
+                assert setter.command("SET", k, values[k]) == "OK"
+    conns = [rs.raw() for _ in range(3)]
+    try:
+        for c in conns:
+            if proto == 3:
+                c.command("HELLO", "3")
+        for rnd in range(3):
+            batches = []
+            for i, c in enumerate(conns):
+                cmds = []
+                for j, k in enumerate(sorted(values)):
+                    if (j + i + rnd) % 3 == 0:
+                        cmds.append(("ECHO", "e%d" % j))
+                    cmds.append(("GET", k))
+                c.send(b"".join(helpers.encode_command(*cmd) for cmd in cmds))
+                batches.append(cmds)
+            for c, cmds in zip(conns, batches):
+                for cmd in cmds:
+                    got = c.read_reply()
+                    want = values[cmd[1]] if cmd[0] == "GET" else cmd[1].encode()
+                    assert got == want, (cmd, len(got) if isinstance(got, bytes) else got)
+    finally:
+        for c in conns:
+            c.close()

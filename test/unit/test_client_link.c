@@ -89,6 +89,146 @@ static void test_large_bulk(void **state)
     h_teardown(&h);
 }
 
+/* A value of n bytes: a pattern that shows misplaced bytes. */
+static char *pattern(size_t n, int salt)
+{
+    char *val = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        val[i] = (char)('a' + (i * 7 + (size_t)salt) % 26);
+    val[n] = '\0';
+    return val;
+}
+
+/* Expect "$n\r\n<val>\r\n" as the client's next reply. */
+static void expect_bulk(struct harness *h, int c, const char *val)
+{
+    size_t n = strlen(val);
+    char head[32];
+    int hl = snprintf(head, sizeof head, "$%zu\r\n", n);
+    char *got = h_reply(h, c);
+    H_CHECK(h, got && strlen(got) == (size_t)hl + n + 2 && memcmp(got, head, (size_t)hl) == 0 &&
+                   memcmp(got + hl, val, n) == 0 && memcmp(got + hl + n, "\r\n", 2) == 0);
+    free(got);
+}
+
+/* Large bulks stream to their client (link.c, rx STREAM) between small
+ * replies on the same link and in one receive with them, cut at odd sizes
+ * (the CRLF across two receives): every client gets its bytes, in order. */
+static void test_streamed_bulk(void **state)
+{
+    for (int split = 0; split < 3; split++) {
+        struct harness h;
+        h_setup(&h, 40 + (uint64_t)split, NULL);
+        if (split)
+            io_fake_set_split(h.io, split == 1 ? 4093 : 65537);
+        int a = h_client(&h), b = h_client(&h);
+        const char *big = h_key_on(&h, 0, 0), *small = h_key_on(&h, 0, 1);
+        char *v1 = pattern(300001, 1), *v2 = pattern(70000, 2);
+        h_node_set(&h, 0, big, v1);
+        h_node_set(&h, 0, small, "s");
+        h_cmd(&h, a, "GET", small);
+        h_cmd(&h, a, "GET", big);
+        h_cmd(&h, b, "GET", big);
+        h_cmd(&h, a, "GET", small);
+        h_cmd(&h, a, "SET", small, v2);
+        h_cmd(&h, a, "GET", small);
+        h_cmd(&h, b, "PING");
+        h_run(&h);
+        H_EXPECT(&h, a, "$1\r\ns\r\n");
+        expect_bulk(&h, a, v1);
+        H_EXPECT(&h, a, "$1\r\ns\r\n");
+        H_EXPECT(&h, a, "+OK\r\n");
+        expect_bulk(&h, a, v2);
+        expect_bulk(&h, b, v1);
+        H_EXPECT(&h, b, "+PONG\r\n");
+        H_CHECK(&h, h_pending(&h, a) == 0 && h_pending(&h, b) == 0);
+        free(v1);
+        free(v2);
+        h_teardown(&h);
+    }
+}
+
+/* A large bulk that is not its client's next reply (an earlier request
+ * waits on a muted node) is gathered, not streamed, and goes out in
+ * order. */
+static void test_large_bulk_out_of_order(void **state)
+{
+    struct harness h;
+    h_setup(&h, 43, NULL);
+    int c = h_client(&h);
+    const char *k0 = h_key_on(&h, 0, 0), *k1 = h_key_on(&h, 1, 0);
+    char *val = pattern(200000, 3);
+    h_node_set(&h, 0, k0, val);
+    h_node_set(&h, 1, k1, "first");
+    h_mute(&h, 1, true);
+    h_cmd(&h, c, "GET", k1);
+    h_cmd(&h, c, "GET", k0);
+    h_run(&h);
+    H_CHECK(&h, h_pending(&h, c) == 0);
+    h_mute(&h, 1, false);
+    h_run(&h);
+    H_EXPECT(&h, c, "$5\r\nfirst\r\n");
+    expect_bulk(&h, c, val);
+    free(val);
+    h_teardown(&h);
+}
+
+/* Clients of the worker still open (the proxy's view: a closed client's
+ * fd number may already be a new link's). */
+static int open_clients(const struct harness *h)
+{
+    int n = 0;
+    for (const struct client *c = h->w->clients; c; c = c->next)
+        n += c->state == CLIENT_OPEN;
+    return n;
+}
+
+/* The node fails in the middle of a streamed bulk: its client, which has
+ * part of it, is closed (no error text after half a bulk); another client
+ * of the link gets its error and, after the reconnect, its replies. A
+ * bulk whose CRLF is wrong fails the link the same way. */
+static void test_streamed_bulk_broken(void **state)
+{
+    for (int how = 0; how < 2; how++) {
+        struct harness h;
+        h_setup(&h, 44 + (uint64_t)how, NULL);
+        int a = h_client(&h), b = h_client(&h);
+        const char *k0 = h_key_on(&h, 0, 0);
+        h_node_set(&h, 0, k0, "v");
+        h_cmd(&h, a, "PING");
+        h_run(&h);
+        H_EXPECT(&h, a, "+PONG\r\n");
+        h_mute(&h, 0, true);
+        h_cmd(&h, a, "GET", k0);
+        h_run(&h); /* the GET is the link's head (clients' input is shuffled) */
+        h_cmd(&h, b, "SET", k0, "w");
+        h_run(&h);
+        h_forget(&h, 0);
+        h_mute(&h, 0, false);
+        char *part = pattern(100000, 4);
+        char head[] = "$200000\r\n";
+        h_link_feed(&h, 0, head, sizeof head - 1);
+        h_link_feed(&h, 0, part, 100000);
+        h_run(&h);
+        if (how == 0) {
+            h_node_reset(&h, 0, -ECONNRESET);
+        } else {
+            h_link_feed(&h, 0, part, 100000);
+            h_link_feed(&h, 0, "XX", 2); /* not a CRLF */
+        }
+        H_CHECK(&h, open_clients(&h) == 2);
+        h_run(&h);
+        H_CHECK(&h, open_clients(&h) == 1);
+        H_EXPECT(&h, b, "-ERR connection to node 127.0.0.1:7001 lost\r\n");
+        h_advance(&h, 300);
+        h_cmd(&h, b, "GET", k0);
+        h_run(&h);
+        H_EXPECT(&h, b, "$1\r\nv\r\n");
+        free(part);
+        h_teardown(&h);
+    }
+}
+
 /* The client's command cut at every byte. */
 static void test_request_split(void **state)
 {
@@ -468,6 +608,9 @@ int main(void)
         cmocka_unit_test(test_get_set),
         cmocka_unit_test(test_reply_split),
         cmocka_unit_test(test_large_bulk),
+        cmocka_unit_test(test_streamed_bulk),
+        cmocka_unit_test(test_large_bulk_out_of_order),
+        cmocka_unit_test(test_streamed_bulk_broken),
         cmocka_unit_test(test_request_split),
         cmocka_unit_test(test_partial_sends),
         cmocka_unit_test(test_link_reset_in_flight),

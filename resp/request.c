@@ -495,3 +495,10 @@ enum resp_result resp_parse_request(struct resp_req_parser *p,
     }
     return s == STEP_NEED_MORE ? RESP_NEED_MORE : RESP_ERROR;
 }
+
+size_t resp_req_need(const struct resp_req_parser *p)
+{
+    if (p->state == RESP_REQ_BULK_DATA) /* pos: where the argument's bytes start */
+        return p->pos + (size_t)p->bulk_len + 2;
+    return p->pos;
+}

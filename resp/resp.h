@@ -91,6 +91,11 @@ struct resp_req_parser {
 };
 
 void resp_req_init(struct resp_req_parser *p);
+/* After RESP_NEED_MORE: how many bytes, from its start, the command needs
+ * at least as far as the parser has read it — through the end of the
+ * argument whose bytes it is reading — so that a caller gathering a large
+ * command can size its buffer once instead of growing it. */
+size_t resp_req_need(const struct resp_req_parser *p);
 void resp_req_free(struct resp_req_parser *p);
 
 /*

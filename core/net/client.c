@@ -498,20 +498,47 @@ static size_t parse_commands(struct client *c, const char *buf, size_t len)
     return off;
 }
 
+/* A command gathered in the tail is sized ahead (tail_expect) when it
+ * needs more than this, to at most this many times what came of it. */
+#define TAIL_EXPECT_MIN 16384
+#define TAIL_EXPECT_RATIO 64
+
+/* Room for `want` bytes in the tail: doubling from 1 KB, or exactly `want`
+ * (tail_expect knows the size of what comes). */
+static void tail_grow(struct client *c, size_t want, bool exact)
+{
+    if (want <= c->tail_cap)
+        return;
+    size_t cap = c->tail_cap ? c->tail_cap : 1024;
+    while (cap < want)
+        cap *= 2;
+    if (exact)
+        cap = want;
+    char *t = realloc(c->tail, cap);
+    if (!t)
+        abort();
+    c->tail = t;
+    c->tail_cap = cap;
+}
+
 static void tail_append(struct client *c, const char *data, size_t len)
 {
-    if (c->tail_len + len > c->tail_cap) {
-        size_t cap = c->tail_cap ? c->tail_cap : 1024;
-        while (cap < c->tail_len + len)
-            cap *= 2;
-        char *t = realloc(c->tail, cap);
-        if (!t)
-            abort();
-        c->tail = t;
-        c->tail_cap = cap;
-    }
+    tail_grow(c, c->tail_len + len, false);
     memcpy(c->tail + c->tail_len, data, len);
     c->tail_len += len;
+}
+
+/* The tail starts with an incomplete command: size the tail for what the
+ * parser knows it needs (a SET of a large value, its whole value), so the
+ * gathering does not copy it again at every doubling. At most 64 times
+ * what came of it: a header announcing a huge argument reserves little
+ * (one 4 KB receive of a 256 KB SET reserves it whole). */
+static void tail_expect(struct client *c)
+{
+    size_t need = resp_req_need(&c->parser);
+    size_t bound = c->tail_len * TAIL_EXPECT_RATIO;
+    if (need > TAIL_EXPECT_MIN)
+        tail_grow(c, need < bound ? need : bound, true);
 }
 
 /* Parse what c->tail holds (the bytes left over, and input that came while
@@ -525,6 +552,8 @@ static void parse_tail(struct client *c)
         free(c->tail);
         c->tail = NULL;
         c->tail_cap = 0;
+    } else if (c->tail_len && !c->input_held) {
+        tail_expect(c);
     }
 }
 
@@ -533,8 +562,11 @@ static void client_input(struct client *c, const char *data, size_t len)
     stat_add(&c->w->stats->bytes_in, len);
     if (c->tail_len == 0 && !c->input_held) {
         size_t used = parse_commands(c, data, len);
-        if (used < len)
+        if (used < len) {
             tail_append(c, data + used, len - used);
+            if (!c->input_held && !c->reading_stopped)
+                tail_expect(c);
+        }
         return;
     }
     tail_append(c, data, len);

@@ -1037,6 +1037,25 @@ static void expect_buf(struct resp_buf *b, const char *want, size_t n)
     b->len = 0;
 }
 
+/* resp_req_need: through the end of the argument being read; before its
+ * bytes, what was examined. */
+static void test_request_need(void **state)
+{
+    static const char cmd[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\nab";
+    struct resp_req_parser p;
+    resp_req_init(&p);
+    assert_int_equal(resp_parse_request(&p, cmd, 10), RESP_NEED_MORE); /* in "SET" */
+    assert_int_equal(resp_req_need(&p), 8 + 3 + 2);
+    assert_int_equal(resp_parse_request(&p, cmd, sizeof cmd - 1), RESP_NEED_MORE);
+    size_t payload = sizeof cmd - 1 - 2; /* where "ab" starts */
+    assert_int_equal(resp_req_need(&p), payload + 100000 + 2);
+    resp_req_free(&p);
+    resp_req_init(&p);
+    assert_int_equal(resp_parse_request(&p, "*3\r\n$3", 7), RESP_NEED_MORE);
+    assert_true(resp_req_need(&p) <= 7);
+    resp_req_free(&p);
+}
+
 static void test_writers(void **state)
 {
     struct resp_buf b = { 0 };
@@ -1126,6 +1145,7 @@ int main(void)
         cmocka_unit_test(test_value_map_and_scalars),
         cmocka_unit_test(test_value_misc),
         cmocka_unit_test(test_writers),
+        cmocka_unit_test(test_request_need),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,6 +191,23 @@ static void sample_ops(struct worker *w)
     w->sample_cmds = cmds;
 }
 
+/* Receives (clients', links') that ended with -ENOBUFS are armed again:
+ * once buffers went back (end of the batch), and at every tick, since one
+ * handled in a batch after the one that gave the buffers back would wait
+ * for a return that may never come. One that finds the ring empty again
+ * waits once more. */
+static void rearm_nobufs(struct worker *w)
+{
+    if (w->links_nobufs)
+        link_rearm_nobufs(w);
+    while (w->need_rearm) {
+        struct client *c = w->need_rearm;
+        w->need_rearm = c->rearm_next;
+        c->rearm_listed = false;
+        client_rearm(c);
+    }
+}
+
 static void handle_tick(struct worker *w)
 {
     w->ops--;
@@ -207,11 +224,7 @@ static void handle_tick(struct worker *w)
         retry_pass(w);
     if (w->now_ms >= w->next_scan_ms)
         client_scan(w);
-    /* A -ENOBUFS handled in a batch after the one that gave the buffers
-     * back would wait for the next return, which may never come: the
-     * tick retries (a recv that finds the ring empty again re-lists). */
-    if (w->need_rearm || w->links_nobufs)
-        w->bufs_returned = true;
+    rearm_nobufs(w);
     metrics_tick(w);
     arm_tick(w);
 }
@@ -289,14 +302,7 @@ static void flush_all(struct worker *w, bool may_hold)
     w->flush_held = client_flush_all(w, may_hold);
     if (w->bufs_returned) {
         w->bufs_returned = false;
-        if (w->links_nobufs)
-            link_rearm_nobufs(w);
-        while (w->need_rearm) {
-            struct client *c = w->need_rearm;
-            w->need_rearm = c->rearm_next;
-            c->rearm_listed = false;
-            client_rearm(c);
-        }
+        rearm_nobufs(w);
     }
 }
 

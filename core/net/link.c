@@ -955,8 +955,6 @@ void link_tick(struct link *l)
     }
     if (l->state == LINK_IDLE && (l->nqueued || l->down_since) && w->now_ms >= l->retry_at_ms)
         mark_dirty(l);
-    if (l->recv_nobufs) /* no buffer came back since (nothing else receives) */
-        arm_recv(l);
 }
 
 /* End of a batch in which down links answered: they are up again, and the

@@ -453,6 +453,8 @@ static void merge_union(const struct fanout *f, struct resp_buf *b)
     if (!count_elements(f, b, &total))
         return;
     struct element *all = calloc(total + 1, sizeof *all);
+    if (!all)
+        abort();
     for (size_t i = 0; i < f->n; i++) {
         const struct request *c = f->children[i];
         size_t *offs, *lens;

@@ -447,6 +447,19 @@ static void test_deadline_and_plaintext(void **state)
     }
 }
 
+/* A listening socket on a free 127.0.0.1 port (non-blocking); sa gets
+ * its address. */
+static int loopback_listener(struct sockaddr_in *sa)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t sl = sizeof *sa;
+    assert_int_equal(bind(lfd, (struct sockaddr *)sa, sizeof *sa), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    getsockname(lfd, (struct sockaddr *)sa, &sl);
+    return lfd;
+}
+
 /* The client side: io_connect completes once the handshake did. */
 static void test_connect(void **state)
 {
@@ -456,12 +469,8 @@ static void test_connect(void **state)
         if (!open_io(&h, kinds[k]))
             continue;
         /* a loopback listener; the peer is the accepted socket */
-        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-        socklen_t sl = sizeof sa;
-        assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-        assert_int_equal(listen(lfd, 4), 0);
-        getsockname(lfd, (struct sockaddr *)&sa, &sl);
+        struct sockaddr_in sa;
+        int lfd = loopback_listener(&sa);
         close(h.fd);
         close(h.peer_fd);
         h.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -518,12 +527,8 @@ static void test_connect_stalled(void **state)
         struct harness h;
         if (!open_io(&h, kinds[k]))
             continue;
-        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-        socklen_t sl = sizeof sa;
-        assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-        assert_int_equal(listen(lfd, 4), 0);
-        getsockname(lfd, (struct sockaddr *)&sa, &sl);
+        struct sockaddr_in sa;
+        int lfd = loopback_listener(&sa);
         close(h.fd);
         h.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_int_equal(io_tls_connect(h.io, h.fd, client_ctx, "127.0.0.1",

@@ -713,22 +713,29 @@ static uint8_t master_check(const struct cluster_topology *t, unsigned m)
 }
 
 /*
- * Replace the SCAN parent's child by master `shard`'s first page (the call
- * with cursor 0, kept in scan_restart): for the next master (scan_hop), or
- * for the same shard when the replica that held the cursor was lost (a
- * node's cursor means nothing to another node: each seeds its hash
- * function, so the shard starts over — keys may come twice, none is lost).
+ * Replace the SCAN parent's child by shard `shard`'s first page (the call
+ * with cursor 0, kept in scan_restart): for the next master (scan_hop), on
+ * one of its readers as a client's first page would be (`from_reader`), or
+ * on the master for the same shard when the replica that held the cursor
+ * was lost (a node's cursor means nothing to another node: each seeds its
+ * hash function, so the shard starts over — keys may come twice, none is
+ * lost).
  */
-static void scan_first_page(struct request *p, unsigned shard)
+static void scan_first_page(struct request *p, unsigned shard, bool from_reader)
 {
     struct fanout *f = p->fan;
     struct worker *w = p->client->w;
     request_free(f->children[0]);
     f->n = f->pending = 0;
     f->scan_shard = shard;
-    f->scan_check = master_check(w->topo, shard);
+    uint8_t check = master_check(w->topo, shard);
+    struct link *reader = from_reader ? replica_scan_link(p->client, shard, NULL, &check) : NULL;
+    f->scan_check = check;
     add_child(p, request_new(f->scan_restart.data, f->scan_restart.len));
-    route_to_node(w, f->children[0], shard, client_key(p->client));
+    if (reader)
+        link_enqueue(reader, f->children[0]);
+    else
+        route_to_node(w, f->children[0], shard, client_key(p->client));
 }
 
 /*
@@ -752,7 +759,7 @@ static bool scan_hop(struct request *p)
     if (next >= f->scan_nshards)
         return false;
     f->scan_hops++;
-    scan_first_page(p, next);
+    scan_first_page(p, next, true);
     return true;
 }
 
@@ -765,7 +772,7 @@ void fanout_scan_fallback(struct request *child)
         request_fail(child, "ERR the node of this SCAN was lost: SCAN again from cursor 0");
         return;
     }
-    scan_first_page(p, p->fan->scan_shard);
+    scan_first_page(p, p->fan->scan_shard, false);
 }
 
 /*

@@ -482,29 +482,55 @@ def test_failover_under_load_replica_mode(make_cluster, make_ringslot):
 
 # --- SCAN -------------------------------------------------------------------------
 
+def cursor_check(cluster, port):
+    """The check bits ringslot gives the SCAN cursors of node `port`
+    (cluster/scan_cursor.c: FNV-1a over "host:port" then the node id, low
+    5 bits)."""
+    h = 2166136261
+    for ch in ("%s:%d%s" % (HOST, port, cluster.node_id(port))).encode():
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    return h & 31
+
+
+def scan_all(r, match):
+    """Every key SCAN MATCH gives, and how many calls it took."""
+    seen, cursor, pages = [], 0, 0
+    while True:
+        cursor, page = r.scan(cursor, match=match, count=20)
+        assert 0 <= cursor <= 2**53 - 1
+        seen += [k.decode() for k in page]
+        pages += 1
+        if cursor == 0:
+            return seen, pages
+
+
 def test_scan_pages_come_from_replicas(cluster, make_ringslot):
     """SCAN is read-only: with `replica` its pages come from replicas (each
-    cursor continued on the replica that handed it out), every key once."""
+    cursor continued on the replica that handed it out), every key once. A
+    replica whose cursor check bits equal its master's (1 in 32) could not
+    be told from it by a cursor: that shard stays on the master. A MATCH
+    nothing matches makes the proxy hop to the next shard within one call
+    (an empty last page): that shard's first page too comes from its
+    replica (before: from its master, and the rest of that shard with it)."""
     rs = make_ringslot(extra_args=["--read-from-replicas", "replica"])
     wait_readable(rs, 3)
     r = proxy(rs)
     keys = {"scanrep:%d" % i for i in range(300)}
     fill(r, sorted(keys))
-    scans0 = calls_by_node(cluster, "scan")
-    seen, cursor, pages = [], 0, 0
-    while True:
-        cursor, page = r.scan(cursor, match="scanrep:*", count=20)
-        assert 0 <= cursor <= 2**53 - 1
-        seen += [k.decode() for k in page]
-        pages += 1
-        if cursor == 0:
-            break
-    assert set(seen) == keys and len(seen) == len(keys)
-    scans = {p: n - scans0[p] for p, n in calls_by_node(cluster, "scan").items()}
-    # a replica whose cursor check bits equal its master's (1 in 32) leaves
-    # that shard on the master: at least two of the three go to replicas
-    assert sum(scans[p] > 0 for p in cluster.replicas()) >= 2, scans
-    assert sum(scans.values()) >= pages
+    expected = set()
+    for (_, _, m, reps) in cluster.cluster_slots():
+        assert len(reps) == 1, cluster.cluster_slots()
+        distinct = cursor_check(cluster, reps[0]) != cursor_check(cluster, m)
+        expected.add(reps[0] if distinct else m)
+    for match, want in (("scanrep:*", keys), ("scanrep-none:*", set())):
+        scans0 = calls_by_node(cluster, "scan")
+        seen, pages = scan_all(r, match)
+        assert set(seen) == want and len(seen) == len(want)
+        scans = {p: n - scans0[p] for p, n in calls_by_node(cluster, "scan").items()}
+        served = {p for p, n in scans.items() if n > 0}
+        stats = {k: v for k, v in r.info("stats").items() if k.startswith("replica")}
+        assert served == expected, (match, scans, stats)
+        assert sum(scans.values()) >= pages
 
 
 def test_scan_survives_losing_its_replicas(make_cluster, make_ringslot):

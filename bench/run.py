@@ -228,8 +228,8 @@ class Case:
 
 
 def make_cases(quick):
-    n_p1, n_p16, n_multi, n_lat = (20000, 200000, 10000, 20000) if quick else \
-        (200000, 2000000, 100000, 200000)
+    n_p1, n_p16, n_multi, n_lat, n_lat1 = (20000, 200000, 10000, 20000, 5000) if quick else \
+        (200000, 2000000, 100000, 200000, 20000)
     base = ["-r", "100000", "-c", "50"]
     return [
         Case("p1", "SET/GET -P 1",
@@ -254,6 +254,11 @@ def make_cases(quick):
         Case("lat", "GET latency (one client thread)",
              ["-t", "get"] + base + ["-P", "1", "-n", str(n_lat)],
              ["GET lat"], n_lat, direct_extra=["--threads", "1"], chart=False,
+             rs_extra=["--threads", "1"]),
+        # the hop's own cost: one connection, so no queueing behind 49 others
+        Case("lat1", "GET latency (one connection)",
+             ["-t", "get", "-r", "100000", "-c", "1", "-P", "1", "-n", str(n_lat1)],
+             ["GET lat c1"], n_lat1, direct_extra=["--threads", "1"], chart=False,
              rs_extra=["--threads", "1"]),
     ]
 
@@ -1562,6 +1567,30 @@ def analyse(b):
     return names, tests, agg
 
 
+def render_hop_latency(b, names, agg):
+    """The -c 1 rows: with one connection nothing queues, so the added
+    latency is the hop's own (at -c 50 a closed loop on a saturated box
+    turns the throughput gap into latency). Informative: the target is
+    judged on the -c 50 case above."""
+    lat1 = next((c for c in b.cases if c.cid == "lat1"), None)
+    ref = agg.get(("GET lat c1", "direct"))
+    if not lat1 or not ref:
+        return []
+    L = ["", "One connection (`-t get -r 100000 -c 1 -P 1 -n %d`, one client thread on both "
+         "sides): no request waits behind another, so \"added\" is the hop's own cost." % lat1.n,
+         "", "| target | p50 | p99 | GET requests/s | added p50 / p99 |", "|---|---:|---:|---:|---:|"]
+    for label, key in [("direct `--cluster --threads 1`", ("GET lat c1", "direct"))] + \
+            [(nm, ("GET lat c1", nm)) for nm in names]:
+        a = agg[key]
+        added = ""
+        if key[1] != "direct" and a["p50"] is not None and ref["p50"] is not None:
+            added = "%+.3f / %+.3f" % (a["p50"] - ref["p50"], a["p99"] - ref["p99"])
+        L.append("| %s | %s | %s | %s | %s |" % (
+            label, "n/a" if a["p50"] is None else "%.3f" % a["p50"],
+            "n/a" if a["p99"] is None else "%.3f" % a["p99"], fmt_rps(a["rps"]), added))
+    return L
+
+
 def render(b, m, chart_name):
     names, tests, agg = analyse(b)
     o = b.opts
@@ -1632,7 +1661,7 @@ def render(b, m, chart_name):
     L += [hdr, sep]
     verdicts = {}
     for c, t in tests:
-        if c.cid == "lat":
+        if c.cid in ("lat", "lat1"):
             continue
         d = agg[(t, "direct")]["rps"]
         # the step of the slower side of each ratio: both are multi-threaded
@@ -1733,6 +1762,7 @@ def render(b, m, chart_name):
         L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             label, "n/a" if p50 is None else "%.3f" % p50, "n/a" if p99 is None else "%.3f" % p99,
             fmt_rps(a["rps"]), added, tt, v))
+    L += render_hop_latency(b, names, agg)
     L.append("")
 
     # memory

@@ -520,6 +520,20 @@ static int epoll_wait_io(struct io *io, struct io_event *out, int max, int timeo
     }
 }
 
+/*
+ * io_ready: completions already queued (a send done at once, an accept, a
+ * batch io_wait could not hand out whole), or fds left on the ready list.
+ * Either way the next io_wait polls without sleeping, so output kept back
+ * for it (client.c, coalescing) costs no extra wake-up; and a worker that
+ * just sent requests to its links has a queued completion for each. No
+ * syscall: pending epoll events are not asked for.
+ */
+static bool epoll_ready(struct io *io)
+{
+    struct epoll_io *e = E(io);
+    return e->q.head < e->q.len || e->nready > 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Setup                                                                     */
 
@@ -560,6 +574,7 @@ static const struct io_backend_ops epoll_ops = {
     .shutdown = epoll_shutdown,
     .close = epoll_close,
     .wait = epoll_wait_io,
+    .ready = epoll_ready,
 };
 
 int io_epoll_create(struct io **out)

@@ -188,10 +188,13 @@ int io_wait(struct io *io, struct io_event *ev, int max, int timeout_ms);
  * io_wait would most likely return some? A hint that costs no syscall:
  * uring reads its CQ and the kernel's flag for pending task work (with
  * DEFER_TASKRUN a reply that came in is only turned into a completion when
- * the worker enters the kernel); fake asks io_fake_busy; epoll says false
- * (it cannot tell without epoll_wait). It may be wrong either way (task
- * work that makes no completion): callers use it only to choose between
- * doing something now and one iteration later, never to sleep. */
+ * the worker enters the kernel); fake asks io_fake_busy; epoll says whether
+ * its own queue holds completions (sends done at once, so after the worker
+ * sent to its links) or an fd waits on its ready list: the next io_wait
+ * then polls without sleeping (it does not ask epoll for new events). It
+ * may be wrong either way (task work that makes no completion): callers
+ * use it only to choose between doing something now and one iteration
+ * later, never to sleep. */
 bool io_ready(struct io *io);
 
 /* The worker's batch clock in microseconds: the process's monotonic clock

@@ -570,6 +570,8 @@ class Bench:
     def run(self):
         o = self.opts
         self.t_start = time.monotonic()
+        self.t_round = 0.0          # the longest main round so far (s)
+        self.rounds_cut = None      # (run, planned) when the budget cut the main rounds
         self.started_at = datetime.datetime.now()
         self.load_before = open("/proc/loadavg").read().split()[:3]
         self.workdir = tempfile.mkdtemp(prefix="ringslot-bench-")
@@ -614,8 +616,12 @@ class Bench:
         run_cmd(bench_cmd(warm, self.cluster.ports[0], True), 120)
 
         self.t_main = time.monotonic()
-        for rnd in range(1, (0 if o.scaling_only else o.rounds) + 1):
-            print("round %d/%d" % (rnd, o.rounds), flush=True)
+        planned = 0 if o.scaling_only else o.rounds
+        rnd = 0
+        while rnd < planned and self.another_round(rnd):
+            rnd += 1
+            t_round = time.monotonic()
+            print("round %d/%d" % (rnd, planned), flush=True)
             order = [self.rs[0], None] + self.rs[1:]     # A B A' ...
             if rnd % 2 == 0:
                 order.reverse()                           # ... A' B A on even rounds
@@ -623,6 +629,12 @@ class Bench:
                 for rs in order:
                     if rs is None or case.ringslot:
                         self.run_one(rnd, case, "direct" if rs is None else rs.name, rs)
+            self.t_round = max(self.t_round, time.monotonic() - t_round)
+        if planned and rnd < planned:
+            print("main cases: %d round(s) instead of %d (to fit %d minutes: a round took "
+                  "%.0f s)" % (rnd, planned, BUDGET_S // 60, self.t_round), flush=True)
+            self.rounds_cut = (rnd, planned)
+            o.rounds = rnd     # every table and the later parts use the rounds run
         for rs in self.rs:
             if not rs.running():
                 self.note("%s not running at the end (exit %s); log tail:\n%s" %
@@ -647,6 +659,21 @@ class Bench:
         self.load_after = open("/proc/loadavg").read().split()[:3]
         self.elapsed = time.monotonic() - self.t_start
 
+    def another_round(self, done):
+        """Whether the main cases get another round. A default full run is
+        held to BUDGET_S: past MAIN_ROUNDS_MIN rounds, one more runs only if
+        it and the later parts (scaling, replica reads, TLS rows: about
+        REST_UNITS runs of one case set, wherever measured) still fit. On a
+        slower machine that means fewer rounds, not a longer run. An explicit
+        --rounds is run in full."""
+        o = self.opts
+        if done < MAIN_ROUNDS_MIN or not o.budgeted:
+            return True
+        unit = self.t_round / (len(self.rs) + 1)    # one series' (or direct's) share
+        rest = 0 if o.main_only else REST_UNITS * unit
+        projected = time.monotonic() - self.t_start + self.t_round + rest
+        return projected <= BUDGET_S
+
 
 # --- reads from replicas (issue 13) ---------------------------------------------------
 
@@ -661,7 +688,9 @@ class ReplicaReads:
 
     def __init__(self, bench):
         self.b = bench
-        self.n = 200000 if bench.opts.quick else 2000000  # as the P16 case
+        # half the P16 case's -n and at most REPLICA_ROUNDS rounds: to fit 15 minutes
+        self.n = 100000 if bench.opts.quick else 1000000
+        self.rounds = min(bench.opts.rounds, REPLICA_ROUNDS)
         self.args = ["-t", "get", "-r", "100000", "-c", "50", "-P", "16", "-n", str(self.n)]
         self.rows = []          # dicts: round, setting, rps, p50, p99, proxy, masters, replicas
 
@@ -714,7 +743,7 @@ class ReplicaReads:
     def run(self):
         self.start()
         try:
-            for rnd in range(1, self.b.opts.rounds + 1):
+            for rnd in range(1, self.rounds + 1):
                 order = self.SETTINGS if rnd % 2 else tuple(reversed(self.SETTINGS))
                 for setting in order:
                     self.run_one(rnd, setting)
@@ -728,7 +757,7 @@ class ReplicaReads:
              "`redis-benchmark %s`, with `--read-from-replicas` switched by `PROXY CONFIG SET` "
              "between runs (interleaved, medians over %d round(s)). CPU in cores: ringslot, the 3 "
              "masters together, the 3 replicas together (with `no` the replicas only apply "
-             "replication; there is no write load here)." % (" ".join(self.args), self.b.opts.rounds),
+             "replication; there is no write load here)." % (" ".join(self.args), self.rounds),
              "", "| read-from-replicas | GET rps | p50 ms | p99 ms | ringslot | masters | replicas |",
              "|---|---:|---:|---:|---:|---:|---:|"]
         for setting in self.SETTINGS:
@@ -764,15 +793,17 @@ class TlsRows:
         self.b = bench
         quick = bench.opts.quick
         # shrunk to fit make bench's 15 minutes: the stunnel row alone ran
-        # ~40 s per P1 run at the main cases' -n
+        # ~40 s per P1 run at the main cases' -n, and ~30 s at -n 100000 on
+        # a slower VM
+        self.n = (10000, 100000) if quick else (TLS_N_P1, 10 * TLS_N_P1)
         self.cases = [("P1", ["-t", "set,get", "-r", "100000", "-c", "50", "-P", "1",
-                              "-n", "20000" if quick else "100000"]),
+                              "-n", str(self.n[0])]),
                       ("P16", ["-t", "set,get", "-r", "100000", "-c", "50", "-P", "16",
-                               "-n", "200000" if quick else "1000000"])]
+                               "-n", str(self.n[1])])]
         self.rounds = 1 if quick else min(bench.opts.rounds, TLS_ROUNDS)
         if self.rounds < bench.opts.rounds:
-            print("TLS rows: %d round(s) instead of %d, -n 100000 / 1000000 (to fit 15 minutes)" %
-                  (self.rounds, bench.opts.rounds), flush=True)
+            print("TLS rows: %d round(s) instead of %d, -n %d / %d (to fit 15 minutes)" %
+                  ((self.rounds, bench.opts.rounds) + self.n), flush=True)
         self.rows = []   # round, setting, case, test, rps, p50, cpu (ringslot [+ stunnel])
         self.procs = []
         self.settings = self.SETTINGS
@@ -896,11 +927,12 @@ class TlsRows:
         L = ["## TLS (issue 12)", "",
              "One ringslot (`--threads 2`, `--tls-port`, `tls-auth-clients no`) per backend kind, "
              "redis-benchmark `-t set,get -r 100000 -c 50` (`--tls --cacert` on the TLS rows), "
-             "medians over %d round(s) (at most %d, -n 100000 at P1 and 1000000 at P16, to fit "
+             "medians over %d round(s) (at most %d, -n %d at P1 and %d at P16, to fit "
              "make bench's 15 minutes). *plain*: ringslot's plain port; *tls*: its TLS port, "
              "plain nodes; *tls-tls*: its TLS port and `--tls` to TLS-only nodes; *stunnel*: "
              "stunnel4 terminating TLS in front of the plain port. Requests per CPU-second "
-             "count ringslot's CPU, plus stunnel's on the stunnel row." % (self.rounds, TLS_ROUNDS), "",
+             "count ringslot's CPU, plus stunnel's on the stunnel row." %
+             ((self.rounds, TLS_ROUNDS) + self.n), "",
              "| case | setting | SET rps | GET rps | GET p50 ms | requests / CPU-second | "
              "vs plain |", "|---|---|---:|---:|---:|---:|---:|"]
         for case, _args in self.cases:
@@ -928,7 +960,17 @@ class TlsRows:
 
 # --- scaling (issue 14: cost as the work grows) --------------------------------------
 
+BUDGET_S = 14 * 60        # a default full run: under make bench's 15 minutes
+MAIN_ROUNDS_MIN = 3       # the main cases' medians need at least this many rounds
+# The parts after the main cases (scaling, replica reads, TLS rows at the
+# sizes below) take about this many times one series' share of a main round:
+# measured 14.4 (2026-12-03, Xeon VM, 369 s after 77 s rounds of 3 series) to
+# about 18.6 (2026-12-02, a slower Xeon VM; the same parts re-sized to today's
+# -n and rounds); the larger, so the projection errs on the short side.
+REST_UNITS = 19
+REPLICA_ROUNDS = 3        # full run: reads-from-replicas rounds
 TLS_ROUNDS = 2            # full run: the TLS rows' rounds (issue 12)
+TLS_N_P1 = 50000          # full run: the TLS rows' -n at P1 (ten times that at P16)
 SCALE_ROUNDS = 2          # full run: medians of up to this many interleaved rounds
 IDLE_CONNS_WANTED = 50000
 LOG_LINE_RE = re.compile(r"^\d+:(\w) (\d+ \w+ \d+ [\d:]+\.\d+) (\S) (.*)$")
@@ -1615,6 +1657,10 @@ def render(b, m, chart_name):
               "/".join(b.load_before), "/".join(b.load_after), m["nproc"]))
     if getattr(b, "timings", None):
         L.append("Time by part: %s." % ", ".join("%s %.0f s" % t for t in b.timings))
+    if b.rounds_cut:
+        L.append("Main cases: %d of %d rounds: past %d, a round runs only while the whole run "
+                 "is projected to end within %d minutes (the longest round took %.0f s)." %
+                 (b.rounds_cut + (MAIN_ROUNDS_MIN, BUDGET_S // 60, b.t_round)))
     others = [x["foreign"] for x in b.loads]
     if others:
         med_o, max_o = statistics.median(others), max(others)
@@ -2112,6 +2158,9 @@ def main(argv=None):
                     help="run only the reads-from-replicas rows and print them (no files)")
     opts = ap.parse_args(argv)
     opts.ringslot = os.path.abspath(opts.ringslot)
+    # a default full run is held to BUDGET_S (fewer main rounds on a slower
+    # machine); an explicit --rounds, --quick or a partial run is not
+    opts.budgeted = opts.rounds is None and not opts.quick
     if opts.rounds is None:
         opts.rounds = 1 if opts.quick else 5
     if opts.rounds < 1:

@@ -29,20 +29,37 @@
 
 #define MAXEV 64
 
-static struct io *new_epoll(void)
-{
-    char why[256];
+/* Each test's epoll io and a socketpair: sp[0] is the io's, sp[1] the peer. */
+struct pair {
     struct io *io;
-    assert_int_equal(io_create(IO_BACKEND_EPOLL, &io, why, sizeof why), 0);
-    assert_int_equal(io_start(io), 0);
-    return io;
+    int sp[2];
+};
+
+static int pair_setup(void **state)
+{
+    static struct pair p;
+    char why[256];
+    assert_int_equal(io_create(IO_BACKEND_EPOLL, &p.io, why, sizeof why), 0);
+    assert_int_equal(io_start(p.io), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p.sp), 0);
+    *state = &p;
+    return 0;
+}
+
+static int pair_teardown(void **state)
+{
+    struct pair *p = *state;
+    io_close(p->io, p->sp[0]);
+    close(p->sp[1]);
+    io_destroy(p->io);
+    return 0;
 }
 
 static void test_idle(void **state)
 {
-    struct io *io = new_epoll();
-    int sp[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+    struct pair *p = *state;
+    struct io *io = p->io;
+    int *sp = p->sp;
     struct io_op rop = {.tag = 1};
     io_recv(io, &rop, sp[0]);
     assert_false(io_ready(io));
@@ -54,16 +71,13 @@ static void test_idle(void **state)
     assert_int_equal(io_wait(io, ev, MAXEV, 0), 1);
     assert_int_equal(ev[0].res, -ECANCELED);
     assert_false(io_ready(io));
-    io_close(io, sp[0]);
-    close(sp[1]);
-    io_destroy(io);
 }
 
 static void test_send(void **state)
 {
-    struct io *io = new_epoll();
-    int sp[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+    struct pair *p = *state;
+    struct io *io = p->io;
+    int *sp = p->sp;
     struct io_op sop = {.tag = 2};
     struct iovec iov = {.iov_base = "+OK\r\n", .iov_len = 5};
     io_send(io, &sop, sp[0], &iov, 1);
@@ -76,16 +90,13 @@ static void test_send(void **state)
     char got[8] = {0};
     assert_int_equal(read(sp[1], got, sizeof got), 5);
     assert_string_equal(got, "+OK\r\n");
-    io_close(io, sp[0]);
-    close(sp[1]);
-    io_destroy(io);
 }
 
 static void test_burst(void **state)
 {
-    struct io *io = new_epoll();
-    int sp[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+    struct pair *p = *state;
+    struct io *io = p->io;
+    int *sp = p->sp;
     int sz = 1 << 20;
     setsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(sp[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
@@ -125,16 +136,13 @@ static void test_burst(void **state)
     assert_false(io_ready(io));
     io_cancel(io, &rop);
     assert_int_equal(io_wait(io, ev, MAXEV, 0), 1);
-    io_close(io, sp[0]);
-    close(sp[1]);
-    io_destroy(io);
 }
 
 static void test_held(void **state)
 {
-    struct io *io = new_epoll();
-    int sp[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+    struct pair *p = *state;
+    struct io *io = p->io;
+    int *sp = p->sp;
     struct io_op rop = {.tag = 1}, sop = {.tag = 2};
     io_recv(io, &rop, sp[0]);
     struct iovec iov = {.iov_base = "x", .iov_len = 1};
@@ -164,18 +172,15 @@ static void test_held(void **state)
     assert_int_equal(io_wait(io, ev, MAXEV, 0), 0);
     io_cancel(io, &rop);
     assert_int_equal(io_wait(io, ev, MAXEV, 0), 1);
-    io_close(io, sp[0]);
-    close(sp[1]);
-    io_destroy(io);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idle),
-        cmocka_unit_test(test_send),
-        cmocka_unit_test(test_burst),
-        cmocka_unit_test(test_held),
+        cmocka_unit_test_setup_teardown(test_idle, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_send, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_burst, pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_held, pair_setup, pair_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -958,7 +958,7 @@ class TlsRows:
 
 
 
-# --- scaling (issue 14: cost as the work grows) --------------------------------------
+# --- time budget of a default full run (make bench: under 15 minutes) ---------------
 
 BUDGET_S = 14 * 60        # a default full run: under make bench's 15 minutes
 MAIN_ROUNDS_MIN = 3       # the main cases' medians need at least this many rounds
@@ -971,6 +971,9 @@ REST_UNITS = 19
 REPLICA_ROUNDS = 3        # full run: reads-from-replicas rounds
 TLS_ROUNDS = 2            # full run: the TLS rows' rounds (issue 12)
 TLS_N_P1 = 50000          # full run: the TLS rows' -n at P1 (ten times that at P16)
+
+# --- scaling (issue 14: cost as the work grows) --------------------------------------
+
 SCALE_ROUNDS = 2          # full run: medians of up to this many interleaved rounds
 IDLE_CONNS_WANTED = 50000
 LOG_LINE_RE = re.compile(r"^\d+:(\w) (\d+ \w+ \d+ [\d:]+\.\d+) (\S) (.*)$")
